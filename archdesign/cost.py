@@ -1,0 +1,244 @@
+"""Exact costs of a network: FLOPs, parameters, activations, memory, bytes moved.
+
+Conventions (stated in every exported spec, see ``spec.COUNTING_CONVENTIONS``):
+
+- **flops**: multiply-accumulates of conv and linear layers, k²·c_in·c_out·h_out·w_out/g
+  and c_in·c_out, exactly as fvcore counts them. Bias additions are not counted (fvcore
+  does not count them; DESIGN.md's pycls-style "+bias" term is dropped so the two agree).
+  fvcore also estimates FLOPs for normalization and global pooling; published complexity
+  tables do not count those, and neither do we.
+- **params**: weights + biases + 2 per normalized channel + 1 per layer-scale channel.
+- **activations**: output elements of every conv and linear layer and of (non-global)
+  pooling layers (pycls). fvcore does not count pooling outputs: the one difference.
+- **peak_activation_bytes**: inference with elementwise ops in place; the max over layers
+  of the bytes of all tensors alive while the layer runs (its inputs, its output, and any
+  tensor held for a later residual add).
+- **bytes_moved**: per layer, activation bytes read and written plus weight bytes.
+
+Everything is derived from the block expansion in :mod:`archdesign.layers`; per-block
+summaries are memoized so that scoring a spec costs a few dictionary look-ups per block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from archdesign.layers import INPLACE_OPS, Block, Layer, blocks
+from archdesign.spec import ArchSpec
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+
+
+def dtype_bytes(dtype: str) -> int:
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise ValueError(f"dtype: {dtype!r} is not one of {sorted(DTYPE_BYTES)}") from None
+
+
+# -- per layer: pure cost functions ------------------------------------------------------
+
+
+def layer_flops(layer: Layer) -> int:
+    if layer.op == "conv":
+        return (layer.kernel * layer.kernel * layer.c_in * layer.c_out * layer.h_out
+                * layer.w_out // layer.groups)
+    if layer.op == "linear":
+        return layer.c_in * layer.c_out
+    return 0
+
+
+def layer_params(layer: Layer) -> int:
+    if layer.op == "conv":
+        weights = layer.kernel * layer.kernel * (layer.c_in // layer.groups) * layer.c_out
+        return weights + (layer.c_out if layer.bias else 0)
+    if layer.op == "linear":
+        return layer.c_in * layer.c_out + (layer.c_out if layer.bias else 0)
+    if layer.op in ("bn", "ln"):
+        return 2 * layer.c_out
+    if layer.op == "scale":
+        return layer.c_out
+    return 0
+
+
+def layer_activations(layer: Layer) -> int:
+    if layer.op in ("conv", "linear", "maxpool"):
+        return layer.out_elements
+    return 0
+
+
+def layer_moved_elements(layer: Layer, inputs: tuple[Layer | int, ...]) -> int:
+    """Activation elements read and written by ``layer`` (per sample)."""
+    if layer.op == "flatten":
+        return 0
+    read = sum(x if isinstance(x, int) else x.out_elements for x in inputs)
+    return read + layer.out_elements
+
+
+# -- per block: memoized summaries -------------------------------------------------------
+
+
+class BlockCost(NamedTuple):
+    """Figures of one block, per sample (peak and moved elements scale with batch)."""
+
+    flops: int
+    params: int
+    activations: int
+    pool_activations: int
+    peak_elements: int
+    moved_elements: int
+
+
+def _input_elements(layers: tuple[Layer, ...]) -> int:
+    return layers[0].in_elements
+
+
+def _producers(layers: tuple[Layer, ...], layer: Layer) -> tuple[Layer | int, ...]:
+    return tuple(_input_elements(layers) if i < 0 else layers[i] for i in layer.inputs)
+
+
+def peak_elements(layers: tuple[Layer, ...]) -> int:
+    """Peak live activation elements while running a block (per sample).
+
+    An in-place op's output shares its first input's buffer. A buffer is live from the
+    layer that allocates it to the last layer that reads it (the block output to the end).
+    """
+    n = len(layers)
+    buffer_of = [0] * n  # index of the allocating layer; -1 = block input
+    size = {-1: _input_elements(layers)}
+    last_use = {-1: -1}
+    for j, layer in enumerate(layers):
+        for i in layer.inputs:
+            b = -1 if i < 0 else buffer_of[i]
+            last_use[b] = max(last_use[b], j)
+        if layer.op in INPLACE_OPS:
+            first = layer.inputs[0]
+            buffer_of[j] = -1 if first < 0 else buffer_of[first]
+        else:
+            buffer_of[j] = j
+            size[j] = layer.out_elements
+            last_use[j] = j
+    last_use[buffer_of[-1]] = n  # the block output outlives the block
+    peak = size[-1]
+    for j, layer in enumerate(layers):
+        if layer.op in INPLACE_OPS:
+            continue
+        live = sum(s for b, s in size.items() if b <= j <= last_use[b])
+        peak = max(peak, live)
+    return peak
+
+
+def summarize(layers: tuple[Layer, ...]) -> BlockCost:
+    flops = params = acts = pool_acts = moved = 0
+    for layer in layers:
+        flops += layer_flops(layer)
+        params += layer_params(layer)
+        acts += layer_activations(layer)
+        if layer.op == "maxpool":
+            pool_acts += layer.out_elements
+        moved += layer_moved_elements(layer, _producers(layers, layer))
+    return BlockCost(flops, params, acts, pool_acts, peak_elements(layers), moved)
+
+
+@lru_cache(maxsize=1 << 16)
+def block_cost(fn: Callable[..., tuple[Layer, ...]], args: tuple[Any, ...]) -> BlockCost:
+    return summarize(fn(*args))
+
+
+# -- per network -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """Costs of a network (or a part of it). FLOPs and activations are per sample."""
+
+    flops: int
+    params: int
+    activations: int
+    peak_activation_bytes: int
+    bytes_moved: int
+    batch: int
+    dtype: str
+
+    def to_dict(self) -> dict[str, int | str]:
+        return {"flops": self.flops, "params": self.params, "activations": self.activations,
+                "peak_activation_bytes": self.peak_activation_bytes,
+                "bytes_moved": self.bytes_moved, "batch": self.batch, "dtype": self.dtype}
+
+
+def _total(parts: list[BlockCost], batch: int, dtype: str) -> Cost:
+    nbytes = dtype_bytes(dtype)
+    params = sum(p.params for p in parts)
+    moved = sum(p.moved_elements for p in parts) * batch + params
+    return Cost(
+        flops=sum(p.flops for p in parts),
+        params=params,
+        activations=sum(p.activations for p in parts),
+        peak_activation_bytes=max(p.peak_elements for p in parts) * batch * nbytes,
+        bytes_moved=moved * nbytes,
+        batch=batch,
+        dtype=dtype,
+    )
+
+
+def _check_batch(batch: int) -> None:
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch: expected a positive integer, got {batch!r}")
+
+
+def cost(spec: ArchSpec, batch: int = 1, dtype: str = "float32") -> Cost:
+    """Totals for the whole network."""
+    _check_batch(batch)
+    return _total([block_cost(b.fn, b.args) for b in blocks(spec)], batch, dtype)
+
+
+def pool_activations(spec: ArchSpec) -> int:
+    """Pooling outputs counted in ``activations`` (what fvcore leaves out)."""
+    return sum(block_cost(b.fn, b.args).pool_activations for b in blocks(spec))
+
+
+def cost_by_stage(spec: ArchSpec, batch: int = 1,
+                  dtype: str = "float32") -> list[tuple[str, Cost]]:
+    """Totals per part: ``stem``, ``stage0`` ... ``stageN-1``, ``head``."""
+    _check_batch(batch)
+    groups: dict[int, list[Block]] = {}
+    for b in blocks(spec):
+        groups.setdefault(b.stage, []).append(b)
+    out = []
+    for stage, members in groups.items():
+        name = ("stem" if stage < 0 else "head" if stage == len(spec.stages)
+                else f"stage{stage}")
+        out.append((name, _total([block_cost(b.fn, b.args) for b in members], batch, dtype)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost:
+    name: str
+    op: str
+    shape: str
+    flops: int
+    params: int
+    activations: int
+    bytes_moved: int
+
+
+def cost_by_layer(spec: ArchSpec, batch: int = 1, dtype: str = "float32") -> list[LayerCost]:
+    """Every layer with its figures (bytes for ``batch`` and ``dtype``)."""
+    _check_batch(batch)
+    nbytes = dtype_bytes(dtype)
+    out = []
+    for block in blocks(spec):
+        block_layers = block.layers
+        for layer in block_layers:
+            moved = (layer_moved_elements(layer, _producers(block_layers, layer)) * batch
+                     + layer_params(layer)) * nbytes
+            shape = (f"{layer.c_in}x{layer.h_in}x{layer.w_in}->"
+                     f"{layer.c_out}x{layer.h_out}x{layer.w_out}")
+            out.append(LayerCost(f"{block.name}.{layer.name}", layer.op, shape,
+                                 layer_flops(layer), layer_params(layer),
+                                 layer_activations(layer), moved))
+    return out

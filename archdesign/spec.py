@@ -1,0 +1,280 @@
+"""Architecture specs: a network described as frozen, validated, typed data.
+
+An :class:`ArchSpec` is the single description of a network that every other part of
+archdesign reads (through :func:`archdesign.layers.layers`). Specs validate on
+construction, raising :class:`SpecError` naming the field and the allowed values, and
+round-trip losslessly through JSON and YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+
+SCHEMA_VERSION = 1
+
+BlockKind = Literal["basic", "bottleneck", "inverted_residual", "convnext"]
+Activation = Literal["relu", "relu6", "silu", "hswish", "gelu"]
+
+BLOCK_KINDS: tuple[str, ...] = get_args(BlockKind)
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+
+# The counting conventions every exported spec states (DESIGN.md, fvcore/pycls).
+COUNTING_CONVENTIONS = {
+    "flops": "multiply-accumulates of conv and linear layers (fvcore convention); "
+    "bias additions, normalization, activation, pooling and residual adds are not counted",
+    "params": "weights + biases + 2 per normalized channel + layer-scale factors",
+    "activations": "output elements of every conv, linear and (non-global) pooling layer",
+    "peak_activation_bytes": "max over executed layers of the bytes of all live tensors "
+    "(elementwise ops run in place), for the given batch and dtype",
+}
+
+
+class SpecError(ValueError):
+    """An invalid architecture spec; the message names the field and what is allowed."""
+
+
+def _check_int(where: str, name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{where}.{name}: expected an integer in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:
+        raise SpecError(f"{where}.{name}: {value} is outside the allowed range [{low}, {high}]")
+
+
+def _check_float(where: str, name: str, value: object, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise SpecError(f"{where}.{name}: expected a number in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:
+        raise SpecError(f"{where}.{name}: {value} is outside the allowed range [{low}, {high}]")
+
+
+def _check_choice(where: str, name: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(f"{where}.{name}: {value!r} is not one of {list(allowed)}")
+
+
+@dataclass(frozen=True, slots=True)
+class StemSpec:
+    """The input stem: one strided conv (+ norm + activation), optionally a 3x3/2 max pool.
+
+    Its norm and activation follow the first stage's block kind: ConvNeXt stems are a
+    patchify conv with bias followed by LayerNorm; all others conv-BN-activation.
+    """
+
+    width: int = 32
+    kernel: int = 3
+    stride: int = 2
+    pool: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int("stem", "width", self.width, 1, 4096)
+        _check_int("stem", "kernel", self.kernel, 1, 15)
+        _check_int("stem", "stride", self.stride, 1, 8)
+        if not isinstance(self.pool, bool):
+            raise SpecError(f"stem.pool: expected true or false, got {self.pool!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    """A stage: ``depth`` blocks of one kind; the first carries ``stride``.
+
+    ``expansion`` means, by block kind:
+      - ``basic``: unused, must be 1;
+      - ``bottleneck``: inner (bottleneck) width = round(width * expansion);
+      - ``inverted_residual``: hidden width = round(block input width * expansion);
+      - ``convnext``: MLP hidden width = round(width * expansion).
+    ``group_width`` is the channels per group of a bottleneck's kxk conv (None: dense);
+    inverted-residual and ConvNeXt kxk convs are always depthwise.
+    ``se_ratio`` > 0 adds squeeze-excitation with round(block input width * se_ratio)
+    channels (the EfficientNet and RegNetY convention).
+    """
+
+    block: BlockKind
+    width: int
+    depth: int
+    stride: int = 1
+    kernel: int = 3
+    expansion: float = 1.0
+    group_width: int | None = None
+    se_ratio: float = 0.0
+    activation: Activation = "relu"
+
+    def validate(self, where: str) -> None:
+        _check_choice(where, "block", self.block, BLOCK_KINDS)
+        _check_int(where, "width", self.width, 1, 16384)
+        _check_int(where, "depth", self.depth, 1, 128)
+        _check_choice(where, "stride", self.stride, (1, 2))
+        _check_int(where, "kernel", self.kernel, 1, 15)
+        if self.kernel % 2 == 0:
+            raise SpecError(f"{where}.kernel: must be odd (1, 3, 5, ...), got {self.kernel}")
+        _check_float(where, "expansion", self.expansion, 0.01, 16.0)
+        if self.block == "basic" and self.expansion != 1:
+            raise SpecError(f"{where}.expansion: basic blocks have no expansion; must be 1, "
+                            f"got {self.expansion}")
+        if self.group_width is not None:
+            _check_int(where, "group_width", self.group_width, 1, 16384)
+            if self.block != "bottleneck":
+                raise SpecError(f"{where}.group_width: only bottleneck blocks take a group "
+                                f"width (the kxk conv of {self.block} blocks is depthwise "
+                                f"or dense); use null")
+            inner = self.inner_width
+            if inner % self.group_width:
+                raise SpecError(f"{where}.group_width: {self.group_width} does not divide the "
+                                f"bottleneck width {inner} (= round({self.width} * "
+                                f"{self.expansion}))")
+        _check_float(where, "se_ratio", self.se_ratio, 0.0, 1.0)
+        if self.se_ratio and self.block not in ("bottleneck", "inverted_residual"):
+            raise SpecError(f"{where}.se_ratio: squeeze-excitation is supported for "
+                            f"bottleneck and inverted_residual blocks, not {self.block}")
+        _check_choice(where, "activation", self.activation, ACTIVATIONS)
+
+    @property
+    def inner_width(self) -> int:
+        """Bottleneck / MLP width for kinds defined relative to the stage width."""
+        return max(1, round(self.width * self.expansion))
+
+
+@dataclass(frozen=True, slots=True)
+class HeadSpec:
+    """Classifier head: optional 1x1 conv to ``width`` (0: none), global pool, linear."""
+
+    num_classes: int = 1000
+    width: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("head", "num_classes", self.num_classes, 1, 100000)
+        _check_int("head", "width", self.width, 0, 16384)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchSpec:
+    """A whole network: input, stem, stages, head."""
+
+    stages: tuple[StageSpec, ...]
+    stem: StemSpec = field(default_factory=StemSpec)
+    head: HeadSpec = field(default_factory=HeadSpec)
+    resolution: int = 224
+    in_channels: int = 3
+    name: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stages, tuple):
+            object.__setattr__(self, "stages", tuple(self.stages))
+        if self.schema_version != SCHEMA_VERSION:
+            raise SpecError(f"schema_version: this archdesign reads version {SCHEMA_VERSION}, "
+                            f"got {self.schema_version!r}")
+        _check_int("spec", "resolution", self.resolution, 8, 4096)
+        _check_int("spec", "in_channels", self.in_channels, 1, 64)
+        if not self.stages:
+            raise SpecError("stages: a network needs at least one stage")
+        for i, stage in enumerate(self.stages):
+            if not isinstance(stage, StageSpec):
+                raise SpecError(f"stages[{i}]: expected a StageSpec, got {type(stage).__name__}")
+            stage.validate(f"stages[{i}]")
+        convnext = [s.block == "convnext" for s in self.stages]
+        if any(convnext) and not all(convnext):
+            raise SpecError("stages: convnext stages cannot be mixed with other block kinds "
+                            "(they use LayerNorm downsampling between stages)")
+        downsample = self.stem.stride * (2 if self.stem.pool else 1)
+        for stage in self.stages:
+            downsample *= stage.stride
+        if self.resolution < downsample:
+            raise SpecError(f"resolution: {self.resolution} is smaller than the network's total "
+                            f"stride {downsample}; allowed: >= {downsample}")
+
+    # -- serialization -------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stages"] = [dict(s) for s in data["stages"]]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "spec") -> ArchSpec:
+        """Build a spec from plain data, rejecting unknown keys with a clear message."""
+        if not isinstance(data, dict):
+            raise SpecError(f"{source}: expected a mapping, got {type(data).__name__}")
+        _reject_unknown(source, data, cls)
+        try:
+            stages_data = data["stages"]
+        except KeyError:
+            raise SpecError(f"{source}: missing required key 'stages'") from None
+        if not isinstance(stages_data, list):
+            raise SpecError(f"{source}.stages: expected a list of stages")
+        stages = []
+        for i, item in enumerate(stages_data):
+            where = f"{source}.stages[{i}]"
+            if not isinstance(item, dict):
+                raise SpecError(f"{where}: expected a mapping")
+            _reject_unknown(where, item, StageSpec)
+            for required in ("block", "width", "depth"):
+                if required not in item:
+                    raise SpecError(f"{where}: missing required key '{required}'")
+            stages.append(StageSpec(**item))
+        kwargs = {k: v for k, v in data.items() if k not in ("stages", "stem", "head")}
+        for key, sub in (("stem", StemSpec), ("head", HeadSpec)):
+            if key in data:
+                if not isinstance(data[key], dict):
+                    raise SpecError(f"{source}.{key}: expected a mapping")
+                _reject_unknown(f"{source}.{key}", data[key], sub)
+                kwargs[key] = sub(**data[key])
+        return cls(stages=tuple(stages), **kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "spec") -> ArchSpec:
+        return cls.from_dict(json.loads(text), source)
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "spec") -> ArchSpec:
+        return cls.from_dict(yaml.safe_load(text), source)
+
+    def save(self, path: str | Path) -> None:
+        """Write JSON or YAML by the file's suffix, atomically."""
+        path = Path(path)
+        text = self.to_json() if path.suffix == ".json" else self.to_yaml()
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+    @property
+    def total_stride(self) -> int:
+        stride = self.stem.stride * (2 if self.stem.pool else 1)
+        for stage in self.stages:
+            stride *= stage.stride
+        return stride
+
+
+def _reject_unknown(where: str, data: dict[str, Any], cls: type) -> None:
+    allowed = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in allowed:
+            raise SpecError(f"{where}: unknown key {key!r}; allowed keys: {allowed}")
+
+
+def load_spec(path: str | Path) -> ArchSpec:
+    """Read a JSON or YAML spec file (safe loaders only); errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read spec file ({exc.strerror})") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                        f"{exc}") from None
+    if isinstance(data, dict) and "spec" in data and "stages" not in data:
+        data = data["spec"]  # an exported design: the spec plus metrics and provenance
+    return ArchSpec.from_dict(data, str(path))
