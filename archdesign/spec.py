@@ -16,6 +16,8 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from archdesign.errors import InputError
+
 SCHEMA_VERSION = 1
 
 BlockKind = Literal["basic", "bottleneck", "inverted_residual", "convnext"]
@@ -35,7 +37,7 @@ COUNTING_CONVENTIONS = {
 }
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """An invalid architecture spec; the message names the field and what is allowed."""
 
 
