@@ -1,0 +1,183 @@
+"""Fused kernels: the units a device actually runs, grouped from the layer expansion.
+
+Every latency model reads a network through :func:`block_kernels` (one function, so the
+roofline, the lookup table and the fitted model can never group layers differently).
+The grouping follows a profile's :class:`FusionRules`, as inference runtimes do
+(TensorRT, TFLite, oneDNN): a conv (or linear) absorbs the norm that follows it (BN and
+layer scale fold into the weights), its activation, and, with ``residual_add``, the
+residual add that reads it plus the activation after that add.
+
+A kernel is one row of a float array with the columns in :data:`KERNEL_COLUMNS`; shapes
+are per sample (batch is applied by the models). Rows are memoized per block, keyed on the
+block's ``(fn, args)`` like :func:`archdesign.cost.block_cost`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from archdesign.cost import layer_flops, layer_params
+from archdesign.layers import Layer, blocks
+from archdesign.spec import ArchSpec
+
+#: Op classes a profile gives peak throughput and efficiency for.
+OP_CLASSES: tuple[str, ...] = ("conv", "depthwise", "linear", "norm", "elementwise", "pool")
+OP_CLASS_INDEX = {name: i for i, name in enumerate(OP_CLASSES)}
+
+#: Columns of a kernel row (shapes per sample; element counts include fused residual reads).
+KERNEL_COLUMNS: tuple[str, ...] = (
+    "op_class", "c_in", "h_in", "w_in", "c_out", "h_out", "w_out", "kernel", "stride",
+    "groups", "fused_add", "fused_ops", "flops", "in_elements", "out_elements", "weights",
+)
+COL = {name: i for i, name in enumerate(KERNEL_COLUMNS)}
+
+_NORM_FOLDABLE = frozenset({"bn", "scale"})  # fold into the producing conv's weights
+
+
+@dataclass(frozen=True, slots=True)
+class FusionRules:
+    """Which layers run as one kernel.
+
+    ``conv_norm_act``: a conv/linear absorbs a following BN or layer scale and activation.
+    ``residual_add``: a conv kernel absorbs the residual add reading its output (and the
+    activation after the add), the add's other operand becoming an extra read.
+    """
+
+    conv_norm_act: bool = True
+    residual_add: bool = True
+
+
+class BlockKernels(NamedTuple):
+    """The fused kernels of one block: names and the feature rows (n x len(columns))."""
+
+    names: tuple[str, ...]
+    rows: np.ndarray
+
+
+def op_class(layer: Layer) -> str:
+    """The op class of the kernel a layer starts."""
+    if layer.op == "conv":
+        if layer.groups > 1 and layer.groups == layer.c_in:
+            return "depthwise"
+        return "conv"
+    if layer.op == "linear":
+        return "linear"
+    if layer.op in ("bn", "ln"):
+        return "norm"
+    if layer.op in ("maxpool", "gap"):
+        return "pool"
+    return "elementwise"
+
+
+class _Kernel:
+    __slots__ = ("add_elements", "fused_add", "layers", "start", "state", "tail")
+
+    def __init__(self, index: int, layer: Layer) -> None:
+        self.layers = [layer]
+        self.start = index
+        self.tail = index
+        # conv-type kernels progress conv -> norm -> act -> add -> act; others never fuse
+        self.state = "conv" if layer.op in ("conv", "linear") else "closed"
+        self.fused_add = 0
+        self.add_elements = 0
+
+
+_NEXT_STATE = {
+    ("conv", "norm"): "norm",
+    ("conv", "act"): "act", ("norm", "act"): "act",
+    ("conv", "add"): "add", ("norm", "add"): "add", ("act", "add"): "add",
+    ("add", "act"): "closed",
+}
+
+
+def fuse(layers: tuple[Layer, ...], rules: FusionRules) -> list[list[Layer]]:
+    """Group a block's layers (block-local ``inputs``) into kernels, in execution order."""
+    return [k.layers for k in _fuse(layers, rules)]
+
+
+def _fuse(layers: tuple[Layer, ...], rules: FusionRules) -> list[_Kernel]:
+    consumers = [0] * len(layers)
+    for layer in layers:
+        for i in layer.inputs:
+            if i >= 0:
+                consumers[i] += 1
+    kernels: list[_Kernel] = []
+    kernel_of: dict[int, _Kernel] = {}
+    input_elements = layers[0].in_elements if layers else 0
+    for j, layer in enumerate(layers):
+        if layer.op == "flatten":  # a view: no kernel
+            source = kernel_of.get(layer.inputs[0])
+            if source is not None:
+                kernel_of[j] = source
+            continue
+        step = ("norm" if layer.op in _NORM_FOLDABLE else
+                "act" if layer.op == "act" else
+                "add" if layer.op == "add" else None)
+        allowed = (rules.conv_norm_act if step in ("norm", "act") else
+                   rules.residual_add if step == "add" else False)
+        # an add fuses into the producer that runs last (the other operand is a read)
+        producer = max(layer.inputs)
+        target = kernel_of.get(producer) if producer >= 0 else None
+        if (allowed and target is not None and target.tail == producer
+                and consumers[producer] == 1 and (target.state, step) in _NEXT_STATE
+                and not (step == "act" and target.state == "add" and not rules.residual_add)):
+            target.layers.append(layer)
+            target.tail = j
+            target.state = _NEXT_STATE[(target.state, step)]
+            if step == "add":
+                target.fused_add = 1
+                other = min(layer.inputs)
+                target.add_elements = (input_elements if other < 0
+                                       else layers[other].out_elements)
+            kernel_of[j] = target
+            continue
+        kernel = _Kernel(j, layer)
+        kernels.append(kernel)
+        kernel_of[j] = kernel
+    return kernels
+
+
+def _row(kernel: _Kernel, layers: tuple[Layer, ...], input_elements: int) -> list[float]:
+    head = kernel.layers[0]
+    read = sum(input_elements if i < 0 else layers[i].out_elements for i in head.inputs)
+    flops = layer_flops(head)
+    weights = sum(layer_params(x) for x in kernel.layers if x.op in ("conv", "linear"))
+    return [
+        OP_CLASS_INDEX[op_class(head)], head.c_in, head.h_in, head.w_in, head.c_out,
+        head.h_out, head.w_out, head.kernel, head.stride, head.groups, kernel.fused_add,
+        len(kernel.layers) - 1, flops, read + kernel.add_elements, head.out_elements,
+        weights,
+    ]
+
+
+def kernel_name(kernel_layers: list[Layer]) -> str:
+    return "+".join(x.name for x in kernel_layers)
+
+
+@lru_cache(maxsize=1 << 16)
+def block_kernels(fn: Callable[..., tuple[Layer, ...]], args: tuple[Any, ...],
+                  rules: FusionRules) -> BlockKernels:
+    """The fused kernels of the block ``fn(*args)`` under ``rules``; memoized (pure)."""
+    layers = fn(*args)
+    fused = _fuse(layers, rules)
+    input_elements = layers[0].in_elements if layers else 0
+    rows = np.array([_row(k, layers, input_elements) for k in fused], dtype=np.float64)
+    rows = rows.reshape(len(fused), len(KERNEL_COLUMNS))
+    rows.setflags(write=False)
+    return BlockKernels(tuple(kernel_name(k.layers) for k in fused), rows)
+
+
+def network_kernels(spec: ArchSpec, rules: FusionRules) -> tuple[list[str], np.ndarray]:
+    """All fused kernels of a network: full names (``block.layer+...``) and rows."""
+    names: list[str] = []
+    parts = []
+    for block in blocks(spec):
+        bk = block_kernels(block.fn, block.args, rules)
+        names.extend(f"{block.name}.{n}" for n in bk.names)
+        parts.append(bk.rows)
+    return names, np.concatenate(parts, axis=0)

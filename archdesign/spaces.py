@@ -1,0 +1,457 @@
+"""Search spaces: versioned YAML files in ``search_spaces/``, loaded, validated, registered.
+
+A space is a set of named :class:`Parameter` s and a pure ``decode(params) -> ArchSpec``.
+Two families:
+
+- ``staged``: per-stage fields (width, depth, kernel, expansion, ...), each either a fixed
+  value or a parameter named ``s<i>.<field>`` (stages counted from 1); fields given at the
+  top level apply to every stage and, if they are parameters, are one shared parameter
+  named after the field. ``resolution`` and stem/head fields may be parameters too, and a
+  value ``$NAME`` refers to another parameter (e.g. a ConvNeXt stem as wide as stage 1).
+- ``regnet``: the quantized-linear parameterization of Radosavovic et al. (2020): depth,
+  w0, wa, wm, group width, bottleneck ratio, SE ratio; widths quantized to multiples of
+  ``q`` and group widths made compatible with bottleneck widths as pycls does.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+
+from archdesign.errors import InputError
+from archdesign.spec import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec
+
+SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+SPACE_SCHEMA_VERSION = 1
+
+Value = int | float | str | bool
+
+
+class SpaceError(InputError):
+    """An invalid search-space file or parameter value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One design parameter: an int or float range (optionally stepped/log) or choices."""
+
+    name: str
+    kind: Literal["int", "float", "categorical"]
+    default: Value
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: tuple[Value, ...] = ()
+
+    @property
+    def count(self) -> float:
+        """Number of values (``math.inf`` for a continuous float)."""
+        if self.kind == "categorical":
+            return len(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.kind == "int":
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
+        if self.step:
+            return math.floor((self.high - self.low) / self.step + 1e-9) + 1
+        return math.inf
+
+    def sample(self, rng: np.random.Generator) -> Value:
+        if self.kind == "categorical":
+            return self.choices[int(rng.integers(len(self.choices)))]
+        assert self.low is not None and self.high is not None
+        if self.kind == "int":
+            step = int(self.step or 1)
+            return int(self.low) + step * int(rng.integers(int(self.count)))
+        if self.step:
+            return round(self.low + self.step * int(rng.integers(int(self.count))), 10)
+        if self.log:
+            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        return float(rng.uniform(self.low, self.high))
+
+    def check(self, value: Any, source: str) -> Value:
+        """``value`` coerced to this parameter's type, or :class:`SpaceError`."""
+        where = f"{source}: parameter {self.name!r}"
+        if self.kind == "categorical":
+            for choice in self.choices:
+                if value == choice or (isinstance(value, str) and str(choice) == value):
+                    return choice
+            raise SpaceError(f"{where}: {value!r} is not one of {list(self.choices)}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SpaceError(f"{where}: expected a number, got {value!r}") from None
+        assert self.low is not None and self.high is not None
+        if not self.low <= number <= self.high:
+            raise SpaceError(f"{where}: {value} is outside [{self.low:g}, {self.high:g}]")
+        if self.kind == "int":
+            if number != int(number):
+                raise SpaceError(f"{where}: expected an integer, got {value!r}")
+            if (int(number) - int(self.low)) % int(self.step or 1):
+                raise SpaceError(f"{where}: {int(number)} is not on the grid "
+                                 f"{self.low:g}, {self.low + (self.step or 1):g}, ... "
+                                 f"{self.high:g}")
+            return int(number)
+        return number
+
+    def describe(self) -> str:
+        if self.kind == "categorical":
+            return "{" + ", ".join(str(c) for c in self.choices) + "}"
+        rng = f"[{self.low:g}, {self.high:g}]"
+        if self.step and self.step != 1:
+            rng += f" step {self.step:g}"
+        return rng + (" log" if self.log else "")
+
+
+def _parse_parameter(name: str, data: dict[str, Any], source: str) -> Parameter:
+    where = f"{source}: {name}"
+    allowed = {"min", "max", "step", "log", "choices", "default"}
+    for key in data:
+        if key not in allowed:
+            raise SpaceError(f"{where}: unknown key {key!r}; allowed: {sorted(allowed)}")
+    if "choices" in data:
+        choices = data["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise SpaceError(f"{where}.choices: expected a non-empty list")
+        if set(data) - {"choices", "default"}:
+            raise SpaceError(f"{where}: 'choices' cannot be combined with min/max/step/log")
+        default = data.get("default", choices[0])
+        if default not in choices:
+            raise SpaceError(f"{where}.default: {default!r} is not one of {choices}")
+        return Parameter(name, "categorical", default, choices=tuple(choices))
+    if "min" not in data or "max" not in data:
+        raise SpaceError(f"{where}: a parameter needs 'choices' or both 'min' and 'max'")
+    low, high = data["min"], data["max"]
+    for key, v in (("min", low), ("max", high), ("step", data.get("step", 1))):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise SpaceError(f"{where}.{key}: expected a number, got {v!r}")
+    if low > high:
+        raise SpaceError(f"{where}: min {low} is larger than max {high}")
+    integer = all(isinstance(v, int) for v in (low, high, data.get("step", 1)))
+    kind: Literal["int", "float"] = "int" if integer else "float"
+    step = data.get("step", 1 if integer else None)
+    if step is not None and step <= 0:
+        raise SpaceError(f"{where}.step: must be positive, got {step}")
+    if data.get("log") and low <= 0:
+        raise SpaceError(f"{where}.log: a log-scale range needs min > 0")
+    param = Parameter(name, kind, low, float(low), float(high), step, bool(data.get("log")))
+    default = data.get("default", low)
+    return Parameter(name, kind, param.check(default, source), float(low), float(high), step,
+                     bool(data.get("log")))
+
+
+class SearchSpace(ABC):
+    """A named set of parameters and a decoder from parameter values to an ArchSpec."""
+
+    def __init__(self, name: str, description: str, source: str,
+                 parameters: list[Parameter]) -> None:
+        self.name = name
+        self.description = description
+        self.source = source
+        self.parameters = parameters
+        self._by_name = {p.name: p for p in parameters}
+
+    @abstractmethod
+    def decode(self, params: dict[str, Value]) -> ArchSpec:
+        """The architecture for a complete, checked assignment of the parameters."""
+
+    def feasible(self, params: dict[str, Value]) -> bool:
+        """Whether an assignment is in the space (beyond per-parameter ranges)."""
+        return True
+
+    @property
+    def size(self) -> float:
+        return math.prod(p.count for p in self.parameters)
+
+    def parameter(self, name: str) -> Parameter:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise SpaceError(f"{self.source}: space {self.name!r} has no parameter {name!r}; "
+                             f"parameters: {sorted(self._by_name)}") from None
+
+    def defaults(self) -> dict[str, Value]:
+        return {p.name: p.default for p in self.parameters}
+
+    def resolve(self, overrides: dict[str, Any] | None = None) -> dict[str, Value]:
+        """Defaults updated with ``overrides`` (strings allowed, as from a CLI), checked."""
+        params = self.defaults()
+        for name, value in (overrides or {}).items():
+            params[name] = self.parameter(name).check(value, self.source)
+        return params
+
+    def sample(self, rng: np.random.Generator, max_tries: int = 1000) -> dict[str, Value]:
+        """A uniformly drawn feasible assignment (rejection on :meth:`feasible`)."""
+        for _ in range(max_tries):
+            params = {p.name: p.sample(rng) for p in self.parameters}
+            if self.feasible(params):
+                return params
+        raise SpaceError(f"{self.source}: no feasible sample in {max_tries} draws")
+
+    def sample_spec(self, rng: np.random.Generator) -> ArchSpec:
+        return self.decode(self.sample(rng))
+
+    def spec(self, overrides: dict[str, Any] | None = None) -> ArchSpec:
+        """The architecture at the defaults updated with ``overrides``."""
+        return self.decode(self.resolve(overrides))
+
+
+# -- staged family -------------------------------------------------------------------------
+
+_STAGE_FIELDS = ("block", "width", "depth", "stride", "kernel", "expansion", "group_width",
+                 "se_ratio", "activation")
+_STEM_FIELDS = ("width", "kernel", "stride", "pool")
+_HEAD_FIELDS = ("num_classes", "width")
+
+
+class StagedSpace(SearchSpace):
+    """Per-stage choices of width, depth, kernel, expansion, ... (ResNet, MobileNet, ConvNeXt)."""
+
+    def __init__(self, name: str, description: str, source: str, parameters: list[Parameter],
+                 template: dict[str, Any]) -> None:
+        super().__init__(name, description, source, parameters)
+        self._template = template  # every field: ("fixed", value) or ("param", name)
+
+    @staticmethod
+    def _value(entry: tuple[str, Any], params: dict[str, Value]) -> Any:
+        kind, value = entry
+        return params[value] if kind == "param" else value
+
+    def decode(self, params: dict[str, Value]) -> ArchSpec:
+        t = self._template
+        try:
+            stages = tuple(
+                StageSpec(**{k: self._value(v, params) for k, v in stage.items()})
+                for stage in t["stages"])
+            return ArchSpec(
+                stages=stages,
+                stem=StemSpec(**{k: self._value(v, params) for k, v in t["stem"].items()}),
+                head=HeadSpec(**{k: self._value(v, params) for k, v in t["head"].items()}),
+                resolution=self._value(t["resolution"], params),
+                name=f"{self.name}",
+            )
+        except SpecError as exc:
+            raise SpaceError(f"{self.source}: parameters {params} give an invalid "
+                             f"architecture: {exc}") from None
+
+
+def _staged_from_yaml(name: str, data: dict[str, Any], source: str) -> StagedSpace:
+    allowed = {"name", "family", "description", "schema_version", "resolution", "stem",
+               "head", "stages", *_STAGE_FIELDS}
+    _reject(source, data, allowed)
+    parameters: list[Parameter] = []
+    names: set[str] = set()
+
+    def field(param_name: str, value: Any, where: str) -> tuple[str, Any]:
+        if isinstance(value, dict):
+            param = _parse_parameter(param_name, value, source)
+            parameters.append(param)
+            names.add(param_name)
+            return ("param", param_name)
+        if isinstance(value, str) and value.startswith("$"):
+            return ("param", value[1:])  # checked once all parameters are known
+        return ("fixed", value)
+
+    shared = {k: field(k, data[k], k) for k in _STAGE_FIELDS if k in data}
+    stages_data = data.get("stages")
+    if not isinstance(stages_data, list) or not stages_data:
+        raise SpaceError(f"{source}: 'stages' must be a non-empty list of stage mappings")
+    stages = []
+    for i, stage in enumerate(stages_data, start=1):
+        if not isinstance(stage, dict):
+            raise SpaceError(f"{source}: stages[{i - 1}] must be a mapping")
+        _reject(f"{source}: stages[{i - 1}]", stage, set(_STAGE_FIELDS))
+        entry = dict(shared)
+        for key, value in stage.items():
+            entry[key] = field(f"s{i}.{key}", value, f"stages[{i - 1}].{key}")
+        for required in ("block", "width", "depth"):
+            if required not in entry:
+                raise SpaceError(f"{source}: stages[{i - 1}] has no {required!r} (set it in "
+                                 f"the stage or at the top level)")
+        stages.append(entry)
+    parts = {}
+    for part, fields_ in (("stem", _STEM_FIELDS), ("head", _HEAD_FIELDS)):
+        section = data.get(part, {})
+        if not isinstance(section, dict):
+            raise SpaceError(f"{source}: {part!r} must be a mapping")
+        _reject(f"{source}: {part}", section, set(fields_))
+        parts[part] = {k: field(f"{part}.{k}", v, f"{part}.{k}") for k, v in section.items()}
+    template = {"stages": stages, "stem": parts["stem"], "head": parts["head"],
+                "resolution": field("resolution", data.get("resolution", 224), "resolution")}
+    for entry_ in _template_entries(template):
+        if entry_[0] == "param" and entry_[1] not in names:
+            raise SpaceError(f"{source}: reference ${entry_[1]} names no parameter; "
+                             f"parameters: {sorted(names)}")
+    space = StagedSpace(name, str(data.get("description", "")), source, parameters, template)
+    space.decode(space.defaults())  # fail at load time if the defaults are not a network
+    return space
+
+
+def _template_entries(template: dict[str, Any]) -> list[tuple[str, Any]]:
+    out = [template["resolution"]]
+    for stage in template["stages"]:
+        out.extend(stage.values())
+    out.extend(template["stem"].values())
+    out.extend(template["head"].values())
+    return out
+
+
+# -- RegNet family ---------------------------------------------------------------------------
+
+
+def generate_regnet(w_a: float, w_0: int, w_m: float, depth: int,
+                    q: int = 8) -> tuple[list[int], list[int]]:
+    """Per-stage widths and depths from RegNet parameters (Radosavovic et al. 2020, eq. 2-4).
+
+    Block j gets the continuous width u_j = w_0 + w_a·j, quantized in log space to
+    w_0·w_m^round(log(u_j/w_0)/log(w_m)) and to a multiple of q; blocks of equal width
+    form a stage.
+    """
+    if not (w_a >= 0 and w_0 > 0 and w_m > 1 and w_0 % q == 0 and depth >= 1):
+        raise ValueError(f"invalid RegNet parameters w_a={w_a}, w_0={w_0}, w_m={w_m}, "
+                         f"depth={depth}, q={q}")
+    widths_cont = np.arange(depth) * w_a + w_0
+    exps = np.round(np.log(widths_cont / w_0) / np.log(w_m))
+    widths_all = np.round(w_0 * np.power(w_m, exps) / q).astype(int) * q
+    widths, depths = np.unique(widths_all, return_counts=True)
+    return [int(w) for w in widths], [int(d) for d in depths]
+
+
+def adjust_block_compatibility(widths: list[int], bottleneck: float,
+                               group_width: int) -> tuple[list[int], list[int]]:
+    """Widths and group widths such that each bottleneck width is a multiple of its group
+    width (pycls ``adjust_block_compatibility``)."""
+    inner = [int(max(1, w * bottleneck)) for w in widths]
+    groups = [int(min(group_width, v)) for v in inner]
+    multiples = [int(np.lcm(g, int(bottleneck))) if bottleneck > 1 else g for g in groups]
+    inner = [max(m, int(round(v / m) * m)) for v, m in zip(inner, multiples, strict=True)]
+    widths = [int(v / bottleneck) for v in inner]
+    return widths, groups
+
+
+class RegNetSpace(SearchSpace):
+    """RegNet design space: (depth, w0, wa, wm, group_w, bottleneck, se)."""
+
+    def __init__(self, name: str, description: str, source: str, parameters: list[Parameter],
+                 fixed: dict[str, Any]) -> None:
+        super().__init__(name, description, source, parameters)
+        self._fixed = fixed
+
+    def _stages(self, params: dict[str, Value]) -> list[StageSpec]:
+        widths, depths = generate_regnet(float(params["wa"]), int(params["w0"]),
+                                         float(params["wm"]), int(params["depth"]),
+                                         int(self._fixed["quantum"]))
+        bottleneck = float(params["bottleneck"])
+        widths, groups = adjust_block_compatibility(widths, bottleneck, int(params["group_w"]))
+        return [StageSpec("bottleneck", w, d, stride=2, kernel=3, expansion=bottleneck,
+                          group_width=g, se_ratio=float(params["se"]), activation="relu")
+                for w, d, g in zip(widths, depths, groups, strict=True)]
+
+    def feasible(self, params: dict[str, Value]) -> bool:
+        stages = self._fixed.get("num_stages")
+        return stages is None or len(self._stages(params)) == stages
+
+    def decode(self, params: dict[str, Value]) -> ArchSpec:
+        try:
+            return ArchSpec(stages=tuple(self._stages(params)),
+                            stem=StemSpec(**self._fixed["stem"]),
+                            head=HeadSpec(**self._fixed["head"]),
+                            resolution=int(params["resolution"]), name=self.name)
+        except (SpecError, ValueError) as exc:
+            raise SpaceError(f"{self.source}: parameters {params} give an invalid "
+                             f"architecture: {exc}") from None
+
+
+_REGNET_PARAMS = ("depth", "w0", "wa", "wm", "group_w", "bottleneck", "se", "resolution")
+
+
+def _regnet_from_yaml(name: str, data: dict[str, Any], source: str) -> RegNetSpace:
+    _reject(source, data, {"name", "family", "description", "schema_version", "parameters",
+                           "quantum", "num_stages", "stem", "head"})
+    params_data = data.get("parameters")
+    if not isinstance(params_data, dict):
+        raise SpaceError(f"{source}: 'parameters' must be a mapping of {list(_REGNET_PARAMS)}")
+    _reject(f"{source}: parameters", params_data, set(_REGNET_PARAMS))
+    parameters = []
+    for key in _REGNET_PARAMS:
+        value = params_data.get(key)
+        if value is None:
+            raise SpaceError(f"{source}: parameters.{key} is required")
+        if not isinstance(value, dict):
+            value = {"choices": [value]}
+        parameters.append(_parse_parameter(key, value, source))
+    for part, fields_ in (("stem", _STEM_FIELDS), ("head", _HEAD_FIELDS)):
+        section = data.get(part, {})
+        if not isinstance(section, dict):
+            raise SpaceError(f"{source}: {part!r} must be a mapping")
+        _reject(f"{source}: {part}", section, set(fields_))
+    fixed = {"quantum": data.get("quantum", 8), "num_stages": data.get("num_stages"),
+             "stem": data.get("stem", {}), "head": data.get("head", {})}
+    space = RegNetSpace(name, str(data.get("description", "")), source, parameters, fixed)
+    space.decode(space.defaults())
+    return space
+
+
+# -- loading and registry ------------------------------------------------------------------
+
+_FAMILIES = {"staged": _staged_from_yaml, "regnet": _regnet_from_yaml}
+
+
+def _reject(where: str, data: dict[str, Any], allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            raise SpaceError(f"{where}: unknown key {key!r}; allowed keys: {sorted(allowed)}")
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Load and validate one search-space YAML file."""
+    path = Path(path)
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SpaceError(f"{source}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise SpaceError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpaceError(f"{source}: expected a mapping at the top level")
+    version = data.get("schema_version", SPACE_SCHEMA_VERSION)
+    if version != SPACE_SCHEMA_VERSION:
+        raise SpaceError(f"{source}: schema_version {version!r} is not supported "
+                         f"(this archdesign reads {SPACE_SCHEMA_VERSION})")
+    family = data.get("family")
+    if family not in _FAMILIES:
+        raise SpaceError(f"{source}: family: {family!r} is not one of {sorted(_FAMILIES)}")
+    name = data.get("name", path.stem)
+    return _FAMILIES[family](str(name), data, source)
+
+
+@cache
+def _registry() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(SPACES_DIR.glob("*.yaml"))}
+
+
+def list_spaces() -> list[str]:
+    return sorted(_registry())
+
+
+@cache
+def _load_registered(name: str) -> SearchSpace:
+    return load_space(_registry()[name])
+
+
+def get_space(name: str) -> SearchSpace:
+    """A registered space by name, or a space file by path."""
+    if name in _registry():
+        return _load_registered(name)
+    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+        return load_space(name)
+    raise SpaceError(f"unknown search space {name!r}; known spaces: {list_spaces()} "
+                     f"(or give a path to a space YAML file)")
