@@ -91,7 +91,7 @@ class LayerGraph(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: list[torch.Tensor] = []
-        for module, inputs in zip(self.ops.values(), self.inputs):
+        for module, inputs in zip(self.ops.values(), self.inputs, strict=True):
             values.append(module(*[x if i < 0 else values[i] for i in inputs]))
         return values[-1]
 
