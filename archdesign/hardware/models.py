@@ -1,0 +1,368 @@
+"""Latency models: roofline, measured lookup table, fitted regressor; one interface.
+
+A model predicts the latency (milliseconds) of fused kernels given as rows of
+:mod:`archdesign.hardware.kernels` (vectorized over many kernels at once). A network's
+latency is the sum over its fused kernels, optionally corrected by a network-level
+calibration (``scale * sum + per_kernel_ms * kernels + constant_ms``) fitted on whole
+networks. Per-block sums are memoized on the block's ``(fn, args)``, batch and dtype, and
+:meth:`LatencyModel.predict_many` predicts every unseen block of many networks in one
+vectorized call, so scoring a network is a few dictionary look-ups per block.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+from threadpoolctl import threadpool_limits
+
+from archdesign.cost import dtype_bytes
+from archdesign.hardware.kernels import COL, OP_CLASSES, block_kernels, network_kernels
+from archdesign.hardware.profile import HardwareProfile, ProfileError
+from archdesign.hardware.table import KernelTable, load_table
+from archdesign.layers import blocks
+from archdesign.spec import ArchSpec
+
+logger = logging.getLogger(__name__)
+
+_BlockKey = tuple[Any, ...]
+
+
+class LatencyModel(ABC):
+    """Predicts kernel and network latency (ms) on one hardware profile."""
+
+    kind: str = ""
+
+    def __init__(self, profile: HardwareProfile,
+                 calibration: dict[str, float] | None = None) -> None:
+        self.profile = profile
+        self.calibration = dict(calibration or {})
+        self._blocks: dict[_BlockKey, tuple[float, int]] = {}
+
+    @abstractmethod
+    def predict_kernels(self, rows: np.ndarray, batch: int | np.ndarray,
+                        dtype: str | np.ndarray) -> np.ndarray:
+        """Latency (ms) of each kernel row at ``batch`` and ``dtype`` (scalars or per row)."""
+
+    # -- networks ----------------------------------------------------------------------
+
+    def _dtype(self, dtype: str | None) -> str:
+        dtype = dtype or self.profile.precision
+        dtype_bytes(dtype)
+        return dtype
+
+    def predict_layers(self, spec: ArchSpec, batch: int = 1,
+                       dtype: str | None = None) -> list[tuple[str, float]]:
+        """Every fused kernel of ``spec`` (named by its layers) with its latency (ms).
+
+        Uncalibrated: the network-level calibration applies to the total only.
+        """
+        dtype = self._dtype(dtype)
+        names, rows = network_kernels(spec, self.profile.fusion)
+        return list(zip(names, self.predict_kernels(rows, batch, dtype).tolist(), strict=True))
+
+    def predict(self, spec: ArchSpec, batch: int = 1, dtype: str | None = None) -> float:
+        """Network latency (ms): the sum over fused kernels, calibrated."""
+        return float(self.predict_many([spec], batch, dtype)[0])
+
+    def predict_many(self, specs: Sequence[ArchSpec], batch: int = 1,
+                     dtype: str | None = None) -> np.ndarray:
+        """Latency (ms) of many networks; unseen blocks are predicted in one call."""
+        dtype = self._dtype(dtype)
+        rules = self.profile.fusion
+        placed = [[(b.fn, b.args, batch, dtype) for b in blocks(spec)] for spec in specs]
+        memo = self._blocks
+        missing: dict[_BlockKey, np.ndarray] = {}
+        for keys in placed:
+            for key in keys:
+                if key not in memo and key not in missing:
+                    missing[key] = block_kernels(key[0], key[1], rules).rows
+        if missing:
+            parts = list(missing.values())
+            sizes = np.array([len(p) for p in parts])
+            latency = self.predict_kernels(np.concatenate(parts), batch, dtype)
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            sums = np.add.reduceat(latency, starts) if len(latency) else np.zeros(len(parts))
+            sums[sizes == 0] = 0.0
+            for key, total, n in zip(missing, sums.tolist(), sizes.tolist(), strict=True):
+                memo[key] = (total, n)
+        scale = self.calibration.get("scale", 1.0)
+        per_kernel = self.calibration.get("per_kernel_ms", 0.0)
+        constant = self.calibration.get("constant_ms", 0.0)
+        out = np.empty(len(specs))
+        for i, keys in enumerate(placed):
+            total = 0.0
+            count = 0
+            for key in keys:
+                t, n = memo[key]
+                total += t
+                count += n
+            out[i] = scale * total + per_kernel * count + constant
+        return out
+
+
+# -- roofline ------------------------------------------------------------------------------
+
+
+class RooflineModel(LatencyModel):
+    """max(compute time, memory time) per kernel, plus a per-kernel overhead.
+
+    compute = 2·MACs·batch / (peak(class, dtype)·compute efficiency(class));
+    memory = bytes of activations read and written and weights / (bandwidth·memory
+    efficiency(class)).
+    """
+
+    kind = "roofline"
+
+    def __init__(self, profile: HardwareProfile,
+                 calibration: dict[str, float] | None = None) -> None:
+        super().__init__(profile, calibration)
+        self._rates: dict[str, np.ndarray] = {}
+        eff = [profile.efficiency_of(c) for c in OP_CLASSES]
+        self._eff_memory = np.array([e.memory for e in eff])
+        self._eff_compute = np.array([e.compute for e in eff])
+
+    def _compute_rate(self, dtype: str) -> np.ndarray:
+        if dtype not in self._rates:
+            peaks = np.array([self.profile.peak(c, dtype) for c in OP_CLASSES])
+            self._rates[dtype] = peaks * self._eff_compute
+        return self._rates[dtype]
+
+    def terms(self, rows: np.ndarray, batch: int | np.ndarray,
+              dtype: str | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Compute-bound and memory-bound time (seconds) of each kernel."""
+        cls = rows[:, COL["op_class"]].astype(np.int64)
+        batch_arr = np.asarray(batch, dtype=np.float64)
+        if isinstance(dtype, str):
+            rate = self._compute_rate(dtype)[cls]
+            nbytes: float | np.ndarray = float(dtype_bytes(dtype))
+        else:
+            rate = np.empty(len(rows))
+            nbytes = np.empty(len(rows))
+            for d in np.unique(dtype):
+                mask = dtype == d
+                rate[mask] = self._compute_rate(str(d))[cls[mask]]
+                nbytes[mask] = dtype_bytes(str(d))
+        compute = 2.0 * rows[:, COL["flops"]] * batch_arr / rate
+        moved = ((rows[:, COL["in_elements"]] + rows[:, COL["out_elements"]]) * batch_arr
+                 + rows[:, COL["weights"]]) * nbytes
+        memory = moved / (self.profile.memory_bandwidth * self._eff_memory[cls])
+        return compute, memory
+
+    def predict_kernels(self, rows: np.ndarray, batch: int | np.ndarray,
+                        dtype: str | np.ndarray) -> np.ndarray:
+        compute, memory = self.terms(rows, batch, dtype)
+        return (np.maximum(compute, memory) + self.profile.kernel_overhead_us * 1e-6) * 1e3
+
+
+# -- lookup table ----------------------------------------------------------------------------
+
+# Exact-match key and the group within which unseen shapes are interpolated.
+_KEY_COLUMNS = [COL[c] for c in ("op_class", "c_in", "h_in", "w_in", "c_out", "kernel",
+                                 "stride", "groups", "fused_add")]
+_GROUP_COLUMNS = [COL[c] for c in ("op_class", "kernel", "stride", "fused_add")]
+_SPACE_COLUMNS = [COL[c] for c in ("c_in", "h_in", "c_out", "groups")]
+
+
+class TableModel(LatencyModel):
+    """Measured latencies looked up by exact kernel shape; unseen shapes interpolated.
+
+    Interpolation: among measured kernels of the same class, kernel size, stride and
+    fusion, the ``neighbors`` nearest in log-shape (channels, resolution, groups, batch)
+    give the ratio measured / roofline; the query's roofline time is scaled by their
+    inverse-distance-weighted geometric mean ratio. With no such kernel, the roofline.
+    """
+
+    kind = "table"
+
+    def __init__(self, profile: HardwareProfile, table: KernelTable, neighbors: int = 4,
+                 calibration: dict[str, float] | None = None) -> None:
+        super().__init__(profile, calibration)
+        if not len(table):
+            raise ProfileError(f"{profile.name}: the lookup table has no measurements")
+        self.roofline = RooflineModel(profile)
+        self.neighbors = neighbors
+        self._exact: dict[tuple[Any, ...], float] = {}
+        keys = self._keys(table.rows, table.batch, table.dtype)
+        grouped: dict[tuple[Any, ...], list[float]] = {}
+        for key, ms in zip(keys, table.latency_ms.tolist(), strict=True):
+            grouped.setdefault(key, []).append(ms)
+        self._exact = {k: float(np.median(v)) for k, v in grouped.items()}
+        log_ratio = np.log(table.latency_ms / self.roofline.predict_kernels(
+            table.rows, table.batch, table.dtype))
+        points = self._space(table.rows, table.batch)
+        groups = self._groups(table.rows, table.dtype)
+        self._trees: dict[tuple[Any, ...], tuple[cKDTree, np.ndarray]] = {}
+        index: dict[tuple[Any, ...], list[int]] = {}
+        for i, g in enumerate(groups):
+            index.setdefault(g, []).append(i)
+        for g, members in index.items():
+            idx = np.array(members)
+            self._trees[g] = (cKDTree(points[idx]), log_ratio[idx])
+
+    @staticmethod
+    def _keys(rows: np.ndarray, batch: Any, dtype: Any) -> list[tuple[Any, ...]]:
+        n = len(rows)
+        b = np.broadcast_to(np.asarray(batch), (n,))
+        d = np.broadcast_to(np.asarray(dtype, dtype=object), (n,))
+        key_rows = rows[:, _KEY_COLUMNS].astype(np.int64).tolist()
+        return [(*k, int(bb), str(dd))
+                for k, bb, dd in zip(key_rows, b.tolist(), d.tolist(), strict=True)]
+
+    @staticmethod
+    def _groups(rows: np.ndarray, dtype: Any) -> list[tuple[Any, ...]]:
+        n = len(rows)
+        d = np.broadcast_to(np.asarray(dtype, dtype=object), (n,))
+        return [(*g, str(dd)) for g, dd in
+                zip(rows[:, _GROUP_COLUMNS].astype(np.int64).tolist(), d.tolist(), strict=True)]
+
+    @staticmethod
+    def _space(rows: np.ndarray, batch: Any) -> np.ndarray:
+        b = np.broadcast_to(np.asarray(batch, dtype=np.float64), (len(rows),))
+        return np.log2(np.column_stack([rows[:, _SPACE_COLUMNS], b]))
+
+    def predict_kernels(self, rows: np.ndarray, batch: int | np.ndarray,
+                        dtype: str | np.ndarray) -> np.ndarray:
+        out = np.full(len(rows), np.nan)
+        for i, key in enumerate(self._keys(rows, batch, dtype)):
+            hit = self._exact.get(key)
+            if hit is not None:
+                out[i] = hit
+        todo = np.flatnonzero(np.isnan(out))
+        if len(todo):
+            base = self.roofline.predict_kernels(
+                rows[todo], batch if np.isscalar(batch) else np.asarray(batch)[todo],
+                dtype if isinstance(dtype, str) else np.asarray(dtype)[todo])
+            points = self._space(rows[todo], batch if np.isscalar(batch)
+                                 else np.asarray(batch)[todo])
+            groups = self._groups(rows[todo], dtype if isinstance(dtype, str)
+                                  else np.asarray(dtype)[todo])
+            by_group: dict[tuple[Any, ...], list[int]] = {}
+            for j, g in enumerate(groups):
+                by_group.setdefault(g, []).append(j)
+            factor = np.ones(len(todo))
+            for g, members in by_group.items():
+                found = self._trees.get(g)
+                if found is None:
+                    continue
+                tree, log_ratio = found
+                k = min(self.neighbors, tree.n)
+                dist, idx = tree.query(points[members], k=k)
+                dist = dist.reshape(len(members), k)
+                idx = idx.reshape(len(members), k)
+                weight = 1.0 / (dist + 1e-3) ** 2
+                factor[members] = np.exp((weight * log_ratio[idx]).sum(1) / weight.sum(1))
+            out[todo] = base * factor
+        return out
+
+
+# -- fitted regressor --------------------------------------------------------------------------
+
+DEFAULT_FIT_PARAMS: dict[str, Any] = {
+    "max_iter": 600, "learning_rate": 0.08, "max_leaf_nodes": 31, "min_samples_leaf": 4,
+    "l2_regularization": 0.0, "random_state": 0,
+}
+
+
+def _log2(x: np.ndarray) -> np.ndarray:
+    return np.log2(np.maximum(x, 1e-30))
+
+
+class FittedModel(LatencyModel):
+    """Gradient boosting on layer features plus roofline terms, predicting log latency.
+
+    The target is log(measured / roofline): trees cannot extrapolate, so what they learn
+    is the correction to a physically shaped baseline that scales with the kernel. Fit
+    deterministically (fixed ``random_state``) from the stored measurements; the profile
+    stores the data and hyperparameters, never a pickled estimator.
+    """
+
+    kind = "fitted"
+
+    def __init__(self, profile: HardwareProfile, table: KernelTable,
+                 params: dict[str, Any] | None = None,
+                 calibration: dict[str, float] | None = None) -> None:
+        super().__init__(profile, calibration)
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        if len(table) < 8:
+            raise ProfileError(f"{profile.name}: a fitted model needs at least 8 measured "
+                               f"kernels, the table has {len(table)}")
+        self.roofline = RooflineModel(profile)
+        self.params = {**DEFAULT_FIT_PARAMS, **(params or {})}
+        self.n_train = len(table)
+        x = self.features(table.rows, table.batch, table.dtype)
+        base = self.roofline.predict_kernels(table.rows, table.batch, table.dtype)
+        y = np.log(table.latency_ms / base)
+        self._regressor = HistGradientBoostingRegressor(
+            categorical_features=[0], early_stopping=False, **self.params)
+        # one OpenMP thread: on a shared machine more threads oversubscribe (30x slower)
+        with threadpool_limits(1):
+            self._regressor.fit(x, y)
+
+    def features(self, rows: np.ndarray, batch: int | np.ndarray,
+                 dtype: str | np.ndarray) -> np.ndarray:
+        n = len(rows)
+        b = np.broadcast_to(np.asarray(batch, dtype=np.float64), (n,))
+        if isinstance(dtype, str):
+            nbytes = np.full(n, float(dtype_bytes(dtype)))
+        else:
+            nbytes = np.array([dtype_bytes(str(d)) for d in dtype], dtype=np.float64)
+        compute, memory = self.roofline.terms(rows, batch, dtype)
+        c = COL
+        return np.column_stack([
+            rows[:, c["op_class"]], _log2(rows[:, c["c_in"]]), _log2(rows[:, c["h_in"]]),
+            _log2(rows[:, c["c_out"]]), rows[:, c["kernel"]], rows[:, c["stride"]],
+            _log2(rows[:, c["groups"]]), rows[:, c["fused_add"]], rows[:, c["fused_ops"]],
+            _log2(b), nbytes, _log2(rows[:, c["flops"]] * b + 1),
+            _log2(rows[:, c["in_elements"]] * b), _log2(rows[:, c["out_elements"]] * b),
+            _log2(rows[:, c["weights"]] + 1), _log2(compute + 1e-12), _log2(memory + 1e-12),
+            _log2(rows[:, c["c_in"]] / rows[:, c["groups"]]),
+        ])
+
+    def predict_kernels(self, rows: np.ndarray, batch: int | np.ndarray,
+                        dtype: str | np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.zeros(0)
+        base = self.roofline.predict_kernels(rows, batch, dtype)
+        with threadpool_limits(1):
+            correction = self._regressor.predict(self.features(rows, batch, dtype))
+        return base * np.exp(correction)
+
+
+# -- factory -----------------------------------------------------------------------------------
+
+MODEL_KINDS = ("roofline", "table", "fitted")
+
+
+def load_measurements(profile: HardwareProfile) -> KernelTable:
+    if profile.model is None or not profile.model.measurements:
+        raise ProfileError(f"{profile.path or profile.name}: model.measurements: this profile "
+                           f"has no measured data (a datasheet profile supports the roofline "
+                           f"model only)")
+    return load_table(profile.resolve(profile.model.measurements))
+
+
+def model_for(profile: HardwareProfile, kind: str | None = None) -> LatencyModel:
+    """The profile's latency model: ``kind`` or the profile's own (roofline by default).
+
+    Measured models train on the ``train`` split of the stored measurements only.
+    """
+    if kind is None:
+        kind = profile.model.kind if profile.model is not None else "roofline"
+    if kind not in MODEL_KINDS:
+        raise ProfileError(f"model: {kind!r} is not one of {list(MODEL_KINDS)}")
+    calibration = (profile.model.calibration
+                   if profile.model is not None and profile.model.kind == kind else None)
+    if kind == "roofline":
+        return RooflineModel(profile, calibration)
+    table = load_measurements(profile).train
+    if kind == "table":
+        return TableModel(profile, table, calibration=calibration)
+    params = profile.model.params if profile.model is not None else {}
+    return FittedModel(profile, table, params, calibration)
+

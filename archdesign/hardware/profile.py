@@ -1,0 +1,325 @@
+"""Hardware profiles: a device described as a validated data file, and their registry.
+
+A profile (``hardware_profiles/NAME.yaml``) names the device and precision, gives peak
+throughput per op class and dtype, memory bandwidth, the fraction of peak each op class
+reaches, a per-kernel overhead, the fusion rules, which values are derived or unverified,
+and optionally a measured table / fitted model (``model``) with its validation figures.
+Files are read with ``yaml.safe_load`` and validated; every error names the file and key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archdesign.cost import DTYPE_BYTES
+from archdesign.errors import InputError
+from archdesign.hardware.kernels import OP_CLASSES, FusionRules
+
+logger = logging.getLogger(__name__)
+
+#: Where the built-in profiles live (repo root ``hardware_profiles/``); override with
+#: ``ARCHDESIGN_HARDWARE_PATH`` (``os.pathsep``-separated directories, searched first).
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
+KINDS = ("gpu", "cpu", "npu")
+MODEL_KINDS = ("roofline", "table", "fitted")
+DEFAULT_CLASS = "default"
+
+
+class ProfileError(InputError):
+    """An invalid or unknown hardware profile; the message names the file and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Efficiency:
+    """Fraction of peak compute and of memory bandwidth an op class reaches."""
+
+    compute: float
+    memory: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """A measured latency model attached to a profile.
+
+    ``measurements``: CSV of measured kernels (relative to the profile file); ``kind``
+    says which model the profile predicts with by default; ``params``: regressor
+    hyperparameters (the fitted model is refit from the measurements at load, never
+    unpickled); ``calibration``: network-level correction fitted on calibration networks.
+    """
+
+    kind: str
+    measurements: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareProfile:
+    name: str
+    device: str
+    kind: str
+    precision: str
+    peak_flops: dict[str, dict[str, float]]  # op class (or "default") -> dtype -> FLOP/s
+    memory_bandwidth: float  # bytes/s
+    efficiency: dict[str, Efficiency]  # op class (or "default") -> efficiency
+    kernel_overhead_us: float
+    fusion: FusionRules = field(default_factory=FusionRules)
+    derived: dict[str, str] = field(default_factory=dict)  # key -> "derived: ..." note
+    source: str = ""
+    model: ModelConfig | None = None
+    validation: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def peak(self, op_class: str, dtype: str) -> float:
+        """Peak FLOP/s (2 per multiply-accumulate) for an op class at a dtype."""
+        for key in (op_class, DEFAULT_CLASS):
+            table = self.peak_flops.get(key)
+            if table and dtype in table:
+                return table[dtype]
+        known = sorted(self.peak_flops.get(DEFAULT_CLASS, {}))
+        raise ProfileError(f"{self.name}: no peak throughput for dtype {dtype!r}; "
+                           f"this profile knows {known}")
+
+    def efficiency_of(self, op_class: str) -> Efficiency:
+        return self.efficiency.get(op_class, self.efficiency[DEFAULT_CLASS])
+
+    @property
+    def dtypes(self) -> list[str]:
+        return sorted(self.peak_flops.get(DEFAULT_CLASS, {}))
+
+    def resolve(self, relative: str) -> Path:
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return (base / relative).resolve()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name, "device": self.device, "kind": self.kind,
+            "precision": self.precision,
+            "peak_flops": {k: dict(v) for k, v in self.peak_flops.items()},
+            "memory_bandwidth": self.memory_bandwidth,
+            "efficiency": {k: {"compute": e.compute, "memory": e.memory}
+                           for k, e in self.efficiency.items()},
+            "kernel_overhead_us": self.kernel_overhead_us,
+            "fusion": {"conv_norm_act": self.fusion.conv_norm_act,
+                       "residual_add": self.fusion.residual_add},
+            "derived": dict(self.derived),
+            "source": self.source,
+        }
+        if self.model is not None:
+            model: dict[str, Any] = {"kind": self.model.kind}
+            if self.model.measurements:
+                model["measurements"] = self.model.measurements
+            if self.model.params:
+                model["params"] = dict(self.model.params)
+            if self.model.calibration:
+                model["calibration"] = dict(self.model.calibration)
+            data["model"] = model
+        if self.validation:
+            data["validation"] = self.validation
+        return data
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(yaml.safe_dump(_plain(self.to_dict()), sort_keys=False))
+        tmp.replace(path)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and tuples to plain YAML types."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+# -- validation --------------------------------------------------------------------------
+
+_TOP_KEYS = ("name", "device", "kind", "precision", "peak_flops", "memory_bandwidth",
+             "efficiency", "kernel_overhead_us", "fusion", "derived", "source", "model",
+             "validation")
+_REQUIRED = ("name", "device", "kind", "precision", "peak_flops", "memory_bandwidth",
+             "efficiency", "kernel_overhead_us")
+
+
+def _where(source: str, key: str) -> str:
+    return f"{source}: {key}"
+
+
+def _positive(source: str, key: str, value: Any, allow_zero: bool = False) -> float:
+    if isinstance(value, str):  # YAML 1.1 reads 1.5e12 (no exponent sign) as a string
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ProfileError(f"{_where(source, key)}: expected a number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ProfileError(f"{_where(source, key)}: must be {'>= 0' if allow_zero else '> 0'}"
+                           f", got {value!r}")
+    return float(value)
+
+
+def _mapping(source: str, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProfileError(f"{_where(source, key)}: expected a mapping, got "
+                           f"{type(value).__name__}")
+    return value
+
+
+def _check_class(source: str, key: str, name: Any) -> str:
+    allowed = [DEFAULT_CLASS, *OP_CLASSES]
+    if name not in allowed:
+        raise ProfileError(f"{_where(source, key)}: unknown op class {name!r}; allowed: "
+                           f"{allowed}")
+    return str(name)
+
+
+def profile_from_dict(data: Any, source: str, path: Path | None = None) -> HardwareProfile:
+    """Validate plain data into a profile; ``source`` (the file) prefixes every error."""
+    data = _mapping(source, "(top level)", data)
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ProfileError(f"{source}: unknown key {key!r}; allowed keys: {list(_TOP_KEYS)}")
+    for key in _REQUIRED:
+        if key not in data:
+            raise ProfileError(f"{source}: missing required key {key!r}")
+    for key in ("name", "device", "source"):
+        if key in data and not isinstance(data[key], str):
+            raise ProfileError(f"{_where(source, key)}: expected a string, got {data[key]!r}")
+    if data["kind"] not in KINDS:
+        raise ProfileError(f"{_where(source, 'kind')}: {data['kind']!r} is not one of "
+                           f"{list(KINDS)}")
+    if data["precision"] not in DTYPE_BYTES:
+        raise ProfileError(f"{_where(source, 'precision')}: {data['precision']!r} is not one "
+                           f"of {sorted(DTYPE_BYTES)}")
+    peak: dict[str, dict[str, float]] = {}
+    for cls, table in _mapping(source, "peak_flops", data["peak_flops"]).items():
+        cls = _check_class(source, "peak_flops", cls)
+        peak[cls] = {}
+        for dtype, value in _mapping(source, f"peak_flops.{cls}", table).items():
+            if dtype not in DTYPE_BYTES:
+                raise ProfileError(f"{_where(source, f'peak_flops.{cls}')}: unknown dtype "
+                                   f"{dtype!r}; allowed: {sorted(DTYPE_BYTES)}")
+            peak[cls][dtype] = _positive(source, f"peak_flops.{cls}.{dtype}", value)
+    if DEFAULT_CLASS not in peak:
+        raise ProfileError(f"{_where(source, 'peak_flops')}: needs a 'default' entry")
+    if data["precision"] not in peak[DEFAULT_CLASS]:
+        raise ProfileError(f"{_where(source, 'peak_flops.default')}: no figure for the "
+                           f"profile's precision {data['precision']!r}")
+    efficiency: dict[str, Efficiency] = {}
+    for cls, item in _mapping(source, "efficiency", data["efficiency"]).items():
+        cls = _check_class(source, "efficiency", cls)
+        item = _mapping(source, f"efficiency.{cls}", item)
+        for key in item:
+            if key not in ("compute", "memory"):
+                raise ProfileError(f"{_where(source, f'efficiency.{cls}')}: unknown key "
+                                   f"{key!r}; allowed: ['compute', 'memory']")
+        values = []
+        for key in ("compute", "memory"):
+            if key not in item:
+                raise ProfileError(f"{_where(source, f'efficiency.{cls}')}: missing {key!r}")
+            v = _positive(source, f"efficiency.{cls}.{key}", item[key])
+            if v > 1:
+                raise ProfileError(f"{_where(source, f'efficiency.{cls}.{key}')}: a fraction "
+                                   f"of peak must be in (0, 1], got {v}")
+            values.append(v)
+        efficiency[cls] = Efficiency(*values)
+    if DEFAULT_CLASS not in efficiency:
+        raise ProfileError(f"{_where(source, 'efficiency')}: needs a 'default' entry")
+    fusion_data = _mapping(source, "fusion", data.get("fusion", {}))
+    for key, value in fusion_data.items():
+        if key not in ("conv_norm_act", "residual_add"):
+            raise ProfileError(f"{_where(source, 'fusion')}: unknown rule {key!r}; allowed: "
+                               f"['conv_norm_act', 'residual_add']")
+        if not isinstance(value, bool):
+            raise ProfileError(f"{_where(source, f'fusion.{key}')}: expected true or false")
+    derived = _mapping(source, "derived", data.get("derived", {}))
+    model = None
+    if data.get("model") is not None:
+        m = _mapping(source, "model", data["model"])
+        for key in m:
+            if key not in ("kind", "measurements", "params", "calibration"):
+                raise ProfileError(f"{_where(source, 'model')}: unknown key {key!r}; allowed:"
+                                   f" ['kind', 'measurements', 'params', 'calibration']")
+        if m.get("kind") not in MODEL_KINDS:
+            raise ProfileError(f"{_where(source, 'model.kind')}: {m.get('kind')!r} is not one"
+                               f" of {list(MODEL_KINDS)}")
+        if m["kind"] != "roofline" and not isinstance(m.get("measurements"), str):
+            raise ProfileError(f"{_where(source, 'model.measurements')}: a {m['kind']} model "
+                               f"needs the path of its measurements (CSV)")
+        calibration = {str(k): float(v) for k, v in
+                       _mapping(source, "model.calibration", m.get("calibration", {})).items()}
+        model = ModelConfig(m["kind"], m.get("measurements"),
+                            dict(_mapping(source, "model.params", m.get("params", {}))),
+                            calibration)
+    return HardwareProfile(
+        name=data["name"], device=data["device"], kind=data["kind"],
+        precision=data["precision"], peak_flops=peak,
+        memory_bandwidth=_positive(source, "memory_bandwidth", data["memory_bandwidth"]),
+        efficiency=efficiency,
+        kernel_overhead_us=_positive(source, "kernel_overhead_us",
+                                     data["kernel_overhead_us"], allow_zero=True),
+        fusion=FusionRules(**fusion_data),
+        derived={str(k): str(v) for k, v in derived.items()},
+        source=data.get("source", ""), model=model,
+        validation=dict(_mapping(source, "validation", data.get("validation") or {})),
+        path=path,
+    )
+
+
+def load_profile(path: str | Path) -> HardwareProfile:
+    """Read and validate one profile file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read profile ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML: {exc}") from None
+    return profile_from_dict(data, str(path), path.resolve())
+
+
+# -- registry ----------------------------------------------------------------------------
+
+
+def profile_dirs() -> list[Path]:
+    extra = os.environ.get("ARCHDESIGN_HARDWARE_PATH", "")
+    return [Path(p) for p in extra.split(os.pathsep) if p] + [BUILTIN_DIR]
+
+
+def _profile_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for directory in profile_dirs():
+        if directory.is_dir():
+            for f in sorted(directory.glob("*.yaml")):
+                found.setdefault(f.stem, f)
+    return found
+
+
+def list_profiles() -> list[str]:
+    """Names of the profiles in the registry directories."""
+    return sorted(_profile_files())
+
+
+def get_profile(name: str | Path) -> HardwareProfile:
+    """A profile by registry name, or by path to a YAML file."""
+    files = _profile_files()
+    if str(name) in files:
+        return load_profile(files[str(name)])
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return load_profile(path)
+    raise ProfileError(f"hardware: unknown profile {str(name)!r}; known profiles: "
+                       f"{sorted(files)} (or give the path of a profile YAML file)")
