@@ -75,11 +75,11 @@ def op_class(layer: Layer) -> str:
 
 
 class _Kernel:
-    __slots__ = ("add_elements", "fused_add", "layers", "start", "state", "tail")
+    __slots__ = ("add_elements", "fused_add", "indices", "layers", "state", "tail")
 
     def __init__(self, index: int, layer: Layer) -> None:
         self.layers = [layer]
-        self.start = index
+        self.indices = [index]
         self.tail = index
         # conv-type kernels progress conv -> norm -> act -> add -> act; others never fuse
         self.state = "conv" if layer.op in ("conv", "linear") else "closed"
@@ -127,6 +127,7 @@ def _fuse(layers: tuple[Layer, ...], rules: FusionRules) -> list[_Kernel]:
                 and consumers[producer] == 1 and (target.state, step) in _NEXT_STATE
                 and not (step == "act" and target.state == "add" and not rules.residual_add)):
             target.layers.append(layer)
+            target.indices.append(j)
             target.tail = j
             target.state = _NEXT_STATE[(target.state, step)]
             if step == "add":
@@ -140,6 +141,11 @@ def _fuse(layers: tuple[Layer, ...], rules: FusionRules) -> list[_Kernel]:
         kernels.append(kernel)
         kernel_of[j] = kernel
     return kernels
+
+
+def fused_indices(layers: tuple[Layer, ...], rules: FusionRules) -> list[list[int]]:
+    """Like :func:`fuse`, as indices into ``layers`` (to run a kernel on its own)."""
+    return [k.indices for k in _fuse(layers, rules)]
 
 
 def _row(kernel: _Kernel, layers: tuple[Layer, ...], input_elements: int) -> list[float]:

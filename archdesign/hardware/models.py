@@ -322,6 +322,10 @@ class FittedModel(LatencyModel):
             _log2(rows[:, c["in_elements"]] * b), _log2(rows[:, c["out_elements"]] * b),
             _log2(rows[:, c["weights"]] + 1), _log2(compute + 1e-12), _log2(memory + 1e-12),
             _log2(rows[:, c["c_in"]] / rows[:, c["groups"]]),
+            # tile quantization of GPU kernels and SIMD-width alignment of CPU ones
+            rows[:, c["c_in"]] % 8 == 0, rows[:, c["c_out"]] % 8 == 0,
+            _log2(np.ceil(rows[:, c["c_out"]] / 64)),
+            _log2(np.ceil(rows[:, c["h_out"]] * rows[:, c["w_out"]] / 64)),
         ])
 
     def predict_kernels(self, rows: np.ndarray, batch: int | np.ndarray,
