@@ -19,6 +19,9 @@ from archdesign.errors import InputError
 # command name -> "module:attribute" (imported lazily so `archdesign --help` is fast)
 _COMMANDS: dict[str, str] = {
     "cost": "archdesign.cli.cost:cost_command",
+    "hardware": "archdesign.cli.hardware:hardware_command",
+    "latency": "archdesign.cli.latency:latency_command",
+    "profile": "archdesign.cli.profile:profile_command",
     "spaces": "archdesign.cli.spaces:spaces_command",
 }
 

@@ -1,0 +1,83 @@
+"""``archdesign hardware``: list the hardware profiles, show one."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archdesign.cli.common import print_json
+from archdesign.hardware.profile import get_profile, list_profiles
+
+
+def _si(x: float, unit: str) -> str:
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= factor:
+            return f"{x / factor:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
+
+
+@click.group("hardware", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def hardware_command(ctx: click.Context, as_json: bool) -> None:
+    """List hardware profiles (built-in and measured)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    profiles = [get_profile(name) for name in list_profiles()]
+    if as_json:
+        print_json({"profiles": [{"name": p.name, "device": p.device, "kind": p.kind,
+                                  "precision": p.precision,
+                                  "model": p.model.kind if p.model else "roofline",
+                                  "path": str(p.path)} for p in profiles]})
+        return
+    table = Table(title="hardware profiles")
+    for col in ("name", "device", "kind", "precision", "peak", "bandwidth", "model"):
+        table.add_column(col)
+    for p in profiles:
+        table.add_row(p.name, p.device, p.kind, p.precision,
+                      _si(p.peak("conv", p.precision), "FLOP/s"),
+                      _si(p.memory_bandwidth, "B/s"), p.model.kind if p.model else "roofline")
+    Console().print(table)
+
+
+@hardware_command.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def show_command(name: str, as_json: bool) -> None:
+    """Show profile NAME (a registry name or a YAML path)."""
+    profile = get_profile(name)
+    data = profile.to_dict()
+    data["path"] = str(profile.path)
+    if as_json:
+        print_json(data)
+        return
+    console = Console()
+    console.print(f"[bold]{profile.name}[/]: {profile.device} ({profile.kind}, "
+                  f"{profile.precision})  [dim]{profile.path}[/]")
+    peaks = Table(title="peak throughput (FLOP/s, 2 per MAC)")
+    peaks.add_column("op class")
+    dtypes = sorted({d for t in profile.peak_flops.values() for d in t})
+    for d in dtypes:
+        peaks.add_column(d, justify="right")
+    for cls, t in profile.peak_flops.items():
+        peaks.add_row(cls, *[_si(t[d], "") if d in t else "-" for d in dtypes])
+    console.print(peaks)
+    eff = Table(title="efficiency (fraction of peak)")
+    for col in ("op class", "compute", "memory"):
+        eff.add_column(col)
+    for cls, e in profile.efficiency.items():
+        eff.add_row(cls, f"{e.compute:g}", f"{e.memory:g}")
+    console.print(eff)
+    console.print(f"memory bandwidth {_si(profile.memory_bandwidth, 'B/s')}; kernel overhead "
+                  f"{profile.kernel_overhead_us:g} µs; fusion: conv+norm+act "
+                  f"{profile.fusion.conv_norm_act}, residual add {profile.fusion.residual_add}")
+    if profile.derived:
+        console.print("[bold]derived / unverified values[/]")
+        for key, note in profile.derived.items():
+            console.print(f"  {key}: {note}", markup=False)
+    if profile.model is not None:
+        console.print(f"model: {profile.model.kind} on {profile.model.measurements}")
+    if profile.validation:
+        console.print("validation:")
+        console.print_json(data=data["validation"])

@@ -1,0 +1,72 @@
+"""``archdesign latency``: predicted (and optionally measured) latency of a network."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archdesign.cli.common import print_json, resolve_spec, spec_source_options
+from archdesign.cost import DTYPE_BYTES
+from archdesign.hardware.models import model_for
+from archdesign.hardware.profile import get_profile
+
+
+@click.command("latency")
+@spec_source_options
+@click.option("--hardware", "hardware", required=True, help="Profile name or YAML path.")
+@click.option("--model", "kind", type=click.Choice(["roofline", "table", "fitted"]),
+              help="Latency model [default: the profile's].")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--dtype", type=click.Choice(sorted(DTYPE_BYTES)),
+              help="Precision [default: the profile's].")
+@click.option("--resolution", type=int, help="Override the input resolution.")
+@click.option("--measure", is_flag=True, help="Also time the network on this machine (CPU).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--per-layer", is_flag=True, help="List every fused kernel.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def latency_command(spec_file: str | None, arch: str | None, space: str | None,
+                    assignments: tuple[str, ...], hardware: str, kind: str | None, batch: int,
+                    dtype: str | None, resolution: int | None, measure: bool, device: str,
+                    threads: int, per_layer: bool, as_json: bool) -> None:
+    """Predicted latency of SPEC_FILE, a zoo --arch, or a --space point on --hardware."""
+    spec = resolve_spec(spec_file, arch, space, assignments, resolution)
+    profile = get_profile(hardware)
+    model = model_for(profile, kind)
+    dtype = dtype or profile.precision
+    predicted = model.predict(spec, batch, dtype)
+    kernels = model.predict_layers(spec, batch, dtype) if per_layer else []
+    measured = None
+    if measure:
+        from archdesign.hardware.measure import measure_network
+
+        measured = measure_network(spec, batch, device, threads)
+    if as_json:
+        data: dict[str, object] = {
+            "name": spec.name, "hardware": profile.name, "model": model.kind, "batch": batch,
+            "dtype": dtype, "predicted_ms": predicted}
+        if measured is not None:
+            data.update(measured_ms=measured.median_ms, measured_spread=measured.spread,
+                        device=device, threads=threads)
+        if per_layer:
+            data["kernels"] = [{"name": n, "predicted_ms": t} for n, t in kernels]
+        print_json(data)
+        return
+    console = Console()
+    if per_layer:
+        table = Table(title="fused kernels (uncalibrated)")
+        table.add_column("kernel")
+        table.add_column("ms", justify="right")
+        table.add_column("share", justify="right")
+        total = sum(t for _, t in kernels) or 1.0
+        for name, t in kernels:
+            table.add_row(name, f"{t:.4f}", f"{t / total:.1%}")
+        console.print(table)
+    console.print(f"{spec.name or 'architecture'} on [bold]{profile.name}[/] ({model.kind}, "
+                  f"batch {batch}, {dtype}): predicted [bold]{predicted:.3f} ms[/]")
+    if measured is not None:
+        error = (predicted - measured.median_ms) / measured.median_ms
+        console.print(f"measured on this machine ({device}, {threads} thread(s)): "
+                      f"[bold]{measured.median_ms:.3f} ms[/] (IQR/median "
+                      f"{measured.spread:.1%}); prediction error {error:+.1%}")

@@ -1,0 +1,130 @@
+"""``archdesign profile``: import a measured table, measure this machine, validate."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from archdesign.cli.common import print_json
+from archdesign.hardware.profile_io import import_profile
+from archdesign.hardware.validate import validate_profile
+
+logger = logging.getLogger(__name__)
+
+
+@click.group("profile")
+def profile_command() -> None:
+    """Build and check hardware profiles from measurements."""
+
+
+@profile_command.command("import")
+@click.option("--format", "fmt", type=click.Choice(["tinynas", "ofa"]), required=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Profile to write (hardware_profiles/NAME.yaml); the measurements go "
+                   "beside it as NAME.measurements.csv.")
+@click.option("--base", help="Datasheet profile for the roofline figures "
+                             "[default: v100 for tinynas, rpi4 for ofa].")
+@click.option("--batch", type=click.IntRange(min=1), help="Keep one batch size only.")
+@click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.8,
+              show_default=True, help="Fraction fitted on; the rest is held out.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def import_command(fmt: str, paths: tuple[str, ...], out: str, base: str | None,
+                   batch: int | None, train_fraction: float, seed: int, as_json: bool) -> None:
+    """Import measured latency tables PATHS (TinyNAS or Once-for-All format)."""
+    profile = import_profile(fmt, [Path(p) for p in paths], Path(out), base, batch,
+                             train_fraction, seed)
+    figures = profile.validation.get("kernels", {})
+    if as_json:
+        print_json({"profile": str(profile.path), **profile.validation})
+        return
+    console = Console()
+    console.print(f"wrote {profile.path} ({profile.validation.get('entries')} entries)")
+    _figures_table(console, figures, "held-out kernels")
+
+
+def _figures_table(console: Console, figures: dict[str, dict[str, float]], title: str) -> None:
+    table = Table(title=title)
+    for col in ("model", "within ±10%", "Spearman", "median APE %", "n"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    for kind, m in figures.items():
+        if isinstance(m, dict) and "n" in m:
+            table.add_row(kind, f"{m['within_10pct']:.1%}", f"{m['spearman']:.4f}",
+                          f"{m['mape']:.1f}", str(m["n"]))
+    console.print(table)
+
+
+@profile_command.command("measure")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Profile to write; measurements are appended beside it as they are "
+                   "taken (run again to resume).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=8.0,
+              show_default=True, help="Time budget for the whole run.")
+@click.option("--networks", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Held-out networks timed end to end.")
+@click.option("--max-mflops", type=float, default=1500.0, show_default=True,
+              help="Draw networks with at most this many MMACs.")
+@click.option("--spaces", default="mobilenet,resnet-basic,resnet-bottleneck,regnet,convnext",
+              show_default=True)
+@click.option("--base", help="Datasheet profile for the roofline baseline.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def measure_command(out: str, device: str, threads: int, minutes: float, networks: int,
+                    max_mflops: float, spaces: str, base: str | None, seed: int,
+                    as_json: bool) -> None:
+    """Profile this machine: time kernels, fit, validate on held-out networks."""
+    from archdesign.hardware.measure import SampleConfig, measure_profile
+
+    sample = SampleConfig(spaces=tuple(s.strip() for s in spaces.split(",") if s.strip()),
+                          max_mflops=max_mflops)
+    result = measure_profile(out, device, threads, minutes, base, networks=networks,
+                             calibration_networks=max(3, networks // 5), sample=sample,
+                             seed=seed, progress=not as_json)
+    validation = result.profile.validation
+    if as_json:
+        print_json({"profile": str(result.profile.path), "interrupted": result.interrupted,
+                    **validation})
+        return
+    console = Console()
+    console.print(f"wrote {result.profile.path}: {result.kernels} kernels, {result.networks} "
+                  f"networks{' (interrupted: run again to resume)' if result.interrupted else ''}")
+    if "networks" in validation:
+        _figures_table(console, validation["networks"], "held-out networks, end to end")
+    if "kernels" in validation:
+        _figures_table(console, validation["kernels"], "held-out kernels")
+
+
+@profile_command.command("validate")
+@click.argument("profile")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False),
+              help="Measured table (TinyNAS format) to validate on; entries the profile was "
+                   "fitted on are skipped.")
+@click.option("--model", "kind", type=click.Choice(["roofline", "table", "fitted"]),
+              help="Model to validate [default: the profile's].")
+@click.option("--batch", type=click.IntRange(min=1), help="Only this batch size of --data.")
+@click.option("--json", "as_json", is_flag=True)
+def validate_command(profile: str, data: str | None, kind: str | None, batch: int | None,
+                     as_json: bool) -> None:
+    """Predicted against measured on held-out data for PROFILE."""
+    from archdesign.hardware.profile import get_profile
+
+    result = validate_profile(get_profile(profile), data, kind, batch=batch)
+    if as_json:
+        print_json(result)
+        return
+    console = Console()
+    figures = {result["model"]: {k: result[k] for k in ("within_10pct", "spearman", "mape", "n")}}
+    if result["n"] == 0 or np.isnan(result["within_10pct"]):
+        console.print("no held-out measurements to validate on")
+    else:
+        _figures_table(console, figures, f"{result['profile']}: held-out {result['level']}s")
+    if "networks" in result:
+        _figures_table(console, result["networks"], "held-out networks (from profile measure)")
