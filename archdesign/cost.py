@@ -92,12 +92,8 @@ class BlockCost(NamedTuple):
     moved_elements: int
 
 
-def _input_elements(layers: tuple[Layer, ...]) -> int:
-    return layers[0].in_elements
-
-
 def _producers(layers: tuple[Layer, ...], layer: Layer) -> tuple[Layer | int, ...]:
-    return tuple(_input_elements(layers) if i < 0 else layers[i] for i in layer.inputs)
+    return tuple(layers[0].in_elements if i < 0 else layers[i] for i in layer.inputs)
 
 
 def peak_elements(layers: tuple[Layer, ...]) -> int:
@@ -108,38 +104,48 @@ def peak_elements(layers: tuple[Layer, ...]) -> int:
     """
     n = len(layers)
     buffer_of = [0] * n  # index of the allocating layer; -1 = block input
-    size = {-1: _input_elements(layers)}
+    size = {-1: layers[0].in_elements}
     last_use = {-1: -1}
     for j, layer in enumerate(layers):
         for i in layer.inputs:
             b = -1 if i < 0 else buffer_of[i]
-            last_use[b] = max(last_use[b], j)
+            if last_use[b] < j:
+                last_use[b] = j
         if layer.op in INPLACE_OPS:
             first = layer.inputs[0]
             buffer_of[j] = -1 if first < 0 else buffer_of[first]
         else:
             buffer_of[j] = j
-            size[j] = layer.out_elements
+            size[j] = layer.c_out * layer.h_out * layer.w_out
             last_use[j] = j
     last_use[buffer_of[-1]] = n  # the block output outlives the block
     peak = size[-1]
-    for j, layer in enumerate(layers):
-        if layer.op in INPLACE_OPS:
+    for j in size:
+        if j < 0:
             continue
-        live = sum(s for b, s in size.items() if b <= j <= last_use[b])
-        peak = max(peak, live)
+        live = 0
+        for b, s in size.items():
+            if b <= j <= last_use[b]:
+                live += s
+        if live > peak:
+            peak = live
     return peak
 
 
 def summarize(layers: tuple[Layer, ...]) -> BlockCost:
+    """A block's figures from its layers, in one pass (this is the hot path of a search)."""
     flops = params = acts = pool_acts = moved = 0
-    for layer in layers:
+    outs = [x.c_out * x.h_out * x.w_out for x in layers]
+    block_input = layers[0].c_in * layers[0].h_in * layers[0].w_in
+    for layer, out in zip(layers, outs, strict=True):
         flops += layer_flops(layer)
         params += layer_params(layer)
-        acts += layer_activations(layer)
-        if layer.op == "maxpool":
-            pool_acts += layer.out_elements
-        moved += layer_moved_elements(layer, _producers(layers, layer))
+        if layer.op in ("conv", "linear", "maxpool"):
+            acts += out
+            if layer.op == "maxpool":
+                pool_acts += out
+        if layer.op != "flatten":
+            moved += out + sum(block_input if i < 0 else outs[i] for i in layer.inputs)
     return BlockCost(flops, params, acts, pool_acts, peak_elements(layers), moved)
 
 

@@ -11,7 +11,6 @@ candidates cheap: a search space has few distinct blocks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
@@ -27,9 +26,12 @@ Op = Literal["conv", "linear", "bn", "ln", "act", "maxpool", "gap", "flatten", "
 INPLACE_OPS = frozenset({"bn", "ln", "act", "add", "mul", "scale", "flatten"})
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
-    """One concrete layer with its shapes (per sample; batch is applied by the caller)."""
+class Layer(NamedTuple):
+    """One concrete layer with its shapes (per sample; batch is applied by the caller).
+
+    A named tuple rather than a dataclass: block expansion creates millions of these
+    in a search, and tuples are several times cheaper to create.
+    """
 
     name: str
     op: Op
@@ -289,7 +291,7 @@ def layers(spec: ArchSpec) -> list[Layer]:
         block_input = start - 1  # the previous block's last layer (-1 for the stem)
         for layer in block.layers:
             absolute = tuple(block_input if i < 0 else start + i for i in layer.inputs)
-            out.append(replace(layer, name=f"{block.name}.{layer.name}", inputs=absolute))
+            out.append(layer._replace(name=f"{block.name}.{layer.name}", inputs=absolute))
     return out
 
 

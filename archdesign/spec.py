@@ -12,13 +12,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 
 from archdesign.errors import InputError
 
 SCHEMA_VERSION = 1
+_T = TypeVar("_T")
 
 BlockKind = Literal["basic", "bottleneck", "inverted_residual", "convnext"]
 Activation = Literal["relu", "relu6", "silu", "hswish", "gelu"]
@@ -218,15 +219,15 @@ class ArchSpec:
             for required in ("block", "width", "depth"):
                 if required not in item:
                     raise SpecError(f"{where}: missing required key '{required}'")
-            stages.append(StageSpec(**item))
+            stages.append(_construct(source, StageSpec, item))
         kwargs = {k: v for k, v in data.items() if k not in ("stages", "stem", "head")}
         for key, sub in (("stem", StemSpec), ("head", HeadSpec)):
             if key in data:
                 if not isinstance(data[key], dict):
                     raise SpecError(f"{source}.{key}: expected a mapping")
                 _reject_unknown(f"{source}.{key}", data[key], sub)
-                kwargs[key] = sub(**data[key])
-        return cls(stages=tuple(stages), **kwargs)
+                kwargs[key] = _construct(source, sub, data[key])
+        return _construct(source, cls, {"stages": tuple(stages), **kwargs})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -256,6 +257,16 @@ class ArchSpec:
         for stage in self.stages:
             stride *= stage.stride
         return stride
+
+
+def _construct(source: str, cls: type[_T], kwargs: dict[str, Any]) -> _T:
+    """``cls(**kwargs)`` with validation errors prefixed by where the data came from."""
+    try:
+        return cls(**kwargs)
+    except SpecError as exc:
+        if source == "spec":
+            raise
+        raise SpecError(f"{source}: {exc}") from None
 
 
 def _reject_unknown(where: str, data: dict[str, Any], cls: type) -> None:

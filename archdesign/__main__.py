@@ -1,0 +1,3 @@
+from archdesign.cli import main
+
+main()
