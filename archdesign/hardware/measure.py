@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
 
 from archdesign.cost import cost
 from archdesign.errors import InputError
@@ -314,12 +313,14 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
                     minutes: float = 5.0, base: str | None = None, batch: int = 1,
                     networks: int = 100, calibration_networks: int = 20,
                     sample: SampleConfig | None = None, kernel_fraction: float = 0.6,
-                    round_size: int = 32, seed: int = 0, progress: bool = False,
+                    round_size: int = 32, pool_networks: int = 300, seed: int = 0,
+                    progress: bool = False,
                     timer: Timer | None = None) -> MeasureResult:
     """Build a profile of this machine at ``out`` (see the module docstring).
 
     ``minutes`` bounds the whole run: kernels get ``kernel_fraction`` of it, networks the
-    rest (stopping early, with fewer networks, if the budget runs out).
+    rest (stopping early, with fewer networks, if the budget runs out). Kernels are drawn
+    from ``pool_networks`` networks sampled independently of the held-out ones.
     """
     import torch
 
@@ -345,8 +346,7 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
                  f"is only the fitted model's baseline)",
                  "model": "fitted on this machine's measurements"},
         model=None, validation={}, path=out.resolve())
-    deadline = time.monotonic() + minutes * 60
-    kernel_deadline = time.monotonic() + minutes * 60 * kernel_fraction
+    started = time.monotonic()
 
     bar: Any = nullcontext()
     if progress:
@@ -361,8 +361,13 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
         # kernels; the kernel pool comes from independent draws of the same spaces
         held_out = sample_networks(sample, networks, seed + 1)
         calibration = sample_networks(sample, calibration_networks, seed + 2)
-        pool_specs = [s for _, s in sample_networks(sample, 300, seed + 3)]
+        pool_specs = [s for _, s in sample_networks(sample, pool_networks, seed + 3)]
         pool = kernel_pool(pool_specs, profile)
+        # the budget counts from here (drawing networks is not measuring); the first round
+        # of kernels is always timed so that a profile has something to fit
+        elapsed = time.monotonic() - started
+        deadline = started + max(minutes * 60, elapsed + 1)
+        kernel_deadline = time.monotonic() + (deadline - time.monotonic()) * kernel_fraction
         table = load_table(kernels_csv) if kernels_csv.exists() else KernelTable.empty()
         measured = {tuple(r.tolist()) for r in table.rows}
         todo = [k for k in pool if k not in measured]
@@ -372,7 +377,9 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
         if progress:
             bar.update(task, completed=len(measured))
         try:
-            while todo and time.monotonic() < kernel_deadline:
+            first = True
+            while todo and (first or time.monotonic() < kernel_deadline):
+                first = False
                 if len(table) >= 2 * round_size and len(todo) > round_size:
                     candidates = np.array([pool[k][0] for k in todo])
                     spread = _uncertainty(table.select(table.split == "train"), candidates,
@@ -452,14 +459,11 @@ def finish_profile(profile: HardwareProfile, out: Path, batch: int = 1,
     calibration: dict[str, float] = {}
     if rows:
         kernel_sum = fitted.predict_many(specs, batch, dtype)
-        counts = np.array([sum(len(block_kernels(b.fn, b.args, profile.fusion).rows)
-                               for b in blocks(s)) for s in specs], dtype=np.float64)
         cal = roles == "calibration"
         if cal.sum() >= 3:
-            # measured ≈ scale·Σ kernels + per-kernel overhead·kernels (nonnegative)
-            coef, _ = nnls(np.column_stack([kernel_sum[cal], counts[cal]]), measured[cal])
-            if coef[0] > 0:
-                calibration = {"scale": float(coef[0]), "per_kernel_ms": float(coef[1])}
+            # one robust factor, the median measured/predicted ratio: with a handful of
+            # noisy calibration networks a least-squares fit of more terms overfits
+            calibration = {"scale": float(np.median(measured[cal] / kernel_sum[cal]))}
         test = roles == "test"
         if test.any():
             figures: dict[str, Any] = {}
@@ -470,8 +474,7 @@ def finish_profile(profile: HardwareProfile, out: Path, batch: int = 1,
                                          batch, dtype)
                 figures[kind] = metrics(raw, measured[test])
                 if calibration and kind != "roofline":
-                    scaled = (calibration["scale"] * raw
-                              + calibration["per_kernel_ms"] * counts[test])
+                    scaled = calibration["scale"] * raw
                     figures[f"{kind}_calibrated"] = metrics(scaled, measured[test])
             spreads = np.array([float(r["spread"]) for r in rows])
             figures["repeatability"] = _repeatability(spreads[test])

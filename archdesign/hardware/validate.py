@@ -35,7 +35,7 @@ def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float | in
                 "mape": float("nan"), "mean_ape": float("nan"), "n": 0}
     ape = np.abs(predicted - measured) / measured
     rho = float(spearmanr(predicted, measured).statistic) if n > 2 else float("nan")
-    return {"within_10pct": float(np.mean(ape <= 0.10)), "spearman": rho,
+    return {"within_10pct": float(np.mean(ape <= 0.10 + 1e-12)), "spearman": rho,
             "mape": float(np.median(ape) * 100), "mean_ape": float(np.mean(ape) * 100), "n": n}
 
 
