@@ -1,0 +1,124 @@
+"""``archdesign design``: the best network of a space within budgets, with a certified bound."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archdesign.cli.common import print_json
+from archdesign.errors import InputError
+
+
+def parse_quantity(text: str | None, option: str, units: dict[str, float]) -> float | None:
+    """``"1.82e9"``, ``"25.5M"``, ``"2ms"`` -> a float in the base unit of ``units``."""
+    if text is None:
+        return None
+    raw = text.strip()
+    for suffix, scale in sorted(units.items(), key=lambda kv: -len(kv[0])):
+        if suffix and raw.lower().endswith(suffix.lower()):
+            raw, factor = raw[: -len(suffix)], scale
+            break
+    else:
+        factor = units.get("", 1.0)
+    try:
+        value = float(raw) * factor
+    except ValueError:
+        raise InputError(f"{option}: expected a number (e.g. 1.82e9, 25.5M), got {text!r}") \
+            from None
+    if not value > 0:
+        raise InputError(f"{option}: must be positive, got {text!r}")
+    return value
+
+
+COUNT_UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
+
+
+@click.command("design")
+@click.option("--space", required=True, help="Search space name or YAML file.")
+@click.option("--flops", help="FLOP (MAC) budget, e.g. 1.82e9 or 1.82G.")
+@click.option("--params", "params_", help="Parameter budget, e.g. 11.69e6 or 11.69M.")
+@click.option("--activations", help="Activation-count budget.")
+@click.option("--peak-memory", help="Peak activation memory budget in bytes (e.g. 8M).")
+@click.option("--rho", type=float, help="Effectiveness bound ρ0 (0.3 for ResNet-sized).")
+@click.option("--latency", help="Latency budget on --hardware, e.g. 2ms.")
+@click.option("--hardware", help="Hardware profile for --latency.")
+@click.option("--resolution", type=int, help="Fix the input resolution.")
+@click.option("--objective", default="deepmad", show_default=True)
+@click.option("--tolerance", type=float, default=0.005, show_default=True,
+              help="Stop when the certified gap is below this fraction (0: prove optimality).")
+@click.option("--time-limit", type=float, default=60.0, show_default=True,
+              help="Seconds before returning the best design with its certified gap.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the spec (JSON/YAML).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def design_command(space: str, flops: str | None, params_: str | None,
+                   activations: str | None, peak_memory: str | None, rho: float | None,
+                   latency: str | None, hardware: str | None, resolution: int | None,
+                   objective: str, tolerance: float, time_limit: float, out: str | None,
+                   as_json: bool) -> None:
+    """Design the most expressive network of --space within the budgets (DeepMAD MP)."""
+    from archdesign.optimize import Budgets, design
+
+    if rho is not None and rho <= 0:
+        raise InputError(f"--rho: must be positive, got {rho}")
+    if tolerance < 0:
+        raise InputError(f"--tolerance: must be >= 0, got {tolerance}")
+    budgets = Budgets(
+        flops=parse_quantity(flops, "--flops", COUNT_UNITS),
+        params=parse_quantity(params_, "--params", COUNT_UNITS),
+        activations=parse_quantity(activations, "--activations", COUNT_UNITS),
+        peak_activation_bytes=parse_quantity(peak_memory, "--peak-memory", COUNT_UNITS),
+        rho=rho, latency_ms=parse_quantity(latency, "--latency", TIME_UNITS))
+    if not budgets.items():
+        raise InputError("give at least one budget (--flops, --params, --rho, --latency, ...)")
+    fixed = {"resolution": resolution} if resolution is not None else None
+    from archdesign.spaces import get_space
+
+    the_space = get_space(space)
+    if fixed and "resolution" not in {p.name for p in the_space.parameters}:
+        if resolution != the_space.spec().resolution:
+            raise InputError(f"--resolution: space {the_space.name!r} has a fixed resolution "
+                             f"{the_space.spec().resolution}")
+        fixed = None
+    result = design(the_space, budgets, objective, hardware, tolerance=tolerance,
+                    time_limit=time_limit, fixed=fixed)
+    if out:
+        result.spec.save(out)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    _print_human(result)
+
+
+def _print_human(result: object) -> None:
+    from archdesign.optimize import Design
+
+    assert isinstance(result, Design)
+    console = Console()
+    spec = result.spec
+    table = Table(title=f"design in {result.spec.name or 'space'} @ {spec.resolution}px")
+    for col in ("stage", "block", "width", "depth", "stride", "kernel", "expansion"):
+        table.add_column(col, justify="left" if col in ("stage", "block") else "right")
+    table.add_row("stem", "conv", str(spec.stem.width), "1", str(spec.stem.stride),
+                  str(spec.stem.kernel), "")
+    for i, s in enumerate(spec.stages, start=1):
+        table.add_row(str(i), s.block, str(s.width), str(s.depth), str(s.stride), str(s.kernel),
+                      f"{s.expansion:g}")
+    console.print(table)
+    f = result.figures
+    console.print(f"score {result.score:.2f}   upper bound {result.upper_bound:.2f}   "
+                  f"gap {100 * result.gap:.3f}%   ({result.status}, {result.nodes} nodes, "
+                  f"{result.seconds:.1f}s)")
+    usage = Table(title="budgets")
+    for col in ("budget", "used", "limit", "use", "binding", "score per +10%"):
+        usage.add_column(col, justify="left" if col == "budget" else "right")
+    for name, limit in result.budgets.items().items():
+        price = result.shadow_prices.get(name, {}).get("per_10_percent")
+        usage.add_row(name, f"{f[name]:.6g}", f"{limit:.6g}", f"{100 * f[name] / limit:.1f}%",
+                      "yes" if name in result.binding else "",
+                      "" if price is None else f"{price:.2f}")
+    console.print(usage)
+    for note in result.notes:
+        console.print(f"note: {note}", style="yellow")
+

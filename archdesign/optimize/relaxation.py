@@ -1,0 +1,329 @@
+"""A staged space as posynomials in its width and expansion variables, from the layer expansion.
+
+The MP designer relaxes every width and expansion parameter to a continuous variable
+z = log(value). This module finds, for each layer the space can produce, how its channel
+counts depend on those variables, by *probing*: it decodes the space with distinct marker
+values for the variables (twice, with different markers) and matches every channel count
+against the markers (a width, a width times an expansion, a constant, or a constant
+multiple of a width for squeeze-excitation). No layer shape is re-derived by hand: the
+shapes come from :mod:`archdesign.layers`, and every layer's monomials are checked against
+:mod:`archdesign.cost` on the probe before they are used.
+
+A stage contributes its first block once and its repeated block depth−1 times, so a probe
+at depth 2 describes every depth; kernels change coefficients only, so one probe per
+kernel choice describes every kernel assignment.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from archdesign.cost import layer_activations, layer_flops, layer_params
+from archdesign.errors import InputError
+from archdesign.layers import Layer, blocks
+from archdesign.objectives.deepmad import counts_for_entropy
+from archdesign.spaces import Parameter, SearchSpace, StagedSpace, Value
+
+COSTS = ("flops", "params", "activations")
+SIZE_FIELDS = ("width", "expansion")
+_WIDTH_MARKERS = ((1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069,
+                   1087, 1091, 1093, 1097), (2003, 2011, 2017, 2027, 2029, 2039, 2053, 2063,
+                                             2069, 2081, 2083, 2087, 2089, 2099, 2111, 2113))
+_EXPANSION_MARKERS = ((1.13, 1.29, 1.47, 1.61, 1.79, 1.93, 2.17, 2.39, 2.57, 2.71, 2.93, 3.11),
+                      (3.37, 3.53, 3.71, 3.89, 4.13, 4.31, 4.57, 4.73, 4.91, 5.17, 5.33, 5.59))
+
+
+class ModelingError(InputError):
+    """The space cannot be written as the MP's posynomial model."""
+
+
+def field_of(param: Parameter) -> str:
+    return param.name.rsplit(".", 1)[-1]
+
+
+def grid(param: Parameter) -> tuple[float, ...]:
+    """Every value of a size parameter, ascending."""
+    if param.kind == "categorical":
+        values = [float(v) for v in param.choices if isinstance(v, (int, float))]
+        if len(values) != len(param.choices):
+            raise ModelingError(f"parameter {param.name!r}: non-numeric choices")
+        return tuple(sorted(values))
+    if math.isinf(param.count):
+        raise ModelingError(f"parameter {param.name!r}: the MP needs a finite grid (a step)")
+    assert param.low is not None
+    step = param.step or 1
+    return tuple(round(param.low + i * step, 10) for i in range(int(param.count)))
+
+
+def typed(param: Parameter, value: float) -> Value:
+    """A grid value in the parameter's own type."""
+    if param.kind == "int":
+        return round(value)
+    if param.kind == "categorical":
+        return min(param.choices, key=lambda c: abs(float(c) - value))  # type: ignore[arg-type]
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Monomial:
+    """coef · exp(exps · z)."""
+
+    coef: float
+    exps: tuple[float, ...]
+
+
+@dataclass
+class Part:
+    """A block (stem, a stage's first or repeated block, head) as a function of z."""
+
+    costs: dict[str, list[Monomial]]
+    entropy: tuple[np.ndarray, float]  # Σ ½log(c·k²/g) = vec·z + const
+    convs: int
+    downsamples: bool
+    out_channels: tuple[np.ndarray, float]  # log of the output channels
+    out_size: int
+
+
+@dataclass
+class Model:
+    """The posynomial model of a staged space at one fixed assignment of the rest."""
+
+    variables: list[Parameter]  # the relaxed size parameters, in z order
+    grids: list[tuple[float, ...]]
+    depth_params: list[Parameter]
+    kernel_params: list[Parameter]
+    fixed: dict[str, Value]  # resolution and other parameters held fixed
+    stage_depth: list[tuple[int | None, int]]  # per stage: (depth param index or None, depth)
+    stage_kernel: list[int | None]  # per stage: kernel param index or None
+    stage_width: list[int | None]  # per stage: z index of its width, if a variable
+    parts: dict[tuple[int, int, int], Part] = field(default_factory=dict)
+    # (stage, block 0/1, kernel choice index); stem: (-1, 0, 0); head: (S, 0, 0)
+    num_stages: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.variables)
+
+
+def classify(space: SearchSpace) -> dict[str, list[Parameter]]:
+    if not isinstance(space, StagedSpace):
+        raise ModelingError(f"space {space.name!r}: the MP designer models staged spaces "
+                            f"(per-stage width/depth/kernel/expansion); use the Optuna "
+                            f"search for {type(space).__name__}")
+    out: dict[str, list[Parameter]] = {"size": [], "depth": [], "kernel": [], "other": []}
+    for p in space.parameters:
+        kind = field_of(p)
+        if kind in SIZE_FIELDS:
+            out["size"].append(p)
+        elif kind in ("depth", "kernel") and not p.name.startswith(("stem.", "head.")):
+            out[kind].append(p)
+        else:
+            out["other"].append(p)
+    return out
+
+
+def other_assignments(params: list[Parameter], limit: int = 64) -> list[dict[str, Value]]:
+    """Every assignment of the parameters the MP enumerates outside (resolution, SE, ...)."""
+    choices = []
+    for p in params:
+        values = p.choices if p.kind == "categorical" else tuple(typed(p, v) for v in grid(p))
+        choices.append([(p.name, v) for v in values])
+    combos = [dict(c) for c in itertools.product(*choices)]
+    if len(combos) > limit:
+        raise ModelingError(f"{len(combos)} assignments of {[p.name for p in params]} to "
+                            f"enumerate; the MP handles at most {limit}")
+    return combos
+
+
+def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
+    kinds = classify(space)
+    sizes, depths, kernels = kinds["size"], kinds["depth"], kinds["kernel"]
+    index = {p.name: i for i, p in enumerate(sizes)}
+    widths = [p for p in sizes if field_of(p) == "width"]
+    expansions = [p for p in sizes if field_of(p) == "expansion"]
+    if len(widths) > len(_WIDTH_MARKERS[0]) or len(expansions) > len(_EXPANSION_MARKERS[0]):
+        raise ModelingError("too many width/expansion parameters to probe")
+
+    def probe(markers: int, depth: dict[str, int], kernel: dict[str, Value]) -> list:
+        params: dict[str, Value] = dict(fixed)
+        for i, p in enumerate(widths):
+            params[p.name] = _WIDTH_MARKERS[markers][i]
+        for i, p in enumerate(expansions):
+            params[p.name] = _EXPANSION_MARKERS[markers][i]
+        params.update(depth)
+        params.update(kernel)
+        try:
+            spec = space.decode(params)
+        except InputError as exc:
+            raise ModelingError(f"space {space.name!r} cannot be probed for the MP: {exc}") \
+                from None
+        return blocks(spec)
+
+    two = {p.name: 2 for p in depths}
+    k0 = {p.name: p.choices[0] if p.choices else p.default for p in kernels}
+    base = probe(0, two, k0)
+    num_stages = base[-1].stage
+    # which stages each depth / kernel parameter governs (decode with one changed)
+    stage_depth: list[tuple[int | None, int]] = []
+    stage_counts = _depths(base, num_stages)
+    governed_depth: dict[int, int] = {}
+    for j, p in enumerate(depths):
+        changed = _depths(probe(0, {**two, p.name: 3}, k0), num_stages)
+        for s in range(num_stages):
+            if changed[s] != stage_counts[s]:
+                governed_depth[s] = j
+    for s in range(num_stages):
+        stage_depth.append((governed_depth.get(s), stage_counts[s]))
+    stage_kernel: list[int | None] = [None] * num_stages
+    for j, p in enumerate(kernels):
+        if len(_choices(p)) < 2:
+            continue
+        alt = {**k0, p.name: _choices(p)[1]}
+        changed_k = _kernels(probe(0, two, alt), num_stages)
+        for s, (a, b) in enumerate(zip(_kernels(base, num_stages), changed_k, strict=True)):
+            if a != b:
+                stage_kernel[s] = j
+
+    model = Model(sizes, [grid(p) for p in sizes], depths, kernels, dict(fixed), stage_depth,
+                  stage_kernel, [None] * num_stages, num_stages=num_stages)
+    variants = max([len(_choices(p)) for p in kernels] or [1])
+    for v in range(variants):
+        kv = {p.name: _choices(p)[min(v, len(_choices(p)) - 1)] for p in kernels}
+        first, second = probe(0, two, kv), probe(1, two, kv)
+        values = [{index[p.name]: float(_WIDTH_MARKERS[m][i]) for i, p in enumerate(widths)}
+                  | {index[p.name]: _EXPANSION_MARKERS[m][i] for i, p in enumerate(expansions)}
+                  for m in (0, 1)]
+        for b1, b2 in zip(first, second, strict=True):
+            in_stage = 0 <= b1.stage < num_stages
+            if b1.index > 1 or (v > 0 and not (in_stage and stage_kernel[b1.stage] is not None)):
+                continue
+            key = (b1.stage, min(b1.index, 1), v)
+            model.parts[key] = _part(b1.layers, b2.layers, values, len(sizes))
+    for s in range(num_stages):
+        vec, const = model.parts[(s, 0, 0)].out_channels
+        nonzero = np.flatnonzero(vec)
+        if len(nonzero) == 1 and vec[nonzero[0]] == 1 and const == 0:
+            model.stage_width[s] = int(nonzero[0])
+    return model
+
+
+def _choices(p: Parameter) -> tuple[Value, ...]:
+    return p.choices if p.kind == "categorical" else tuple(typed(p, v) for v in grid(p))
+
+
+def _depths(placed: list, num_stages: int) -> list[int]:
+    counts = [0] * num_stages
+    for b in placed:
+        if 0 <= b.stage < num_stages:
+            counts[b.stage] += 1
+    return counts
+
+
+def _kernels(placed: list, num_stages: int) -> list[int]:
+    out = [0] * num_stages
+    for b in placed:
+        if 0 <= b.stage < num_stages:
+            out[b.stage] = b.args[4]
+    return out
+
+
+def _tag(a: int, b: int, values: list[dict[int, float]], n: int,
+         allow_scaled: bool) -> tuple[np.ndarray, float]:
+    """log(channel count) as vec·z + const, from its values in the two probes."""
+    vec = np.zeros(n)
+    if a == b:
+        return vec, math.log(a)
+    for i, wa in values[0].items():
+        if wa == int(wa) and a == wa and b == values[1][i]:
+            vec[i] = 1
+            return vec, 0.0
+    for i, j in itertools.combinations(values[0], 2):
+        if (max(1, round(values[0][i] * values[0][j])) == a
+                and max(1, round(values[1][i] * values[1][j])) == b):
+            vec[i] = vec[j] = 1
+            return vec, 0.0
+    if allow_scaled:  # a fixed fraction of a width (squeeze-excitation), up to rounding
+        for i, wa in values[0].items():
+            ratio_a, ratio_b = a / wa, b / values[1][i]
+            if abs(ratio_a - ratio_b) <= 1.0 / min(wa, values[1][i]):
+                vec[i] = 1
+                return vec, math.log((ratio_a + ratio_b) / 2)
+    raise ModelingError(f"cannot express a channel count ({a} / {b} in the two probes) "
+                        f"as a monomial of the space's widths and expansions")
+
+
+def _monomials(layer: Layer, c_in: tuple[np.ndarray, float], c_out: tuple[np.ndarray, float],
+               per_group: tuple[np.ndarray, float]) -> dict[str, list[Monomial]]:
+    """The layer's costs as monomials of z (mirrors :mod:`archdesign.cost`, and is checked
+    against it on the probe by :func:`_part`)."""
+    def mono(coef: float, *logs: tuple[np.ndarray, float]) -> Monomial:
+        vec = sum((lg[0] for lg in logs), np.zeros_like(c_out[0]))
+        return Monomial(coef * math.exp(sum(lg[1] for lg in logs)), tuple(vec))
+
+    hw = layer.h_out * layer.w_out
+    out: dict[str, list[Monomial]] = {c: [] for c in COSTS}
+    if layer.op == "conv":
+        k2 = layer.kernel * layer.kernel
+        out["flops"].append(mono(k2 * hw, per_group, c_out))
+        out["params"].append(mono(k2, per_group, c_out))
+        if layer.bias:
+            out["params"].append(mono(1, c_out))
+        out["activations"].append(mono(hw, c_out))
+    elif layer.op == "linear":
+        out["flops"].append(mono(1, c_in, c_out))
+        out["params"].append(mono(1, c_in, c_out))
+        if layer.bias:
+            out["params"].append(mono(1, c_out))
+        out["activations"].append(mono(1, c_out))
+    elif layer.op in ("bn", "ln"):
+        out["params"].append(mono(2, c_out))
+    elif layer.op == "scale":
+        out["params"].append(mono(1, c_out))
+    elif layer.op == "maxpool":
+        out["activations"].append(mono(hw, c_out))
+    return out
+
+
+def _evaluate(monos: Iterable[Monomial], z: np.ndarray) -> float:
+    return sum(m.coef * math.exp(float(np.dot(m.exps, z))) for m in monos)
+
+
+def _part(layers1: tuple[Layer, ...], layers2: tuple[Layer, ...],
+          values: list[dict[int, float]], n: int) -> Part:
+    costs: dict[str, list[Monomial]] = {c: [] for c in COSTS}
+    ent_vec, ent_const, convs = np.zeros(n), 0.0, 0
+    out_channels = (np.zeros(n), 0.0)
+    for la, lb in zip(layers1, layers2, strict=True):
+        scaled = la.name.startswith("se_")
+        c_in = _tag(la.c_in, lb.c_in, values, n, scaled)
+        c_out = _tag(la.c_out, lb.c_out, values, n, scaled)
+        per_group = _tag(la.c_in // la.groups, lb.c_in // lb.groups, values, n, scaled)
+        monos = _monomials(la, c_in, c_out, per_group)
+        # the monomial form must reproduce the cost model at the probe's channel counts
+        zero = np.zeros(n)
+        actual = _monomials(la, (zero, math.log(la.c_in)), (zero, math.log(la.c_out)),
+                            (zero, math.log(la.c_in // la.groups)))
+        for name, fn in (("flops", layer_flops), ("params", layer_params),
+                         ("activations", layer_activations)):
+            got = _evaluate(actual[name], zero)
+            if abs(got - fn(la)) > 1e-9 * max(1.0, abs(fn(la))):
+                raise ModelingError(f"layer {la.name}: the {name} monomials give {got}, "
+                                    f"the cost model {fn(la)}")
+        for name in COSTS:
+            costs[name].extend(monos[name])
+        if counts_for_entropy(la):
+            ent_vec = ent_vec + 0.5 * per_group[0]
+            ent_const += 0.5 * (per_group[1] + 2 * math.log(la.kernel))
+            convs += 1
+        if la.op == "conv" and not scaled:
+            out_channels = c_out
+    last = layers1[-1]
+    if last.op not in ("linear", "flatten", "gap"):
+        out_channels = _tag(last.c_out, layers2[-1].c_out, values, n, False)
+    return Part(costs, (ent_vec, ent_const), convs, last.h_out < layers1[0].h_in,
+                out_channels, last.h_out)
