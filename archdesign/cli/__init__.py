@@ -19,6 +19,8 @@ from archdesign.errors import InputError
 # command name -> "module:attribute" (imported lazily so `archdesign --help` is fast)
 _COMMANDS: dict[str, str] = {
     "cost": "archdesign.cli.cost:cost_command",
+    "design": "archdesign.cli.design:design_command",
+    "score": "archdesign.cli.score:score_command",
     "hardware": "archdesign.cli.hardware:hardware_command",
     "latency": "archdesign.cli.latency:latency_command",
     "profile": "archdesign.cli.profile:profile_command",
