@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from archdesign.layers import INPLACE_OPS, Block, Layer, blocks
+from archdesign.layers import INPLACE_OPS, Layer, block_runs, blocks
 from archdesign.spec import ArchSpec
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -175,19 +175,19 @@ class Cost:
                 "bytes_moved": self.bytes_moved, "batch": self.batch, "dtype": self.dtype}
 
 
-def _total(parts: list[BlockCost], batch: int, dtype: str) -> Cost:
+def _total(parts: list[tuple[BlockCost, int]], batch: int, dtype: str) -> Cost:
+    """Totals of (block figures, number of such blocks) pairs."""
     nbytes = dtype_bytes(dtype)
-    params = sum(p.params for p in parts)
-    moved = sum(p.moved_elements for p in parts) * batch + params
-    return Cost(
-        flops=sum(p.flops for p in parts),
-        params=params,
-        activations=sum(p.activations for p in parts),
-        peak_activation_bytes=max(p.peak_elements for p in parts) * batch * nbytes,
-        bytes_moved=moved * nbytes,
-        batch=batch,
-        dtype=dtype,
-    )
+    flops = params = acts = moved = peak = 0
+    for part, count in parts:
+        flops += part.flops * count
+        params += part.params * count
+        acts += part.activations * count
+        moved += part.moved_elements * count
+        peak = max(peak, part.peak_elements)
+    return Cost(flops=flops, params=params, activations=acts,
+                peak_activation_bytes=peak * batch * nbytes,
+                bytes_moved=(moved * batch + params) * nbytes, batch=batch, dtype=dtype)
 
 
 def _check_batch(batch: int) -> None:
@@ -198,26 +198,26 @@ def _check_batch(batch: int) -> None:
 def cost(spec: ArchSpec, batch: int = 1, dtype: str = "float32") -> Cost:
     """Totals for the whole network."""
     _check_batch(batch)
-    return _total([block_cost(b.fn, b.args) for b in blocks(spec)], batch, dtype)
+    return _total([(block_cost(r.fn, r.args), r.count) for r in block_runs(spec)], batch, dtype)
 
 
 def pool_activations(spec: ArchSpec) -> int:
     """Pooling outputs counted in ``activations`` (what fvcore leaves out)."""
-    return sum(block_cost(b.fn, b.args).pool_activations for b in blocks(spec))
+    return sum(block_cost(r.fn, r.args).pool_activations * r.count for r in block_runs(spec))
 
 
 def cost_by_stage(spec: ArchSpec, batch: int = 1,
                   dtype: str = "float32") -> list[tuple[str, Cost]]:
     """Totals per part: ``stem``, ``stage0`` ... ``stageN-1``, ``head``."""
     _check_batch(batch)
-    groups: dict[int, list[Block]] = {}
-    for b in blocks(spec):
-        groups.setdefault(b.stage, []).append(b)
+    groups: dict[int, list[tuple[BlockCost, int]]] = {}
+    for r in block_runs(spec):
+        groups.setdefault(r.stage, []).append((block_cost(r.fn, r.args), r.count))
     out = []
-    for stage, members in groups.items():
+    for stage, parts in groups.items():
         name = ("stem" if stage < 0 else "head" if stage == len(spec.stages)
                 else f"stage{stage}")
-        out.append((name, _total([block_cost(b.fn, b.args) for b in members], batch, dtype)))
+        out.append((name, _total(parts, batch, dtype)))
     return out
 
 

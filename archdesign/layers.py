@@ -258,25 +258,52 @@ class Block(NamedTuple):
         return self.fn(*self.args)
 
 
-def blocks(spec: ArchSpec) -> list[Block]:
-    """The network as placed blocks: stem, every block of every stage, head."""
+class BlockRun(NamedTuple):
+    """``count`` consecutive identical blocks (all blocks of a stage after its first)."""
+
+    stage: int  # -1: stem; len(spec.stages): head
+    first: int  # index within the stage of the first block of the run
+    count: int
+    fn: Callable[..., tuple[Layer, ...]]
+    args: tuple[Any, ...]
+
+
+def block_runs(spec: ArchSpec) -> list[BlockRun]:
+    """The network run-length encoded: a stage is its first block and, when deeper, one
+    run of ``depth - 1`` repeated blocks. Whole-network figures that are sums (or maxima)
+    over blocks only need to look at each run once."""
     convnext = spec.stages[0].block == "convnext"
     args: tuple[Any, ...] = (spec.in_channels, spec.resolution, spec.stem.width,
                              spec.stem.kernel, spec.stem.stride, spec.stem.pool, convnext,
                              spec.stages[0].activation)
-    out: list[Block] = [Block("stem", -1, 0, stem_layers, args)]
+    out = [BlockRun(-1, 0, 1, stem_layers, args)]
     last = stem_layers(*args)[-1]
     c, h, w = last.c_out, last.h_out, last.w_out
     for s, stage in enumerate(spec.stages):
-        for b in range(stage.depth):
-            args = (stage.block, c, stage.width, stage.stride if b == 0 else 1, stage.kernel,
-                    stage.expansion, stage.group_width, stage.se_ratio, stage.activation, h, w)
-            out.append(Block(f"stages.{s}.{b}", s, b, block_layers, args))
-            last = block_layers(*args)[-1]
-            c, h, w = last.c_out, last.h_out, last.w_out
+        first = (stage.block, c, stage.width, stage.stride, stage.kernel, stage.expansion,
+                 stage.group_width, stage.se_ratio, stage.activation, h, w)
+        out.append(BlockRun(s, 0, 1, block_layers, first))
+        last = block_layers(*first)[-1]
+        c, h, w = last.c_out, last.h_out, last.w_out
+        if stage.depth > 1:
+            repeat = (stage.block, c, c, 1, stage.kernel, stage.expansion, stage.group_width,
+                      stage.se_ratio, stage.activation, h, w)
+            out.append(BlockRun(s, 1, stage.depth - 1, block_layers, repeat))
     args = (c, h, w, spec.head.width, spec.head.num_classes, convnext,
             spec.stages[-1].activation)
-    out.append(Block("head", len(spec.stages), 0, head_layers, args))
+    out.append(BlockRun(len(spec.stages), 0, 1, head_layers, args))
+    return out
+
+
+def blocks(spec: ArchSpec) -> list[Block]:
+    """The network as placed blocks: stem, every block of every stage, head."""
+    n_stages = len(spec.stages)
+    out = []
+    for run in block_runs(spec):
+        for index in range(run.first, run.first + run.count):
+            name = ("stem" if run.stage < 0 else "head" if run.stage == n_stages
+                    else f"stages.{run.stage}.{index}")
+            out.append(Block(name, run.stage, index, run.fn, run.args))
     return out
 
 
