@@ -1,0 +1,354 @@
+"""Evaluating candidates: analytic metrics in process or on Ray, measured latency in actors.
+
+This module is where the search meets the rest of archdesign: the search space decodes
+parameters to an :class:`~archdesign.spec.ArchSpec`, :mod:`archdesign.cost` counts it,
+:mod:`archdesign.objectives` scores it and :mod:`archdesign.hardware` predicts (or
+measures) its latency. Every evaluation is a pure function of an :class:`EvalConfig` and
+the parameters, so the same candidates give the same figures in the driver, in any Ray
+worker, and after a resume.
+
+Analytic evaluations take microseconds, far less than a Ray task costs, so
+:class:`RayEvaluator` sends them in chunks; a chunk whose worker dies is resubmitted
+(and, as a last resort, evaluated in the driver), so no candidate is ever lost.
+Measured latency runs in :class:`TimerActor` s, each holding one unit of the custom
+resource :data:`TIMER_RESOURCE`, so that two timings never share a device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from archdesign.cost import cost, dtype_bytes
+from archdesign.errors import InputError
+from archdesign.spaces import SearchSpace, SpaceError, Value
+from archdesign.spec import ArchSpec
+
+logger = logging.getLogger(__name__)
+
+# The Ray resource a measured-latency actor holds; one unit per device that times.
+TIMER_RESOURCE = "archdesign_timer"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    maximize: bool
+    unit: str
+    description: str
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("score", True, "", "training-free expressiveness score (DeepMAD by default)"),
+    Metric("latency", False, "ms", "predicted latency on the hardware profile"),
+    Metric("flops", False, "MAC", "multiply-accumulates (fvcore convention)"),
+    Metric("params", False, "", "parameters"),
+    Metric("activations", False, "", "output elements of conv, linear and pooling layers"),
+    Metric("memory", False, "B", "peak activation bytes + weight bytes at the batch and "
+                                 "dtype"),
+)}
+
+OBJECTIVE_NAMES: tuple[str, ...] = tuple(METRICS)
+BUDGET_NAMES: tuple[str, ...] = ("latency", "flops", "params", "activations", "memory")
+
+
+def check_metric(name: str, allowed: Sequence[str], what: str) -> str:
+    if name not in allowed:
+        raise InputError(f"{what}: {name!r} is not one of {list(allowed)}")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class EvalConfig:
+    """Everything an evaluation depends on, by name (cheap to send to a worker)."""
+
+    space: str
+    hardware: str
+    batch: int = 1
+    dtype: str | None = None  # None: the profile's precision
+    latency_model: str | None = None  # None: the profile's own model
+    objective: str = "deepmad"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The figures of one candidate; ``error`` says why a candidate is not a network."""
+
+    number: int
+    params: dict[str, Value]
+    metrics: dict[str, float] = field(default_factory=dict)
+    spec: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Candidate = tuple[int, dict[str, Value]]
+
+
+class Evaluator:
+    """Analytic evaluation in this process: decode, count, score, predict latency."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        from archdesign.hardware import get_profile, model_for
+        from archdesign.objectives import get_objective
+        from archdesign.spaces import get_space
+
+        self.config = config
+        self.space = get_space(config.space)
+        self.profile = get_profile(config.hardware)
+        self.latency_model = model_for(self.profile, config.latency_model)
+        self.objective = get_objective(config.objective)
+        self.dtype = config.dtype or self.profile.precision
+        dtype_bytes(self.dtype)
+        if config.batch < 1:
+            raise InputError(f"batch: must be >= 1, got {config.batch}")
+
+    def metrics(self, specs: Sequence[ArchSpec]) -> list[dict[str, float]]:
+        """Every metric of each spec; latencies predicted in one vectorized call."""
+        latencies = self.latency_model.predict_many(list(specs), self.config.batch, self.dtype)
+        weight_bytes = dtype_bytes(self.dtype)
+        out = []
+        for spec, latency in zip(specs, latencies.tolist(), strict=True):
+            c = cost(spec, self.config.batch, self.dtype)
+            out.append({
+                "score": float(self.objective.score(spec)),
+                "latency": float(latency),
+                "flops": float(c.flops),
+                "params": float(c.params),
+                "activations": float(c.activations),
+                "memory": float(c.peak_activation_bytes + c.params * weight_bytes),
+                "peak_activation_bytes": float(c.peak_activation_bytes),
+                "bytes_moved": float(c.bytes_moved),
+            })
+        return out
+
+    def decode(self, params: dict[str, Value]) -> ArchSpec:
+        """The spec for ``params``, or :class:`SpaceError` saying why there is none."""
+        if not self.space.feasible(params):
+            raise SpaceError(f"{self.space.source}: parameters {params} are outside the "
+                             f"space's feasible set")
+        return self.space.decode(params)
+
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
+        decoded: list[tuple[int, dict[str, Value], ArchSpec | str]] = []
+        for number, params in candidates:
+            try:
+                decoded.append((number, params, self.decode(params)))
+            except SpaceError as exc:
+                decoded.append((number, params, str(exc)))
+        specs = [d[2] for d in decoded if isinstance(d[2], ArchSpec)]
+        figures = iter(self.metrics(specs) if specs else [])
+        out = []
+        for number, params, spec in decoded:
+            if isinstance(spec, str):
+                out.append(Evaluation(number, params, error=spec))
+                continue
+            metrics = next(figures)
+            if not all(math.isfinite(v) for v in metrics.values()):
+                out.append(Evaluation(number, params, spec=spec.to_dict(),
+                                      error=f"non-finite metrics {metrics}"))
+                continue
+            out.append(Evaluation(number, params, metrics, spec.to_dict()))
+        return out
+
+
+@lru_cache(maxsize=8)
+def _evaluator(config: EvalConfig) -> Evaluator:
+    # One evaluator per config and process: a Ray worker builds its latency model once and
+    # keeps its per-block memo across the chunks it is sent.
+    return Evaluator(config)
+
+
+def evaluate_chunk(config: EvalConfig, candidates: list[Candidate]) -> list[Evaluation]:
+    """Evaluate ``candidates`` in this process (what a Ray task runs)."""
+    return _evaluator(config).evaluate(candidates)
+
+
+class LocalEvaluator:
+    """Evaluates in the driver process."""
+
+    workers = 1
+
+    def __init__(self, config: EvalConfig) -> None:
+        self.config = config
+        self._evaluator = _evaluator(config)
+
+    @property
+    def space(self) -> SearchSpace:
+        return self._evaluator.space
+
+    def metrics(self, specs: Sequence[ArchSpec]) -> list[dict[str, float]]:
+        return self._evaluator.metrics(specs)
+
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
+        return self._evaluator.evaluate(list(candidates))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> LocalEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _init_ray(workers: int, address: str | None, timer_slots: int = 1) -> bool:
+    """Connect to Ray (a new local instance or ``address``); True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
+    else:
+        # Local: exactly ``workers`` CPUs, one timer slot, no dashboard, no usage reporting.
+        ray.init(num_cpus=workers, resources={TIMER_RESOURCE: timer_slots},
+                 include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False, configure_logging=False)
+    return True
+
+
+class RayEvaluator:
+    """Evaluates chunks of candidates as Ray tasks; a dead worker's chunk is redone.
+
+    ``evaluate_fn`` is what a task runs (``evaluate_chunk``; tests inject failures through
+    it). A chunk is at least ``min_chunk`` candidates: analytic evaluations take
+    microseconds and a task about a millisecond.
+    """
+
+    def __init__(self, config: EvalConfig, workers: int, address: str | None = None,
+                 min_chunk: int = 16, attempts: int = 3,
+                 evaluate_fn: Callable[[EvalConfig, list[Candidate]], list[Evaluation]]
+                 = evaluate_chunk) -> None:
+        import ray
+
+        if workers < 1:
+            raise InputError(f"--workers: must be >= 1, got {workers}")
+        self.config = config
+        self.workers = workers
+        self.min_chunk = min_chunk
+        self.attempts = attempts
+        self._evaluate_fn = evaluate_fn
+        # Fail early, in the driver, on a bad space or profile.
+        _evaluator(config)
+        self._started = _init_ray(workers, address)
+        # max_retries: Ray itself resubmits a task whose worker process died.
+        self._task = ray.remote(evaluate_fn).options(num_cpus=1, max_retries=2)
+        self._config_ref = ray.put(config)
+
+    def _chunks(self, candidates: list[Candidate]) -> list[list[Candidate]]:
+        n = max(1, min(self.workers * 2, math.ceil(len(candidates) / self.min_chunk)))
+        size = math.ceil(len(candidates) / n)
+        return [candidates[i:i + size] for i in range(0, len(candidates), size)]
+
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
+        import ray
+        from ray.exceptions import RayTaskError
+
+        chunks = self._chunks(list(candidates))
+        refs = [self._task.remote(self._config_ref, chunk) for chunk in chunks]
+        results: list[Evaluation] = []
+        for chunk, ref in zip(chunks, refs, strict=True):
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    results.extend(ray.get(ref))
+                    break
+                except RayTaskError:
+                    raise  # the evaluation itself raised: a bug, not a lost worker
+                except ray.exceptions.RayError as exc:
+                    logger.warning("a Ray worker was lost evaluating trials %d..%d (%s); "
+                                   "attempt %d of %d", chunk[0][0], chunk[-1][0],
+                                   type(exc).__name__, attempt, self.attempts)
+                    if attempt == self.attempts:
+                        logger.warning("evaluating trials %d..%d in the driver", chunk[0][0],
+                                       chunk[-1][0])
+                        results.extend(evaluate_chunk(self.config, chunk))
+                    else:
+                        ref = self._task.remote(self._config_ref, chunk)
+        return results
+
+    def close(self) -> None:
+        import ray
+
+        if self._started and ray.is_initialized():
+            ray.shutdown()
+        self._started = False
+
+    def __enter__(self) -> RayEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_evaluator(config: EvalConfig, workers: int = 1,
+                   address: str | None = None) -> LocalEvaluator | RayEvaluator:
+    """In process for one worker and no cluster; otherwise on Ray."""
+    if workers <= 1 and not address:
+        return LocalEvaluator(config)
+    return RayEvaluator(config, workers, address)
+
+
+# -- measured latency --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureConfig:
+    batch: int = 1
+    device: str = "cpu"
+    threads: int = 1
+    repeats: int = 7
+
+
+def measure_specs(specs: Sequence[ArchSpec], config: MeasureConfig) -> list[dict[str, float]]:
+    """Measured end-to-end latency (median ms, spread) of each spec, one after another."""
+    from archdesign.hardware.measure import measure_network
+
+    out = []
+    for spec in specs:
+        timing = measure_network(spec, config.batch, config.device, config.threads,
+                                 config.repeats)
+        out.append({"latency_ms": timing.median_ms, "spread": timing.spread})
+    return out
+
+
+def measure_on_ray(specs: Sequence[ArchSpec], config: MeasureConfig,
+                   actors: int = 1) -> list[dict[str, float]]:
+    """Measured latency in actors that each hold one :data:`TIMER_RESOURCE` unit.
+
+    Ray must be initialized. Locally there is one unit, so timings run one at a time; on
+    a cluster each node that declares the resource times its share.
+    """
+    import ray
+
+    actor_cls = ray.remote(_TimerActor).options(num_cpus=config.threads,
+                                                resources={TIMER_RESOURCE: 1},
+                                                max_restarts=1, max_task_retries=1)
+    timers = [actor_cls.remote(config) for _ in range(max(1, actors))]
+    try:
+        refs = [timers[i % len(timers)].measure.remote(spec.to_dict())
+                for i, spec in enumerate(specs)]
+        return list(ray.get(refs))
+    finally:
+        for timer in timers:
+            ray.kill(timer)
+
+
+class _TimerActor:
+    def __init__(self, config: MeasureConfig) -> None:
+        self.config = config
+
+    def measure(self, spec: dict[str, Any]) -> dict[str, float]:
+        return measure_specs([ArchSpec.from_dict(spec)], self.config)[0]
