@@ -104,9 +104,10 @@ class Network(nn.Module):
         self.spec = spec
         placed = blocks(spec)
         self.stem = LayerGraph(placed[0].layers)
-        self.stages = nn.ModuleList(nn.Sequential() for _ in spec.stages)
+        stages = [nn.Sequential() for _ in spec.stages]
         for block in placed[1:-1]:
-            self.stages[block.stage].append(LayerGraph(block.layers))
+            stages[block.stage].append(LayerGraph(block.layers))
+        self.stages = nn.ModuleList(stages)
         self.head = LayerGraph(placed[-1].layers)
         _initialize(self)
 
@@ -114,7 +115,8 @@ class Network(nn.Module):
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
-        return self.head(x)
+        out: torch.Tensor = self.head(x)
+        return out
 
 
 def _initialize(model: nn.Module) -> None:

@@ -198,12 +198,12 @@ def _check_batch(batch: int) -> None:
 def cost(spec: ArchSpec, batch: int = 1, dtype: str = "float32") -> Cost:
     """Totals for the whole network."""
     _check_batch(batch)
-    return _total([(block_cost(r.fn, r.args), r.count) for r in block_runs(spec)], batch, dtype)
+    return _total([(block_cost(r.fn, r.args), r.repeat) for r in block_runs(spec)], batch, dtype)
 
 
 def pool_activations(spec: ArchSpec) -> int:
     """Pooling outputs counted in ``activations`` (what fvcore leaves out)."""
-    return sum(block_cost(r.fn, r.args).pool_activations * r.count for r in block_runs(spec))
+    return sum(block_cost(r.fn, r.args).pool_activations * r.repeat for r in block_runs(spec))
 
 
 def cost_by_stage(spec: ArchSpec, batch: int = 1,
@@ -212,7 +212,7 @@ def cost_by_stage(spec: ArchSpec, batch: int = 1,
     _check_batch(batch)
     groups: dict[int, list[tuple[BlockCost, int]]] = {}
     for r in block_runs(spec):
-        groups.setdefault(r.stage, []).append((block_cost(r.fn, r.args), r.count))
+        groups.setdefault(r.stage, []).append((block_cost(r.fn, r.args), r.repeat))
     out = []
     for stage, parts in groups.items():
         name = ("stem" if stage < 0 else "head" if stage == len(spec.stages)

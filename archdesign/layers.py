@@ -249,7 +249,7 @@ class Block(NamedTuple):
 
     name: str
     stage: int  # -1: stem; len(spec.stages): head
-    index: int  # block index within the stage
+    index: int  # type: ignore[assignment]  # block index within the stage
     fn: Callable[..., tuple[Layer, ...]]
     args: tuple[Any, ...]
 
@@ -259,11 +259,11 @@ class Block(NamedTuple):
 
 
 class BlockRun(NamedTuple):
-    """``count`` consecutive identical blocks (all blocks of a stage after its first)."""
+    """``repeat`` consecutive identical blocks (all blocks of a stage after its first)."""
 
     stage: int  # -1: stem; len(spec.stages): head
     first: int  # index within the stage of the first block of the run
-    count: int
+    repeat: int  # how many identical blocks
     fn: Callable[..., tuple[Layer, ...]]
     args: tuple[Any, ...]
 
@@ -300,10 +300,10 @@ def blocks(spec: ArchSpec) -> list[Block]:
     n_stages = len(spec.stages)
     out = []
     for run in block_runs(spec):
-        for index in range(run.first, run.first + run.count):
+        for position in range(run.first, run.first + run.repeat):
             name = ("stem" if run.stage < 0 else "head" if run.stage == n_stages
-                    else f"stages.{run.stage}.{index}")
-            out.append(Block(name, run.stage, index, run.fn, run.args))
+                    else f"stages.{run.stage}.{position}")
+            out.append(Block(name, run.stage, position, run.fn, run.args))
     return out
 
 

@@ -122,10 +122,10 @@ def _parse_parameter(name: str, data: dict[str, Any], source: str) -> Parameter:
             raise SpaceError(f"{where}.choices: expected a non-empty list")
         if set(data) - {"choices", "default"}:
             raise SpaceError(f"{where}: 'choices' cannot be combined with min/max/step/log")
-        default = data.get("default", choices[0])
-        if default not in choices:
-            raise SpaceError(f"{where}.default: {default!r} is not one of {choices}")
-        return Parameter(name, "categorical", default, choices=tuple(choices))
+        choice_default: Value = data.get("default", choices[0])  # type: ignore[assignment]
+        if choice_default not in choices:
+            raise SpaceError(f"{where}.default: {choice_default!r} is not one of {choices}")
+        return Parameter(name, "categorical", choice_default, choices=tuple(choices))
     if "min" not in data or "max" not in data:
         raise SpaceError(f"{where}: a parameter needs 'choices' or both 'min' and 'max'")
     low, high = data["min"], data["max"]
@@ -142,7 +142,7 @@ def _parse_parameter(name: str, data: dict[str, Any], source: str) -> Parameter:
     if data.get("log") and low <= 0:
         raise SpaceError(f"{where}.log: a log-scale range needs min > 0")
     param = Parameter(name, kind, low, float(low), float(high), step, bool(data.get("log")))
-    default = data.get("default", low)
+    default: Value = data.get("default", low)
     return Parameter(name, kind, param.check(default, source), float(low), float(high), step,
                      bool(data.get("log")))
 

@@ -27,7 +27,8 @@ def cost_command(spec_file: str | None, arch: str | None, space: str | None,
     total = cost(spec, batch, dtype)
     stages = cost_by_stage(spec, batch, dtype)
     if as_json:
-        data = {**total.to_dict(), "name": spec.name, "resolution": spec.resolution,
+        data: dict[str, object] = {
+                **total.to_dict(), "name": spec.name, "resolution": spec.resolution,
                 "stages": {name: c.to_dict() for name, c in stages},
                 "conventions": COUNTING_CONVENTIONS, "spec": spec.to_dict()}
         if per_layer:
