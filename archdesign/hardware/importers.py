@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +160,8 @@ def ofa_block(name: str, fields: dict[str, str], key: str,
                      f"expanded_conv, Conv, Conv_1, Conv_2, AvgPool2D, Logits")
 
 
-def read_ofa(path: str | Path, rules: FusionRules, roofline_ms: object,
+def read_ofa(path: str | Path, rules: FusionRules,
+             roofline_ms: Callable[[np.ndarray], np.ndarray],
              dtype: str = "float32") -> KernelTable:
     """Kernel rows of an OFA/ProxylessNAS table; ``roofline_ms(rows)`` weighs the split."""
     path = Path(path)
@@ -177,14 +179,15 @@ def read_ofa(path: str | Path, rules: FusionRules, roofline_ms: object,
             raise InputError(f"{path}: key {key!r}: missing 'mean'")
         name, fields = _parse_key(str(key), path)
         fn, args = ofa_block(name, fields, str(key), path)
-        rows = np.array(block_kernels(fn, args, rules).rows)  # type: ignore[arg-type]
+        rows = np.array(block_kernels(fn, args, rules).rows)
         if name == "AvgPool2D":
             rows = rows[rows[:, 0] == OP_CLASS_INDEX["pool"]]
         elif name == "Logits" and fields["input"].startswith("1x1x"):
             rows = rows[rows[:, 0] == OP_CLASS_INDEX["linear"]]
         mean = float(entry["mean"])
-        std = float(entry.get("std", np.sqrt(float(entry.get("var", 0.0)))))
-        weights = np.asarray(roofline_ms(rows), dtype=np.float64)  # type: ignore[operator]
+        std = float(entry["std"]) if "std" in entry else float(np.sqrt(float(entry.get("var")
+                                                                             or 0.0)))
+        weights = np.asarray(roofline_ms(rows), dtype=np.float64)
         share = weights / weights.sum()
         for row, part in zip(rows, share, strict=True):
             records.append((row, 1, dtype, mean * float(part), std / mean, "train"))

@@ -123,7 +123,7 @@ def _fuse(layers: tuple[Layer, ...], rules: FusionRules) -> list[_Kernel]:
         # an add fuses into the producer that runs last (the other operand is a read)
         producer = max(layer.inputs)
         target = kernel_of.get(producer) if producer >= 0 else None
-        if (allowed and target is not None and target.tail == producer
+        if (allowed and step is not None and target is not None and target.tail == producer
                 and consumers[producer] == 1 and (target.state, step) in _NEXT_STATE
                 and not (step == "act" and target.state == "add" and not rules.residual_add)):
             target.layers.append(layer)

@@ -234,11 +234,12 @@ class TableModel(LatencyModel):
                 out[i] = hit
         todo = np.flatnonzero(np.isnan(out))
         if len(todo):
+            sub_batch: int | np.ndarray = (int(batch) if np.ndim(batch) == 0
+                                           else np.asarray(batch)[todo])
             base = self.roofline.predict_kernels(
-                rows[todo], batch if np.isscalar(batch) else np.asarray(batch)[todo],
+                rows[todo], sub_batch,
                 dtype if isinstance(dtype, str) else np.asarray(dtype)[todo])
-            points = self._space(rows[todo], batch if np.isscalar(batch)
-                                 else np.asarray(batch)[todo])
+            points = self._space(rows[todo], sub_batch)
             groups = self._groups(rows[todo], dtype if isinstance(dtype, str)
                                   else np.asarray(dtype)[todo])
             by_group: dict[tuple[Any, ...], list[int]] = {}
