@@ -81,7 +81,7 @@ class Parameter:
         where = f"{source}: parameter {self.name!r}"
         if self.kind == "categorical":
             for choice in self.choices:
-                if value == choice or (isinstance(value, str) and str(choice) == value):
+                if value == choice or (isinstance(value, str) and _same(choice, value)):
                     return choice
             raise SpaceError(f"{where}: {value!r} is not one of {list(self.choices)}")
         try:
@@ -108,6 +108,16 @@ class Parameter:
         if self.step and self.step != 1:
             rng += f" step {self.step:g}"
         return rng + (" log" if self.log else "")
+
+
+def _same(choice: Value, text: str) -> bool:
+    """Whether a command-line string names ``choice`` ("0.250" names 0.25, "7" names 7)."""
+    if isinstance(choice, bool) or not isinstance(choice, (int, float)):
+        return str(choice) == text
+    try:
+        return float(text) == choice
+    except ValueError:
+        return False
 
 
 def _parse_parameter(name: str, data: dict[str, Any], source: str) -> Parameter:

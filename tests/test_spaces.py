@@ -53,7 +53,7 @@ def test_staged_parameters_and_defaults() -> None:
     names = [p.name for p in space.parameters]
     assert "s3.kernel" in names and "se_ratio" in names and "resolution" in names
     assert "s1.depth" not in names  # fixed at 1
-    spec = space.spec({"s3.kernel": "7", "resolution": "160", "se_ratio": "0.25"})
+    spec = space.spec({"s3.kernel": "7", "resolution": "160", "se_ratio": "0.250"})
     assert spec.stages[2].kernel == 7 and spec.resolution == 160
     assert all(s.se_ratio == 0.25 for s in spec.stages)
     assert space.spec() == space.decode(space.defaults())
