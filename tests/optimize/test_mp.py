@@ -1,0 +1,96 @@
+"""The MP designer: exact on an enumerable space, budgets respected exactly, honest bounds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from archdesign.cost import cost
+from archdesign.errors import InputError
+from archdesign.objectives import effectiveness, get_objective
+from archdesign.optimize import Budgets, Problem, design
+from archdesign.optimize.mp import min_std
+from archdesign.optimize.relaxation import build_model
+from archdesign.spaces import SearchSpace, get_space
+
+CASES = [
+    Budgets(flops=1.2e6),
+    Budgets(flops=2.0e6, params=20e3),
+    Budgets(params=30e3, rho=0.3),
+    Budgets(flops=3.0e6, params=40e3, rho=0.25),
+]
+
+
+@pytest.mark.parametrize("budgets", CASES, ids=lambda b: str(b.items()))
+def test_exact_optimum_on_an_enumerable_space(tiny_space: SearchSpace, budgets: Budgets,
+                                              brute_force: Callable) -> None:
+    problem = Problem(tiny_space, budgets)
+    best = brute_force(problem)
+    assert best is not None
+    result = design(tiny_space, budgets, tolerance=0.0, time_limit=120)
+    assert result.status == "optimal"
+    assert result.score == pytest.approx(best.score, rel=1e-6)
+    assert result.upper_bound >= result.score
+    assert result.gap <= 1e-6
+    # the design respects every budget when recounted, with no tolerance
+    c = cost(result.spec)
+    for name, limit in budgets.items().items():
+        value = effectiveness(result.spec) if name == "rho" else getattr(c, name)
+        assert value <= limit
+    assert result.score == pytest.approx(get_objective("deepmad").score(result.spec))
+
+
+def test_relaxed_posynomials_match_the_cost_model(tiny_space: SearchSpace) -> None:
+    """The probed model evaluated at a grid point equals the exact counts."""
+    import numpy as np
+
+    model = build_model(tiny_space, {})
+    params = {"stem.width": 16, "s1.width": 24, "s1.expansion": 0.5, "s2.width": 32,
+              "s2.expansion": 1.0, "s1.kernel": 5, "s2.kernel": 3, "s1.depth": 3,
+              "s2.depth": 2}
+    z = np.array([math.log(float(params[p.name])) for p in model.variables])
+    depth = {0: 3, 1: 2}
+    kernel_variant = {0: 1, 1: 0}
+    exact = cost(tiny_space.decode(params))
+    for name in ("flops", "params", "activations"):
+        total = 0.0
+        for (stage, block, variant), part in model.parts.items():
+            if 0 <= stage < 2 and variant != kernel_variant[stage]:
+                continue
+            mult = 1 if not 0 <= stage < 2 or block == 0 else depth[stage] - 1
+            total += mult * sum(m.coef * math.exp(float(np.dot(m.exps, z)))
+                                for m in part.costs[name])
+        assert total == pytest.approx(getattr(exact, name), rel=1e-12)
+
+
+def test_min_std() -> None:
+    assert min_std([1, 1], [1, 1]) == 0
+    assert min_std([1, 5], [2, 9]) == pytest.approx(1.5)  # (2, 5)
+    assert min_std([3, 1, 1], [3, 10, 10]) == 0
+    assert min_std([1, 6, 1], [2, 8, 3]) == pytest.approx(np.std([2, 6, 3]))
+
+
+def test_result_serializes_and_reports_bindings(tiny_space: SearchSpace) -> None:
+    result = design(tiny_space, Budgets(flops=2.0e6, params=20e3), tolerance=0.0)
+    data = result.to_dict()
+    for key in ("score", "upper_bound", "gap", "flops", "params", "rho", "spec", "seconds",
+                "binding", "shadow_prices"):
+        assert key in data
+    assert set(result.binding) <= {"flops", "params"}
+    for name in result.binding:
+        assert result.figures[name] >= 0.99 * result.budgets.items()[name]
+
+
+def test_bad_requests_are_input_errors(tiny_space: SearchSpace) -> None:
+    with pytest.raises(InputError, match="smallest network of the space costs"):
+        design(tiny_space, Budgets(flops=10.0))
+    with pytest.raises(InputError, match="deepmad objective"):
+        design(tiny_space, Budgets(flops=2e6), objective="zen")
+    with pytest.raises(InputError, match="staged spaces"):
+        design(get_space("regnet"), Budgets(flops=4e8))
+    with pytest.raises(InputError, match="needs a hardware profile"):
+        design(tiny_space, Budgets(latency_ms=2.0))
+
