@@ -150,8 +150,9 @@ class FrontTracker:
     def add(self, ident: int, values: np.ndarray) -> None:
         values = np.asarray(values, dtype=float).reshape(1, -1)
         front = self._values
-        if np.any(np.all(front <= values, axis=1) & np.any(front < values, axis=1)):
-            return  # dominated: the front is unchanged
+        weakly = np.all(front <= values, axis=1)
+        if np.any(weakly & (np.any(front < values, axis=1) | np.all(front == values, axis=1))):
+            return  # dominated or already there: the front is unchanged
         beaten = np.all(values <= front, axis=1) & np.any(values < front, axis=1)
         self._values = np.vstack([front[~beaten], values])
         self._ids = [i for i, b in zip(self._ids, beaten, strict=True) if not b] + [ident]

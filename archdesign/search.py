@@ -116,7 +116,7 @@ class SearchConfig:
     objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
     budgets: Mapping[str, float] = field(default_factory=dict)
     strategy: str = "mp+nsga2"
-    trials: int = 2000
+    trials: int = 3000
     seed: int = 0
     batch: int = 1
     dtype: str | None = None

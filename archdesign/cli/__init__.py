@@ -25,6 +25,10 @@ _COMMANDS: dict[str, str] = {
     "latency": "archdesign.cli.latency:latency_command",
     "profile": "archdesign.cli.profile:profile_command",
     "spaces": "archdesign.cli.spaces:spaces_command",
+    "search": "archdesign.cli.search:search_command",
+    "pareto": "archdesign.cli.pareto:pareto_command",
+    "export": "archdesign.cli.export:export_command",
+    "build": "archdesign.cli.build:build_command",
 }
 
 err_console = Console(stderr=True)

@@ -1,0 +1,173 @@
+"""``archdesign search``: a multi-objective search with live progress, into a run directory."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from archdesign.errors import InputError
+from archdesign.evaluate import BUDGET_NAMES, OBJECTIVE_NAMES
+from archdesign.runs import RunDir
+from archdesign.search import (
+    DEFAULT_OBJECTIVES,
+    STRATEGIES,
+    SearchConfig,
+    SearchProgress,
+    parse_quantity,
+    run_search,
+)
+
+# Options that define what a search computes; with --resume, any given must match the run.
+_CONFIG_OPTIONS = {"space": "space", "hardware": "hardware", "objectives": "objectives",
+                   "strategy": "strategy", "seed": "seed", "batch": "batch", "dtype": "dtype",
+                   "latency_model": "latency_model", "score": "score",
+                   "population": "population", "storage": "storage", "trials": "trials"}
+_DEFAULTS = SearchConfig(space="", hardware="")
+
+
+def _budget_options(func: Any) -> Any:
+    helps = {"latency": "Latency budget, e.g. 5ms, 800us (default unit ms).",
+             "flops": "FLOP (multiply-accumulate) budget, e.g. 600M, 4.1G.",
+             "params": "Parameter budget, e.g. 5M.",
+             "activations": "Activation-count budget, e.g. 10M.",
+             "memory": "Peak activation + weight memory budget, e.g. 8MiB, 64MB."}
+    for name in reversed(BUDGET_NAMES):
+        func = click.option(f"--{name}", f"budget_{name}", metavar="AMOUNT",
+                            help=helps[name])(func)
+    return func
+
+
+@click.command("search")
+@click.option("--space", help="Search space name or YAML file (see `archdesign spaces`).")
+@click.option("--hardware", help="Hardware profile name or YAML file "
+                                 "(see `archdesign hardware list`).")
+@_budget_options
+@click.option("--objectives", metavar="LIST",
+              help=f"Comma-separated, from {', '.join(OBJECTIVE_NAMES)} "
+                   f"[default: {','.join(DEFAULT_OBJECTIVES)}].")
+@click.option("--strategy", type=click.Choice(STRATEGIES),
+              help=f"mp: the MP designer swept over the budget range; mp+nsga2: those "
+                   f"designs seed NSGA-II [default: {_DEFAULTS.strategy}].")
+@click.option("--trials", type=int, help=f"Trials to record in all [default: "
+                                         f"{_DEFAULTS.trials}].")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Evaluation workers; more than 1 starts a local Ray instance.")
+@click.option("--ray-address", metavar="ADDR", help="Join this Ray cluster (e.g. auto).")
+@click.option("--measure", is_flag=True,
+              help="Measure the latency of front designs on this machine after the search.")
+@click.option("--measure-count", type=click.IntRange(min=1), default=8, show_default=True,
+              help="How many front designs --measure times.")
+@click.option("--seed", type=int, help="Sampler seed [default: 0].")
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Run directory [default: runs/SPACE-HARDWARE-TIME].")
+@click.option("--resume", is_flag=True, help="Continue the search stored in --run-dir.")
+@click.option("--storage", metavar="URL",
+              help="Optuna RDB storage URL instead of the run directory's journal file.")
+@click.option("--batch", type=click.IntRange(min=1), help="Batch size for latency and memory.")
+@click.option("--dtype", help="Data type for latency and memory [default: the profile's].")
+@click.option("--latency-model", type=click.Choice(["roofline", "table", "fitted"]),
+              help="Latency model [default: the profile's].")
+@click.option("--score", help="Training-free score objective [default: deepmad].")
+@click.option("--population", type=click.IntRange(min=2),
+              help="NSGA-II population (also the batch of asked trials).")
+@click.pass_context
+def search_command(ctx: click.Context, **opts: Any) -> None:
+    """Search SPACE for the best networks on HARDWARE: a Pareto front in a run directory."""
+    config, run = _resolve(ctx, opts)
+    _quiet_console_handlers()
+    console = Console(stderr=True)
+    console.print(f"[bold]search[/] {config.space} on {config.hardware}: {config.strategy}, "
+                  f"{config.trials} trials, objectives {', '.join(config.objectives)}, "
+                  f"budgets {_budgets_text(config)} -> {run.path}")
+    columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("trials", total=config.trials, stats="")
+
+        def on_progress(p: SearchProgress) -> None:
+            progress.update(task, completed=p.done, stats=(
+                f"feasible {p.feasible}  pareto {p.pareto_size}  hv {p.hypervolume:.4f}"))
+
+        try:
+            result = run_search(config, run, workers=opts["workers"],
+                                ray_address=opts["ray_address"], resume=opts["resume"],
+                                on_progress=on_progress)
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print(f"[yellow]interrupted[/]: every trial told so far is recorded in "
+                          f"{run.path}; continue with: archdesign search --run-dir "
+                          f"{run.path} --resume")
+            sys.exit(130)
+    from archdesign.cli.pareto import print_front
+    from archdesign.report import load_trials, read_measured, summarize
+    from archdesign.search import frame_for
+
+    summary = summarize(load_trials(run, config), config, frame_for(config),
+                        read_measured(run))
+    print_front(summary, Console(), limit=15)
+    console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s; results in "
+                  f"{run.path} (pareto.json, pareto.csv, pareto.png). Next: archdesign pareto "
+                  f"{run.path} --plot front.html; archdesign export {run.path} --trial ID "
+                  f"--format onnx --out net.onnx")
+
+
+def _quiet_console_handlers() -> None:
+    # The run's search.log records INFO; the terminal keeps the level chosen with -v.
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if handler.level == logging.NOTSET:
+            handler.setLevel(root.level)
+
+
+def _budgets_text(config: SearchConfig) -> str:
+    from archdesign.search import format_metric
+
+    return ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in config.budgets.items()) \
+        or "none"
+
+
+def _resolve(ctx: click.Context, opts: dict[str, Any]) -> tuple[SearchConfig, RunDir]:
+    values: dict[str, Any] = {}
+    for option, key in _CONFIG_OPTIONS.items():
+        if opts[option] is not None:
+            values[key] = opts[option]
+    if "objectives" in values:
+        values["objectives"] = tuple(s.strip() for s in values["objectives"].split(",")
+                                     if s.strip())
+    budgets = {name: parse_quantity(name, opts[f"budget_{name}"]) for name in BUDGET_NAMES
+               if opts[f"budget_{name}"] is not None}
+    if opts["measure"]:
+        values["measure"] = opts["measure_count"]
+    if opts["resume"]:
+        if not opts["run_dir"]:
+            raise InputError("--resume needs the --run-dir of the search to continue")
+        run = RunDir(opts["run_dir"]).require()
+        stored = run.read_config().get("search")
+        if not isinstance(stored, dict):
+            raise InputError(f"{run.config_path}: no 'search' section")
+        merged = {**stored, **values}
+        if budgets:
+            merged["budgets"] = budgets
+        merged.setdefault("measure", 0)
+        if not opts["measure"]:
+            merged["measure"] = 0
+        return SearchConfig.from_dict(merged, str(run.config_path)), run
+    for required in ("space", "hardware"):
+        if required not in values:
+            raise InputError(f"--{required} is required (or --resume with a --run-dir)")
+    values["budgets"] = budgets
+    config = SearchConfig.from_dict(values, "options")
+    if opts["run_dir"]:
+        run = RunDir(opts["run_dir"])
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"{Path(config.space).stem}-{Path(config.hardware).stem}-{stamp}"
+        run = RunDir(Path("runs") / name)
+    return config, run
