@@ -96,59 +96,100 @@ class Design:
 
 
 class _Relaxation:
-    """One compiled cvxpy program for a model; nodes only change its parameters."""
+    """One compiled cvxpy program for a model; nodes only change its parameters.
+
+    Variables: z (log widths/expansions), σ_j = log(d_j − 1) for every depth parameter
+    (stages with d = 1 drop their repeated block), E_s >= the entropy of stage s's
+    repeated blocks, t_g >= α-less group terms, Lv_g >= conv counts.
+    """
 
     def __init__(self, model: Model, budgets: Budgets, objective: DeepMAD,
                  rules: DesignRules) -> None:
         self.model = model
         self.objective = objective
-        n = model.n
+        n, ns = model.n, model.num_stages
+        self.np_ = len(model.depth_params)
         self.budgets = {name: limit for name, limit in budgets.items().items()
                         if name in COSTS}
         self.rho0 = budgets.rho
         self.order = self._part_order()
         self.group_ends = self._groups()
-        self.alpha = np.array(objective.alpha_for(len(self.group_ends)))
-        # unique monomial exponents per budgeted cost, and each part's coefficients on them
-        self.rows: dict[str, list[tuple[float, ...]]] = {}
-        self.coefs: dict[str, dict[tuple[int, int, int], np.ndarray]] = {}
+        g = len(self.group_ends)
+        self.alpha = np.array(objective.alpha_for(g))
+        self.select = np.zeros((ns, max(self.np_, 1)))  # stage -> its σ
+        for s in range(ns):
+            j = model.stage_depth[s][0]
+            if j is not None:
+                self.select[s, j] = 1.0
+        # unique monomials (exponents over z, σ index or -1) per budgeted cost
+        self.rows: dict[str, list[tuple[tuple[float, ...], int]]] = {}
+        self.coefs: dict[str, dict[tuple[tuple[int, int, int], int], np.ndarray]] = {}
         for name in self.budgets:
-            rows: dict[tuple[float, ...], int] = {}
-            for part in model.parts.values():
-                for m in part.costs[name]:
-                    rows.setdefault(m.exps, len(rows))
+            rows: dict[tuple[tuple[float, ...], int], int] = {}
+            uses = []
+            for key, part in model.parts.items():
+                sigmas = [-1]
+                if key[1] == 1 and model.stage_depth[key[0]][0] is not None:
+                    sigmas.append(model.stage_depth[key[0]][0])
+                for j in sigmas:
+                    uses.append((key, j))
+                    for m in part.costs[name]:
+                        rows.setdefault((m.exps, j), len(rows))
             self.rows[name] = list(rows)
             self.coefs[name] = {}
-            for key, part in model.parts.items():
+            for key, j in uses:
                 vec = np.zeros(len(rows))
-                for m in part.costs[name]:
-                    vec[rows[m.exps]] += m.coef
-                self.coefs[name][key] = vec
-        g = len(self.group_ends)
+                for m in model.parts[key].costs[name]:
+                    vec[rows[(m.exps, j)]] += m.coef
+                self.coefs[name][(key, j)] = vec
+        p = max(self.np_, 1)
         self.z = cp.Variable(n)
+        self.sigma = cp.Variable(p)
+        self.e = cp.Variable(ns)
         self.t = cp.Variable(g)
-        self.lo = cp.Parameter(n)
-        self.hi = cp.Parameter(n)
+        self.lo, self.hi = cp.Parameter(n), cp.Parameter(n)
+        self.slo, self.shi = cp.Parameter(p), cp.Parameter(p)
         self.log_coef = {name: cp.Parameter(len(self.rows[name])) for name in self.budgets}
-        self.plane = [(cp.Parameter((g, n)), cp.Parameter(g)) for _ in range(2)]
-        cons: list[Any] = [self.z >= self.lo, self.z <= self.hi]
+        self.r_vec, self.r_const = cp.Parameter((ns, n)), cp.Parameter(ns)
+        self.sec_a, self.sec_b = cp.Parameter(ns), cp.Parameter(ns, nonneg=True)
+        self.mc = [(cp.Parameter((ns, n)), cp.Parameter((ns, p)), cp.Parameter(ns))
+                   for _ in range(2)]
+        self.plane = [(cp.Parameter((g, n)), cp.Parameter((g, ns)), cp.Parameter(g))
+                      for _ in range(2)]
+        cons: list[Any] = [self.z >= self.lo, self.z <= self.hi,
+                           self.sigma >= self.slo, self.sigma <= self.shi]
         self.budget_cons = {}
         for name, limit in self.budgets.items():
-            a = np.array(self.rows[name])
-            self.budget_cons[name] = cp.log_sum_exp(a @ self.z + self.log_coef[name]) \
+            a = np.array([list(ex) + [1.0 * (j == k) for k in range(p)]
+                          for ex, j in self.rows[name]])
+            zs = cp.hstack([self.z, self.sigma])
+            self.budget_cons[name] = cp.log_sum_exp(a @ zs + self.log_coef[name]) \
                 <= math.log(limit)
             cons.append(self.budget_cons[name])
+        # E_s <= exp-secant of exp(σ + log r_s(z)), and two McCormick planes of D·r
+        # (ℓ <= log r(z) keeps the program DPP: a parameter may not multiply log(param·z))
+        self.log_r = cp.Variable(ns)
+        cons.append(self.log_r <= cp.log(self.r_vec @ self.z + self.r_const))
+        cons.append(self.e <= self.sec_a + cp.multiply(
+            self.sec_b, self.select @ self.sigma + self.log_r))
+        for mz, ms, mc in self.mc:
+            cons.append(self.e <= mz @ self.z + ms @ self.sigma + mc)
         self.rho_cons = None
         if self.rho0 is not None:
-            self.rho_q = cp.Parameter((g, n))
-            self.rho_r = cp.Parameter(g)
-            self.rho_cons = self.rho_q @ self.z >= self.rho_r
+            self.s_z, self.s_e = cp.Parameter((g, n)), cp.Parameter((g, ns))
+            self.s_c = cp.Parameter(g)
+            self.l_mat, self.l_c = cp.Parameter((g, p), nonneg=True), cp.Parameter(g)
+            self.lv = cp.Variable(g)
+            cons.append(self.lv >= self.l_c + self.l_mat @ cp.exp(self.sigma))
+            cons.append(self.lv >= 1)
+            self.rho_cons = 2 * (self.s_z @ self.z + self.s_e @ self.e + self.s_c) \
+                >= cp.rel_entr(self.lv, self.rho0 * np.ones(g))
             cons.append(self.rho_cons)
         if rules.monotone_widths:
             idx = [w for w in model.stage_width if w is not None]
             cons.extend(self.z[a] <= self.z[b] for a, b in itertools.pairwise(idx) if a != b)
-        for p_mat, p_vec in self.plane:
-            cons.append(self.t <= p_mat @ self.z + p_vec)
+        for pz, pe, pc in self.plane:
+            cons.append(self.t <= pz @ self.z + pe @ self.e + pc)
         self.problem = cp.Problem(cp.Maximize(self.alpha @ self.t), cons)
 
     # -- structure ----------------------------------------------------------------------
@@ -168,110 +209,178 @@ class _Relaxation:
                 ends.append(i - 1)
         return [*ends, len(self.order) - 1]
 
-    def multiplicity(self, stage: int, block: int, depth: dict[int, int]) -> int:
-        if not 0 <= stage < self.model.num_stages:
-            return 1
-        d = depth[stage]
-        return 1 if block == 0 else d - 1
-
     def variant(self, stage: int, kernels: dict[int, int]) -> int:
         if 0 <= stage < self.model.num_stages and self.model.stage_kernel[stage] is not None:
             return kernels[stage]
         return 0
 
+    def repeat(self, node: _Node, stage: int) -> tuple[str, float, float]:
+        """How stage's repeated block enters: ("none"|"fixed"|"var", D_lo, D_hi), D=d−1."""
+        param, fixed = self.model.stage_depth[stage]
+        if param is None:
+            return ("fixed", fixed - 1.0, fixed - 1.0) if fixed > 1 else ("none", 0.0, 0.0)
+        cands = node.depths[param]
+        if cands[-1] == 1:
+            return ("none", 0.0, 0.0)
+        if cands[0] == 1:
+            raise ValueError("depth candidates {1, 2, ...} must be split before relaxing")
+        return ("var", cands[0] - 1.0, cands[-1] - 1.0)
+
+    def relaxable(self, node: _Node) -> bool:
+        return all(not (c[0] == 1 and len(c) > 1) for c in node.depths)
+
     # -- node data -----------------------------------------------------------------------
 
-    def node_terms(self, node: _Node) -> dict[str, Any]:
-        """Affine forms of the node: S_g and F_g (vec, const), ρ rows, cost coefficients."""
+    def node_terms(self, node: _Node, lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
+        """The node's affine forms, interval bounds and cost coefficients."""
         m = self.model
-        d_lo, d_hi, k_lo, k_hi = node.stage_bounds(m)
-        n = m.n
+        _, _, k_lo, k_hi = node.stage_bounds(m)
+        n, ns = m.n, m.num_stages
         s_vec, s_const = np.zeros(n), 0.0
-        _w_vec, _w_const, convs_hi, convs_lo = np.zeros(n), 0.0, 0, 0
-        groups_s, groups_f, rho_rows = [], [], []
+        e_ind = np.zeros(ns)
+        convs = 0.0
+        l_sig = np.zeros(max(self.np_, 1))
+        groups = []
         ends = set(self.group_ends)
         last_out = (np.zeros(n), 0.0, 1)
+        rep: dict[int, tuple[str, float, float]] = {}
+        r_terms: dict[int, tuple[np.ndarray, float]] = {}
         for i, (s, b) in enumerate(self.order):
-            hi_part = m.parts[(s, b, self.variant(s, k_hi))]
-            mult_hi = self.multiplicity(s, b, d_hi)
-            mult_lo = self.multiplicity(s, b, d_lo)
-            s_vec = s_vec + mult_hi * hi_part.entropy[0]
-            s_const += mult_hi * hi_part.entropy[1]
-            convs_lo += mult_lo * hi_part.convs
-            convs_hi += mult_hi * hi_part.convs
-            if (s < m.num_stages and b == 0) or hi_part.convs:
-                last_out = (*hi_part.out_channels, hi_part.out_size) if s < m.num_stages \
-                    else (*hi_part.out_channels, last_out[2])
+            part = m.parts[(s, b, self.variant(s, k_hi))]
+            in_stage = 0 <= s < ns
+            if in_stage and b == 1:
+                rep[s] = mode = self.repeat(node, s)
+                if mode[0] == "fixed":
+                    s_vec = s_vec + mode[1] * part.entropy[0]
+                    s_const += mode[1] * part.entropy[1]
+                    convs += mode[1] * part.convs
+                elif mode[0] == "var":
+                    e_ind[s] = 1.0
+                    r_terms[s] = part.entropy
+                    j = m.stage_depth[s][0]
+                    assert j is not None
+                    l_sig[j] += part.convs
+            else:
+                s_vec = s_vec + part.entropy[0]
+                s_const += part.entropy[1]
+                convs += part.convs
+            if (in_stage and b == 0) or (s == ns and part.convs):
+                last_out = (*part.out_channels, part.out_size if in_stage else last_out[2])
             if i in ends:
                 vec, const, size = last_out
-                groups_s.append((s_vec.copy(), s_const))
-                groups_f.append((vec, const + 2 * math.log(size)))
-                rho_rows.append((2 * s_vec, 2 * s_const, convs_lo))
+                groups.append({"s": (s_vec.copy(), s_const, e_ind.copy()),
+                               "f": (vec, const + 2 * math.log(size)),
+                               "l": (convs, l_sig.copy())})
         coefs = {}
         for name in self.budgets:
             total = np.zeros(len(self.rows[name]))
             for s, b in self.order:
-                mult = self.multiplicity(s, b, d_lo)
-                if mult:
-                    total += mult * self.coefs[name][(s, b, self.variant(s, k_lo))]
+                in_stage = 0 <= s < ns
+                key = (s, b, self.variant(s, k_lo))
+                if in_stage and b == 1:
+                    mode = rep[s]
+                    if mode[0] == "fixed":
+                        total += mode[1] * self.coefs[name][(key, -1)]
+                    elif mode[0] == "var":
+                        j = m.stage_depth[s][0]
+                        total += self.coefs[name][(key, j)]
+                else:
+                    total += self.coefs[name][(key, -1)]
             coefs[name] = total
-        return {"S": groups_s, "F": groups_f, "rho": rho_rows, "coefs": coefs}
+        # bounds of every repeated-block entropy E_s = D_s·r_s(z)
+        e_lo, e_hi = np.zeros(ns), np.zeros(ns)
+        r_lohi = {}
+        for s, (vec, const) in r_terms.items():
+            r_lo, r_hi = _interval(vec, const, lo, hi)
+            r_lohi[s] = (r_lo, r_hi)
+            e_lo[s], e_hi[s] = rep[s][1] * r_lo, rep[s][2] * r_hi
+        for grp in groups:
+            sv, sc, ind = grp["s"]
+            a, b = _interval(sv, sc, lo, hi)
+            grp["s_bounds"] = (a + float(ind @ e_lo), b + float(ind @ e_hi))
+            grp["f_bounds"] = _interval(*grp["f"], lo, hi)
+        return {"groups": groups, "coefs": coefs, "rep": rep, "r": r_terms, "r_lohi": r_lohi}
 
     def solve(self, node: _Node, lo: np.ndarray, hi: np.ndarray,
-              tangent_at: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
-        """The node's bound on Σα·F·S (without the depth penalty) and its solution."""
-        terms = self.node_terms(node)
+              tangent_at: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> tuple[float, np.ndarray | None, dict[str, Any]]:
+        """The node's bound on Σα·F·S (without the depth penalty), its solution and data."""
+        m = self.model
+        n, ns, p = m.n, m.num_stages, max(self.np_, 1)
+        terms = self.node_terms(node, lo, hi)
         self.lo.value, self.hi.value = lo, hi
+        slo, shi = np.zeros(p), np.zeros(p)
+        for j, cands in enumerate(node.depths):
+            if cands[0] >= 2:
+                slo[j], shi[j] = math.log(cands[0] - 1), math.log(cands[-1] - 1)
+        self.slo.value, self.shi.value = slo, shi
         for name, total in terms["coefs"].items():
-            with np.errstate(divide="ignore"):
-                logs = np.where(total > 0, np.log(np.maximum(total, 1e-300)), _ZERO_LOG)
+            logs = np.where(total > 0, np.log(np.maximum(total, 1e-300)), _ZERO_LOG)
             self.log_coef[name].value = logs
+        r_vec, r_const = np.zeros((ns, n)), np.ones(ns)
+        sec_a, sec_b = np.zeros(ns), np.zeros(ns)
+        mc = [(np.zeros((ns, n)), np.zeros((ns, p)), np.zeros(ns)) for _ in range(2)]
+        for s, (vec, const) in terms["r"].items():
+            _, d_lo, d_hi = terms["rep"][s]
+            r_lo, r_hi = terms["r_lohi"][s]
+            r_vec[s], r_const[s] = vec, const
+            u_lo, u_hi = math.log(d_lo * r_lo), math.log(d_hi * r_hi)
+            if u_hi - u_lo > 1e-12:
+                slope = (math.exp(u_hi) - math.exp(u_lo)) / (u_hi - u_lo)
+            else:
+                slope = math.exp(u_lo)
+            sec_a[s], sec_b[s] = math.exp(u_lo) - slope * u_lo, slope
+            j = m.stage_depth[s][0]
+            assert j is not None
+            s_lo, s_hi = math.log(d_lo), math.log(d_hi)
+            slope_d = (d_hi - d_lo) / (s_hi - s_lo) if s_hi > s_lo else 0.0
+            # D <= D_lo + slope_d·(σ − σ_lo); E <= D_b·r + r_b'·D − D_b·r_b'
+            for (mz, ms, mcst), (d_b, r_b) in zip(mc, ((d_hi, r_lo), (d_lo, r_hi)),
+                                                 strict=True):
+                mz[s] = d_b * vec
+                ms[s, j] = r_b * slope_d
+                mcst[s] = d_b * const + r_b * (d_lo - slope_d * s_lo) - d_b * r_b
+        self.r_vec.value, self.r_const.value = r_vec, r_const
+        self.sec_a.value, self.sec_b.value = sec_a, sec_b
+        for (pz, ps, pc), (vz, vs, vc) in zip(self.mc, mc, strict=True):
+            pz.value, ps.value, pc.value = vz, vs, vc
+        g = len(terms["groups"])
+        planes = [(np.zeros((g, n)), np.zeros((g, ns)), np.zeros(g)) for _ in range(2)]
+        for i, grp in enumerate(terms["groups"]):
+            sv, sc, ind = grp["s"]
+            fv, fc = grp["f"]
+            if tangent_at is not None:
+                z0, e0 = tangent_at
+                s0, f0 = sv @ z0 + ind @ e0 + sc, fv @ z0 + fc
+                pairs = [(f0, s0), (f0, s0)]
+            else:
+                (s_lo, s_hi), (f_lo, f_hi) = grp["s_bounds"], grp["f_bounds"]
+                pairs = [(f_hi, s_lo), (f_lo, s_hi)]
+            # F·S <= F_b·S + S_b·F − F_b·S_b
+            for (pz, pe, pc), (f_b, s_b) in zip(planes, pairs, strict=True):
+                pz[i] = f_b * sv + s_b * fv
+                pe[i] = f_b * ind
+                pc[i] = f_b * sc + s_b * fc - f_b * s_b
+        for (pz, pe, pc), (vz, ve, vc) in zip(self.plane, planes, strict=True):
+            pz.value, pe.value, pc.value = vz, ve, vc
         if self.rho0 is not None:
-            q = np.array([row[0] for row in terms["rho"]])
-            r = np.array([row[2] * math.log(row[2] / self.rho0) - row[1]
-                          for row in terms["rho"]])
-            self.rho_q.value, self.rho_r.value = q, r
-        planes = _planes(terms["S"], terms["F"], lo, hi, tangent_at)
-        for (p_mat, p_vec), (mat, vec) in zip(self.plane, planes, strict=True):
-            p_mat.value, p_vec.value = mat, vec
+            self.s_z.value = np.array([grp["s"][0] for grp in terms["groups"]])
+            self.s_e.value = np.array([grp["s"][2] for grp in terms["groups"]])
+            self.s_c.value = np.array([grp["s"][1] for grp in terms["groups"]])
+            self.l_mat.value = np.array([grp["l"][1] for grp in terms["groups"]])
+            self.l_c.value = np.array([grp["l"][0] for grp in terms["groups"]])
         try:
             self.problem.solve(solver=cp.CLARABEL)
         except cp.error.SolverError:
-            logger.debug("relaxation solver failure at %s", node)
-            return math.inf, None
+            logger.debug("relaxation solver failure")
+            return math.inf, None, terms
         if self.problem.status in ("infeasible", "infeasible_inaccurate"):
-            return -math.inf, None
+            return -math.inf, None, terms
         if self.problem.status not in ("optimal", "optimal_inaccurate") or self.z.value is None:
-            return math.inf, None
-        return float(self.problem.value), np.array(self.z.value)
-
-    def objective_at(self, node: _Node, z: np.ndarray) -> float:
-        terms = self.node_terms(node)
-        return float(sum(a * (f[0] @ z + f[1]) * (s[0] @ z + s[1]) for a, f, s in
-                         zip(self.alpha, terms["F"], terms["S"], strict=True)))
-
-
-def _planes(s_terms: list[tuple[np.ndarray, float]], f_terms: list[tuple[np.ndarray, float]],
-            lo: np.ndarray, hi: np.ndarray,
-            tangent_at: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The two McCormick over-estimators of every F_g·S_g on the box (or, at a point, the
-    tangent plane twice: the linearization used for shadow prices)."""
-    g, n = len(s_terms), len(lo)
-    out = [(np.zeros((g, n)), np.zeros(g)) for _ in range(2)]
-    for i, ((sv, sc), (fv, fc)) in enumerate(zip(s_terms, f_terms, strict=True)):
-        if tangent_at is not None:
-            s0, f0 = sv @ tangent_at + sc, fv @ tangent_at + fc
-            for mat, vec in out:
-                mat[i] = f0 * sv + s0 * fv
-                vec[i] = f0 * sc + s0 * fc - f0 * s0
-            continue
-        s_lo, s_hi = _interval(sv, sc, lo, hi)
-        f_lo, f_hi = _interval(fv, fc, lo, hi)
-        # F·S <= F_hi·S + S_lo·F - F_hi·S_lo and F·S <= F_lo·S + S_hi·F - F_lo·S_hi
-        for (mat, vec), (fb, sb) in zip(out, ((f_hi, s_lo), (f_lo, s_hi)), strict=True):
-            mat[i] = fb * sv + sb * fv
-            vec[i] = fb * sc + sb * fc - fb * sb
-    return out
+            return math.inf, None, terms
+        terms["sigma"] = np.array(self.sigma.value)
+        terms["e"] = np.array(self.e.value)
+        return float(self.problem.value), np.array(self.z.value), terms
 
 
 def _interval(vec: np.ndarray, const: float, lo: np.ndarray,
@@ -319,6 +428,7 @@ class _Node:
     kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
     bound: float = math.inf
     z: np.ndarray | None = None
+    terms: dict[str, Any] | None = None
 
     def stage_bounds(self, m: Model) -> tuple[dict[int, int], dict[int, int], dict[int, int],
                                               dict[int, int]]:
@@ -436,8 +546,12 @@ class _Solver:
             j = int(np.searchsorted(g, z[i] + 1e-9, side="right")) - 1
             j = min(max(j, node.lo[i]), node.hi[i])
             params[p.name] = typed(p, self.grids[i][j])
+        sigma = node.terms.get("sigma") if node.terms else None
         for j, p in enumerate(self.depth_params):
-            params[p.name] = node.depths[j][0]
+            cands = node.depths[j]
+            d_star = math.exp(float(sigma[j])) + 1 if sigma is not None and cands[0] > 1 \
+                else cands[0]
+            params[p.name] = max([c for c in cands if c <= d_star + 1e-6] or [cands[0]])
         for j, p in enumerate(self.kernel_params):
             params[p.name] = _values(p)[node.kernels[j][0]]
         del m
@@ -463,37 +577,48 @@ class _Solver:
         hi = np.array([self.log_grids[i][j] for i, j in enumerate(node.hi)])
         return lo, hi
 
-    def bound(self, node: _Node) -> None:
+    def bound(self, node: _Node, parent_bound: float = math.inf) -> None:
+        relax = self.relaxations[node.combo]
+        if not relax.relaxable(node):  # depth {1, 2, ...}: split before relaxing
+            node.bound, node.z, node.terms = parent_bound, None, None
+            return
         lo, hi = self.box(node)
-        value, z = self.relaxations[node.combo].solve(node, lo, hi)
+        value, z, terms = relax.solve(node, lo, hi)
         self.nodes += 1
-        node.bound = value - self.penalty_bound(node)
-        node.z = z
+        node.bound = min(value - self.penalty_bound(node), parent_bound)
+        node.z, node.terms = z, terms
 
     # -- branching ---------------------------------------------------------------------------
 
     def branch(self, node: _Node) -> list[_Node]:
         m = self.models[node.combo]
         relax = self.relaxations[node.combo]
-        z = node.z if node.z is not None else (self.box(node)[0] + self.box(node)[1]) / 2
-        terms = relax.node_terms(node)
-        # marginal weight of each group's entropy and each variable's objective gradient
-        f_vals = [fv @ z + fc for fv, fc in terms["F"]]
-        s_vals = [sv @ z + sc for sv, sc in terms["S"]]
-        grad = sum(a * (f * sv + s * fv) for a, f, s, (sv, _), (fv, _) in
-                   zip(relax.alpha, f_vals, s_vals, terms["S"], terms["F"], strict=True))
+        for j, cands in enumerate(node.depths):  # d = 1 drops a block: split it off first
+            if cands[0] == 1 and len(cands) > 1:
+                return [_Node(node.combo, node.lo, node.hi, _replace(node.depths, j, part),
+                              node.kernels) for part in (cands[:1], cands[1:])]
+        lo, hi = self.box(node)
+        z = node.z if node.z is not None else (lo + hi) / 2
+        terms = node.terms if node.terms is not None else relax.node_terms(node, lo, hi)
+        e_star = terms.get("e", np.zeros(m.num_stages))
+        sigma = terms.get("sigma", np.zeros(max(relax.np_, 1)))
+        groups = terms["groups"]
+        f_vals = [grp["f"][0] @ z + grp["f"][1] for grp in groups]
+        s_vals = [grp["s"][0] @ z + grp["s"][1] + grp["s"][2] @ e_star for grp in groups]
+        grad = sum(a * (f * grp["s"][0] + sv * grp["f"][0]) for a, f, sv, grp in
+                   zip(relax.alpha, f_vals, s_vals, groups, strict=True))
         group_of = self._stage_groups(relax)
         weight = [sum(relax.alpha[g] * f_vals[g] for g in range(group_of[s], len(f_vals)))
                   for s in range(m.num_stages)]
         best: tuple[float, str, int] = (-1.0, "", -1)
-        _d_lo, d_hi, _k_lo, k_hi = node.stage_bounds(m)
+        _d_lo, d_hi, _k_lo, _k_hi = node.stage_bounds(m)
         for j, cands in enumerate(node.depths):
             if len(cands) > 1:
-                impact = 0.0
-                for s in range(m.num_stages):
-                    if m.stage_depth[s][0] == j:
-                        ev, ec = m.parts[(s, 1, relax.variant(s, k_hi))].entropy
-                        impact += (cands[-1] - cands[0]) * (ev @ z + ec) * weight[s]
+                impact = 1e-9 * (cands[-1] - cands[0])
+                for s, (vec, const) in terms["r"].items():
+                    if m.stage_depth[s][0] == j:  # the entropy the secants over-count
+                        exact = math.exp(float(sigma[j])) * (vec @ z + const)
+                        impact += max(float(e_star[s]) - exact, 0.0) * weight[s]
                 best = max(best, (impact, "depth", j))
         for j, cands in enumerate(node.kernels):
             if len(cands) > 1:
@@ -503,10 +628,9 @@ class _Solver:
                         for b in (0, 1):
                             hi_e = m.parts[(s, b, cands[-1])].entropy
                             lo_e = m.parts[(s, b, cands[0])].entropy
-                            mult = relax.multiplicity(s, b, d_hi)
+                            mult = 1 if b == 0 else d_hi[s] - 1
                             impact += mult * (hi_e[1] - lo_e[1]) * weight[s]
                 best = max(best, (impact, "kernel", j))
-        lo, hi = self.box(node)
         for i in range(m.n):
             if node.hi[i] > node.lo[i]:
                 impact = (hi[i] - lo[i]) * max(abs(float(grad[i])), 1e-6)
@@ -523,7 +647,10 @@ class _Solver:
                                       _replace(node.hi, j, b), node.depths, node.kernels))
         elif kind == "depth":
             cands = node.depths[j]
-            half = len(cands) // 2
+            d_star = math.exp(float(sigma[j])) + 1
+            half = sum(1 for c in cands if c <= d_star)
+            quarter = len(cands) // 4
+            half = min(max(half, max(quarter, 1)), len(cands) - max(quarter, 1))
             for part in (cands[:half], cands[half:]):
                 children.append(_Node(node.combo, node.lo, node.hi,
                                       _replace(node.depths, j, part), node.kernels))
@@ -594,15 +721,21 @@ class _Solver:
                 if child.is_leaf():
                     self.evaluate(self.leaf_params(child))
                     continue
-                self.bound(child)
+                self.bound(child, node.bound)
                 if child.bound == -math.inf:
                     continue
-                if child.z is not None and next(counter) % 7 == 0:
-                    self.local_search(self.round_solution(child, child.z), max_steps=15)
+                if child.z is not None:  # a cheap incumbent at every node, a search sometimes
+                    start_point = self.round_solution(child, child.z)
+                    if next(counter) % 25 == 0:
+                        self.local_search(start_point, max_steps=10)
+                    else:
+                        self.evaluate(start_point)
                 lower = self.incumbent.score if self.incumbent else -math.inf
                 if child.bound <= lower:
                     continue
                 heapq.heappush(heap, (-child.bound, next(counter), child))
+        if self.incumbent is not None:  # polish the incumbent with paired moves
+            self.local_search(self.incumbent.params, max_steps=30, pairs=True)
         lower = self.incumbent.score if self.incumbent else -math.inf
         open_bound = max((-item[0] for item in heap), default=-math.inf)
         return max(open_bound, closed_bound, lower), status
@@ -636,7 +769,11 @@ class _Solver:
         z0 = np.array([math.log(float(params[p.name])) for p in self.sizes])
         relax = self.relaxations[c]
         lo, hi = self.box(node)
-        value, _ = relax.solve(node, lo, hi, tangent_at=z0)
+        terms = relax.node_terms(node, lo, hi)
+        e0 = np.zeros(relax.model.num_stages)
+        for s, (vec, const) in terms["r"].items():
+            e0[s] = terms["rep"][s][1] * (vec @ z0 + const)
+        value, _, terms = relax.solve(node, lo, hi, tangent_at=(z0, e0))
         out: dict[str, dict[str, float]] = {}
         if not math.isfinite(value):
             return out
@@ -646,10 +783,9 @@ class _Solver:
             out[name] = {"per_unit": dual / limit, "per_10_percent": dual * math.log(1.1)}
         if relax.rho_cons is not None and relax.rho0 is not None:
             duals = np.asarray(relax.rho_cons.dual_value, dtype=float).ravel()
-            terms = relax.node_terms(node)
-            # r_g = L·log(L/ρ0) - const, so dr/dρ0 = -L/ρ0 and d value/dρ0 = Σ μ_g·L/ρ0
-            per_unit = float(sum(mu * row[2] / relax.rho0 for mu, row in
-                                 zip(duals, terms["rho"], strict=True)))
+            # rel_entr(L, ρ0) = L·log(L/ρ0): d/dρ0 = −L/ρ0, so d value/dρ0 = Σ μ_g·L_g/ρ0
+            counts = np.asarray(relax.lv.value, dtype=float).ravel()
+            per_unit = float(np.sum(duals * counts) / relax.rho0)
             out["rho"] = {"per_unit": per_unit, "per_10_percent": per_unit * relax.rho0 * 0.1}
         return out
 
