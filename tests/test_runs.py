@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from archdesign.runs import RunDir, RunError, atomic_write_text, repair_journal
+
+
+def test_repair_drops_only_an_incomplete_last_line(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.log"
+    journal.write_bytes(b'{"a":1}\n{"b":2}\n{"c":')
+    assert repair_journal(journal) == len(b'{"c":')
+    assert journal.read_bytes() == b'{"a":1}\n{"b":2}\n'
+    assert repair_journal(journal) == 0
+    journal.write_bytes(b'{"only":')
+    repair_journal(journal)
+    assert journal.read_bytes() == b""
+
+
+def test_atomic_write_leaves_no_temporary(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "x.json", "{}")
+    atomic_write_text(tmp_path / "x.json", '{"a": 1}')
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}
+
+
+def test_lock_is_exclusive_and_clears_a_stale_journal_lock(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    stale = Path(str(run.journal_path) + ".lock")
+    os.symlink(run.journal_path, stale)
+    with run.lock():
+        assert not stale.is_symlink()
+        with pytest.raises(RunError, match="another search"), RunDir(run.path).lock():
+            pass
+
+
+def test_require_names_a_missing_run(tmp_path: Path) -> None:
+    with pytest.raises(RunError, match="not a search run"):
+        RunDir(tmp_path / "nope").require()
+
+
+def _trial_numbers(run_dir: Path) -> list[int]:
+    from archdesign.report import load_trials
+    from archdesign.search import SearchConfig
+
+    run = RunDir(run_dir)
+    config = SearchConfig.from_dict(run.read_config()["search"])
+    return [t.number for t in load_trials(run, config)]
+
+
+def _search(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "archdesign", "search", "--space", "mobilenet",
+            "--hardware", "x86-avx2", "--strategy", "nsga2", "--population", "10",
+            "--latency", "4ms", "--run-dir", str(run_dir), *extra]
+
+
+def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    total = 3000
+    proc = subprocess.Popen(_search(run_dir, "--trials", str(total)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = run_dir / "journal.log"
+    deadline = time.monotonic() + 120
+    try:
+        # Kill mid-run: once some trials are recorded, long before all are.
+        while time.monotonic() < deadline:
+            if journal.exists() and journal.read_bytes().count(b'"op_code":4') >= 40:
+                break
+            assert proc.poll() is None, "the search ended before it could be killed"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = _trial_numbers(run_dir)
+    assert 40 <= len(before) < total
+    assert before == list(range(len(before)))
+
+    target = len(before) + 60
+    resumed = subprocess.run(_search(run_dir, "--trials", str(target), "--resume"),
+                             capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _trial_numbers(run_dir)
+    assert after == list(range(target))
+    assert json.loads((run_dir / "pareto.json").read_text())["trials"] == target
