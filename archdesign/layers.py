@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import networkx as nx
+import numpy as np
 
 from archdesign.spec import ArchSpec
 
@@ -133,60 +134,115 @@ class _Program:
 
 
 # -- blocks ----------------------------------------------------------------------------
+#
+# Block expansions are written once and run two ways: on Python ints (one block, memoized,
+# what everything reads) and on numpy integer arrays (many blocks of one structure at once,
+# what `cost.cost_many` uses to score large batches). The branches that change a block's
+# structure are therefore decided up front, as scalars, by `block_structure`; everything
+# below them is arithmetic that works on both.
 
 
-def _basic(p: _Program, c_in: int, c_out: int, stride: int, kernel: int, act: str) -> None:
+class Structure(NamedTuple):
+    """The structural choices of a block, decided from its arguments."""
+
+    project: bool  # projection shortcut (basic, bottleneck) / downsampling layer (convnext)
+    expand: bool  # inverted residual: a 1x1 expansion conv (hidden width != input width)
+    residual: bool  # inverted residual: identity shortcut (stride 1, same width)
+    grouped: bool  # bottleneck: grouped kxk conv
+    se: bool  # squeeze-excitation
+
+
+def _width(x: Any) -> Any:
+    """A derived channel count: rounded half to even (as Python's round), at least 1."""
+    if isinstance(x, np.ndarray):
+        return np.maximum(1, np.rint(x)).astype(np.int64)
+    return max(1, round(x))
+
+
+def block_structure(block: str, c_in: int, c_out: int, stride: int, expansion: float,
+                    group_width: int | None, se_ratio: float) -> Structure:
+    if block not in ("basic", "bottleneck", "inverted_residual", "convnext"):
+        raise ValueError(f"unknown block kind {block!r}")
+    changes_shape = stride != 1 or c_in != c_out
+    inverted = block == "inverted_residual"
+    return Structure(project=changes_shape and not inverted,
+                     expand=inverted and _width(c_in * expansion) != c_in,
+                     residual=inverted and not changes_shape,
+                     grouped=block == "bottleneck" and group_width is not None,
+                     se=se_ratio > 0)
+
+
+def _basic(p: _Program, s: Structure, c_out: Any, stride: Any, kernel: Any, act: str) -> None:
     p.conv_norm_act("a", c_out, kernel, act, stride)
     main = p.conv_norm_act("b", c_out, kernel, None)
-    _residual(p, c_in, c_out, stride, main, act)
+    _residual(p, s, c_out, stride, main, act)
 
 
-def _bottleneck(p: _Program, c_in: int, c_out: int, stride: int, kernel: int, inner: int,
-                group_width: int | None, se_c: int, act: str) -> None:
+def _bottleneck(p: _Program, s: Structure, c_in: Any, c_out: Any, stride: Any, kernel: Any,
+                expansion: Any, group_width: Any, se_ratio: Any, act: str) -> None:
+    inner = _width(c_out * expansion)
     p.conv_norm_act("a", inner, 1, act)
-    groups = inner // group_width if group_width else 1
+    groups = inner // group_width if s.grouped else 1
     p.conv_norm_act("b", inner, kernel, act, stride, groups)
-    if se_c:
-        p.squeeze_excite(se_c, act)
+    if s.se:
+        p.squeeze_excite(_width(c_in * se_ratio), act)
     main = p.conv_norm_act("c", c_out, 1, None)
-    _residual(p, c_in, c_out, stride, main, act)
+    _residual(p, s, c_out, stride, main, act)
 
 
-def _residual(p: _Program, c_in: int, c_out: int, stride: int, main: int, act: str) -> None:
+def _residual(p: _Program, s: Structure, c_out: Any, stride: Any, main: int, act: str) -> None:
     shortcut = -1
-    if stride != 1 or c_in != c_out:
+    if s.project:
         p.conv("proj", c_out, 1, stride, src=-1)
         shortcut = p.unary("proj_bn", "bn")
     p.binary("add", "add", main, shortcut)
     p.unary("act_out", "act", act)
 
 
-def _inverted_residual(p: _Program, c_in: int, c_out: int, stride: int, kernel: int,
-                       expansion: float, se_c: int, act: str) -> None:
-    hidden = max(1, round(c_in * expansion))
-    if hidden != c_in:
+def _inverted_residual(p: _Program, s: Structure, c_in: Any, c_out: Any, stride: Any,
+                       kernel: Any, expansion: Any, se_ratio: Any, act: str) -> None:
+    hidden = _width(c_in * expansion)
+    if s.expand:
         p.conv_norm_act("expand", hidden, 1, act)
     p.conv_norm_act("dw", hidden, kernel, act, stride, groups=hidden)
-    if se_c:
-        p.squeeze_excite(se_c, act)
+    if s.se:
+        p.squeeze_excite(_width(c_in * se_ratio), act)
     main = p.conv_norm_act("project", c_out, 1, None)
-    if stride == 1 and c_in == c_out:
+    if s.residual:
         p.binary("add", "add", main, -1)
 
 
-def _convnext(p: _Program, c_in: int, c_out: int, stride: int, kernel: int, hidden: int,
+def _convnext(p: _Program, s: Structure, c_out: Any, stride: Any, kernel: Any, expansion: Any,
               act: str) -> None:
     block_input = -1
-    if stride != 1 or c_in != c_out:
+    if s.project:
         p.unary("down_norm", "ln", src=-1)
         block_input = p.conv("down_conv", c_out, stride, stride, bias=True, padding=0)
     p.conv("dw", c_out, kernel, groups=c_out, bias=True, src=block_input)
     p.unary("norm", "ln")
-    p.conv("pw_expand", hidden, 1, bias=True)
+    p.conv("pw_expand", _width(c_out * expansion), 1, bias=True)
     p.unary("act", "act", act)
     p.conv("pw_project", c_out, 1, bias=True)
     main = p.unary("layer_scale", "scale")
     p.binary("add", "add", main, block_input)
+
+
+def expand_block(block: str, s: Structure, c_in: Any, c_out: Any, stride: Any, kernel: Any,
+                 expansion: Any, group_width: Any, se_ratio: Any, activation: str, h: Any,
+                 w: Any) -> tuple[Layer, ...]:
+    """The layers of blocks of structure ``s``; numeric arguments may be numpy arrays (then
+    every numeric field of the layers is an array: one entry per block)."""
+    p = _Program(c_in, h, w)
+    if block == "basic":
+        _basic(p, s, c_out, stride, kernel, activation)
+    elif block == "bottleneck":
+        _bottleneck(p, s, c_in, c_out, stride, kernel, expansion, group_width, se_ratio,
+                    activation)
+    elif block == "inverted_residual":
+        _inverted_residual(p, s, c_in, c_out, stride, kernel, expansion, se_ratio, activation)
+    else:
+        _convnext(p, s, c_out, stride, kernel, expansion, activation)
+    return tuple(p.layers)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -194,20 +250,17 @@ def block_layers(block: str, c_in: int, c_out: int, stride: int, kernel: int, ex
                  group_width: int | None, se_ratio: float, activation: str, h: int,
                  w: int) -> tuple[Layer, ...]:
     """Layers of one block reading a (c_in, h, w) input; memoized (pure function)."""
-    p = _Program(c_in, h, w)
-    se_c = max(1, round(c_in * se_ratio)) if se_ratio else 0
-    if block == "basic":
-        _basic(p, c_in, c_out, stride, kernel, activation)
-    elif block == "bottleneck":
-        inner = max(1, round(c_out * expansion))
-        _bottleneck(p, c_in, c_out, stride, kernel, inner, group_width, se_c, activation)
-    elif block == "inverted_residual":
-        _inverted_residual(p, c_in, c_out, stride, kernel, expansion, se_c, activation)
-    elif block == "convnext":
-        _convnext(p, c_in, c_out, stride, kernel, max(1, round(c_out * expansion)), activation)
-    else:
-        raise ValueError(f"unknown block kind {block!r}")
-    return tuple(p.layers)
+    s = block_structure(block, c_in, c_out, stride, expansion, group_width, se_ratio)
+    return expand_block(block, s, c_in, c_out, stride, kernel, expansion, group_width,
+                        se_ratio, activation, h, w)
+
+
+@lru_cache(maxsize=1 << 14)
+def block_output_hw(block: str, stride: int, kernel: int, h: int, w: int) -> tuple[int, int]:
+    """Spatial size a block produces: independent of its widths, so cheap to memoize and
+    enough to walk a network without expanding every block."""
+    last = block_layers(block, 8, 8, stride, kernel, 1.0, None, 0.0, "relu", h, w)[-1]
+    return last.h_out, last.w_out
 
 
 @lru_cache(maxsize=1 << 12)
@@ -283,8 +336,8 @@ def block_runs(spec: ArchSpec) -> list[BlockRun]:
         first = (stage.block, c, stage.width, stage.stride, stage.kernel, stage.expansion,
                  stage.group_width, stage.se_ratio, stage.activation, h, w)
         out.append(BlockRun(s, 0, 1, block_layers, first))
-        last = block_layers(*first)[-1]
-        c, h, w = last.c_out, last.h_out, last.w_out
+        c = stage.width
+        h, w = block_output_hw(stage.block, stage.stride, stage.kernel, h, w)
         if stage.depth > 1:
             repeat = (stage.block, c, c, 1, stage.kernel, stage.expansion, stage.group_width,
                       stage.se_ratio, stage.activation, h, w)

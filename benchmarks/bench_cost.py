@@ -5,8 +5,9 @@
 Two workloads, drawn from every built-in search space, each timed from empty memo caches:
 independent uniform samples (the worst case: almost every block is new) and mutation
 chains (each spec one re-sampled parameter away from the last, as an evolutionary or
-local search produces them). fvcore builds each module and traces it with
-FlopCountAnalysis + ActivationCountAnalysis.
+local search produces them); and the batched path (`cost_many`) over the independent
+samples, which expands each structure of block once on numpy arrays. fvcore builds each
+module and traces it with FlopCountAnalysis + ActivationCountAnalysis.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fvcore_reference import fvcore_counts  # noqa: E402
+from fvcore_reference import fvcore_counts
 
-from archdesign.cost import block_cost, cost  # noqa: E402
-from archdesign.layers import block_layers  # noqa: E402
-from archdesign.spaces import get_space, list_spaces  # noqa: E402
-from archdesign.spec import ArchSpec  # noqa: E402
+from archdesign.cost import block_cost, cost, cost_many
+from archdesign.layers import block_layers
+from archdesign.spaces import get_space, list_spaces
+from archdesign.spec import ArchSpec
 
 
 def draw_specs(n: int, seed: int) -> list[ArchSpec]:
@@ -77,6 +78,13 @@ def main() -> None:
     block_cost.cache_clear()
     block_layers.cache_clear()
     search_like = rate(chains)
+    batched = []
+    for _ in range(3):
+        block_cost.cache_clear()
+        block_layers.cache_clear()
+        start = time.perf_counter()
+        cost_many(specs)
+        batched.append(len(specs) / (time.perf_counter() - start))
 
     # fvcore on small-resolution variants of the same specs (tracing at full resolution
     # is several times slower still, so this favours the baseline).
@@ -95,9 +103,11 @@ def main() -> None:
     print(f"{'analytic, independent samples, cold':<40}{cold:>12,.0f}")
     print(f"{'analytic, same samples again (median of 5)':<40}{warm:>12,.0f}")
     print(f"{'analytic, mutation chains, cold':<40}{search_like:>12,.0f}")
+    print(f"{'analytic, cost_many batch, cold (median 3)':<40}{statistics.median(batched):>12,.0f}")
     print(f"{'fvcore build+trace (median)':<40}{fvcore_rate:>12,.2f}")
     print(f"ratio to fvcore: independent {cold / fvcore_rate:,.0f}x, "
-          f"mutation chains {search_like / fvcore_rate:,.0f}x")
+          f"mutation chains {search_like / fvcore_rate:,.0f}x, "
+          f"batch {statistics.median(batched) / fvcore_rate:,.0f}x")
     print(f"fvcore mismatches on {len(subset)} specs: {mismatches}")
 
 

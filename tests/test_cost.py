@@ -108,7 +108,7 @@ def test_stage_and_layer_views_sum_to_totals() -> None:
     spec = get_arch("efficientnet_b0")
     total = cost(spec)
     stages = cost_by_stage(spec)
-    assert [name for name, _ in stages][0] == "stem" and stages[-1][0] == "head"
+    assert stages[0][0] == "stem" and stages[-1][0] == "head"
     assert sum(c.flops for _, c in stages) == total.flops
     assert sum(c.params for _, c in stages) == total.params
     layers = cost_by_layer(spec)
@@ -264,3 +264,25 @@ def random_specs(draw: st.DrawFn) -> ArchSpec:
 @given(random_specs())
 def test_random_specs_match_fvcore(spec: ArchSpec) -> None:
     _assert_matches_fvcore(spec)
+
+
+# -- the batched path equals the one-spec path --------------------------------------------
+
+
+def test_cost_many_equals_cost_spec_by_spec() -> None:
+    import numpy as np
+
+    from archdesign.cost import cost_many
+    from archdesign.spaces import get_space, list_spaces
+
+    rng = np.random.default_rng(11)
+    specs = [get_arch(name) for name in list_archs()]
+    specs += [get_space(name).sample_spec(rng) for name in list_spaces() for _ in range(60)]
+    table = cost_many(specs, batch=2, dtype="float16")
+    for i, spec in enumerate(specs):
+        expected = cost(spec, batch=2, dtype="float16")
+        assert {k: int(v[i]) for k, v in table.items()} == {
+            "flops": expected.flops, "params": expected.params,
+            "activations": expected.activations,
+            "peak_activation_bytes": expected.peak_activation_bytes,
+            "bytes_moved": expected.bytes_moved}, spec
