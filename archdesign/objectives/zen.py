@@ -65,9 +65,10 @@ class ZenNAS(Objective):
                 x = torch.randn(shape, generator=generator)
                 x_mixed = x + self.mixup * torch.randn(shape, generator=generator)
                 delta = (_pre_pool(model, x) - _pre_pool(model, x_mixed)).abs().mean()
-                correction = sum(
-                    math.log(math.sqrt(float(m.running_var.mean())))
-                    for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+                correction = 0.0
+                for m in model.modules():
+                    if isinstance(m, nn.BatchNorm2d) and m.running_var is not None:
+                        correction += 0.5 * math.log(float(m.running_var.mean()))
             deltas.append(math.log(float(delta)))
             corrections.append(correction)
         return sum(deltas) / len(deltas), sum(corrections) / len(corrections)

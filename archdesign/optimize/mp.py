@@ -64,7 +64,7 @@ class Design:
     """The MP designer's answer."""
 
     spec: ArchSpec
-    params: dict[str, Value]
+    params: dict[str, Value]  # the space assignment (to_dict: "assignment")
     score: float
     upper_bound: float
     gap: float  # (upper_bound - score) / |score|
@@ -88,7 +88,7 @@ class Design:
             "budgets": self.budgets.to_dict(), "binding": self.binding,
             "shadow_prices": self.shadow_prices, "seconds": self.seconds,
             "nodes": self.nodes, "status": self.status, "objective": self.objective,
-            "params": self.params, "notes": self.notes, "spec": self.spec.to_dict(),
+            "assignment": self.params, "notes": self.notes, "spec": self.spec.to_dict(),
         }
 
 
@@ -129,8 +129,9 @@ class _Relaxation:
             uses = []
             for key, part in model.parts.items():
                 sigmas = [-1]
-                if key[1] == 1 and model.stage_depth[key[0]][0] is not None:
-                    sigmas.append(model.stage_depth[key[0]][0])
+                governing = model.stage_depth[key[0]][0] if 0 <= key[0] < ns else None
+                if key[1] == 1 and governing is not None:
+                    sigmas.append(governing)
                 for j in sigmas:
                     uses.append((key, j))
                     for m in part.costs[name]:
@@ -240,7 +241,7 @@ class _Relaxation:
         e_ind = np.zeros(ns)
         convs = 0.0
         l_sig = np.zeros(max(self.np_, 1))
-        groups = []
+        groups: list[dict[str, Any]] = []
         ends = set(self.group_ends)
         last_out = (np.zeros(n), 0.0, 1)
         rep: dict[int, tuple[str, float, float]] = {}
@@ -282,8 +283,9 @@ class _Relaxation:
                     if mode[0] == "fixed":
                         total += mode[1] * self.coefs[name][(key, -1)]
                     elif mode[0] == "var":
-                        j = m.stage_depth[s][0]
-                        total += self.coefs[name][(key, j)]
+                        param = m.stage_depth[s][0]
+                        assert param is not None
+                        total += self.coefs[name][(key, param)]
                 else:
                     total += self.coefs[name][(key, -1)]
             coefs[name] = total
@@ -296,9 +298,9 @@ class _Relaxation:
             e_lo[s], e_hi[s] = rep[s][1] * r_lo, rep[s][2] * r_hi
         for grp in groups:
             sv, sc, ind = grp["s"]
-            a, b = _interval(sv, sc, lo, hi)
-            grp["s_bounds"] = (a + float(ind @ e_lo), b + float(ind @ e_hi))
-            grp["f_bounds"] = _interval(*grp["f"], lo, hi)
+            s_low, s_high = _interval(sv, sc, lo, hi)
+            grp["s_bounds"] = (s_low + float(ind @ e_lo), s_high + float(ind @ e_hi))
+            grp["f_bounds"] = _interval(grp["f"][0], grp["f"][1], lo, hi)
         return {"groups": groups, "coefs": coefs, "rep": rep, "r": r_terms, "r_lohi": r_lohi}
 
     def solve(self, node: _Node, lo: np.ndarray, hi: np.ndarray,
@@ -342,8 +344,8 @@ class _Relaxation:
                 mcst[s] = d_b * const + r_b * (d_lo - slope_d * s_lo) - d_b * r_b
         self.r_vec.value, self.r_const.value = r_vec, r_const
         self.sec_a.value, self.sec_b.value = sec_a, sec_b
-        for (pz, ps, pc), (vz, vs, vc) in zip(self.mc, mc, strict=True):
-            pz.value, ps.value, pc.value = vz, vs, vc
+        for (param_z, param_s, param_c), (vz, vs, vc) in zip(self.mc, mc, strict=True):
+            param_z.value, param_s.value, param_c.value = vz, vs, vc
         g = len(terms["groups"])
         planes = [(np.zeros((g, n)), np.zeros((g, ns)), np.zeros(g)) for _ in range(2)]
         for i, grp in enumerate(terms["groups"]):
@@ -361,8 +363,8 @@ class _Relaxation:
                 pz[i] = f_b * sv + s_b * fv
                 pe[i] = f_b * ind
                 pc[i] = f_b * sc + s_b * fc - f_b * s_b
-        for (pz, pe, pc), (vz, ve, vc) in zip(self.plane, planes, strict=True):
-            pz.value, pe.value, pc.value = vz, ve, vc
+        for (param_z, param_e, param_c), (vz, ve, vc) in zip(self.plane, planes, strict=True):
+            param_z.value, param_e.value, param_c.value = vz, ve, vc
         if self.rho0 is not None:
             self.s_z.value = np.array([grp["s"][0] for grp in terms["groups"]])
             self.s_e.value = np.array([grp["s"][2] for grp in terms["groups"]])
@@ -687,7 +689,8 @@ class _Solver:
                         ok.append(idx)
                 if not ok:
                     raise InputError(f"no kernel of {p.name} satisfies the design rules")
-                kernels.append(tuple(sorted(ok, key=lambda i, p=p: _values(p)[i])))
+                order = _values(p)
+                kernels.append(tuple(sorted(ok, key=lambda i: float(order[i]))))
             depths = tuple(tuple(int(v) for v in _values(p)) for p in self.depth_params)
             lo = tuple(0 for _ in self.sizes)
             hi = tuple(len(g) - 1 for g in self.grids)

@@ -65,7 +65,7 @@ def typed(param: Parameter, value: float) -> Value:
     if param.kind == "int":
         return round(value)
     if param.kind == "categorical":
-        return min(param.choices, key=lambda c: abs(float(c) - value))  # type: ignore[arg-type]
+        return min(param.choices, key=lambda c: abs(float(c) - value))
     return float(value)
 
 
