@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 
-from archdesign.errors import InputError
+from archdesign.errors import InputError, read_data_file
 from archdesign.spec import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -424,12 +423,7 @@ def load_space(path: str | Path) -> SearchSpace:
     """Load and validate one search-space YAML file."""
     path = Path(path)
     source = str(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise SpaceError(f"{source}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise SpaceError(f"{source}: not valid YAML: {exc}") from None
+    data = read_data_file(path, "search space", SpaceError)
     if not isinstance(data, dict):
         raise SpaceError(f"{source}: expected a mapping at the top level")
     version = data.get("schema_version", SPACE_SCHEMA_VERSION)

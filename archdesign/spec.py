@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 
-from archdesign.errors import InputError
+from archdesign.errors import InputError, read_data_file
 
 SCHEMA_VERSION = 1
 _T = TypeVar("_T")
@@ -279,15 +279,7 @@ def _reject_unknown(where: str, data: dict[str, Any], cls: type) -> None:
 def load_spec(path: str | Path) -> ArchSpec:
     """Read a JSON or YAML spec file (safe loaders only); errors name the file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read spec file ({exc.strerror})") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                        f"{exc}") from None
+    data = read_data_file(path, "spec file", SpecError)
     if isinstance(data, dict) and "spec" in data and "stages" not in data:
         data = data["spec"]  # an exported design: the spec plus metrics and provenance
     return ArchSpec.from_dict(data, str(path))

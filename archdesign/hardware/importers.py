@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from archdesign.errors import InputError
+from archdesign.errors import InputError, read_data_file
 from archdesign.hardware.kernels import (
     KERNEL_COLUMNS,
     OP_CLASS_INDEX,
@@ -165,12 +164,7 @@ def read_ofa(path: str | Path, rules: FusionRules,
              dtype: str = "float32") -> KernelTable:
     """Kernel rows of an OFA/ProxylessNAS table; ``roofline_ms(rows)`` weighs the split."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read OFA table ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from None
+    data = read_data_file(path, "OFA table")
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of layer keys to {{count, mean, ...}}")
     records = []

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from archdesign.cost import DTYPE_BYTES
-from archdesign.errors import InputError
+from archdesign.errors import InputError, read_data_file
 from archdesign.hardware.kernels import OP_CLASSES, FusionRules
 
 logger = logging.getLogger(__name__)
@@ -280,14 +280,7 @@ def profile_from_dict(data: Any, source: str, path: Path | None = None) -> Hardw
 def load_profile(path: str | Path) -> HardwareProfile:
     """Read and validate one profile file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read profile ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML: {exc}") from None
+    data = read_data_file(path, "profile", ProfileError)
     return profile_from_dict(data, str(path), path.resolve())
 
 
