@@ -165,16 +165,23 @@ class RunDir:
         handler.setLevel(logging.INFO)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                "%(message)s"))
-        root = logging.getLogger("archdesign")
-        before = root.level
-        root.addHandler(handler)
-        if root.getEffectiveLevel() > logging.INFO:
-            root.setLevel(logging.INFO)
+        package = logging.getLogger("archdesign")
+        before = package.level
+        # Handlers that pass everything would start showing INFO once the package logger
+        # lets it through: hold them at the level they effectively had.
+        shown = package.getEffectiveLevel()
+        quieted = [h for h in logging.getLogger().handlers if h.level == logging.NOTSET]
+        for h in quieted:
+            h.setLevel(shown)
+        package.addHandler(handler)
+        package.setLevel(min(shown, logging.INFO))
         try:
             yield
         finally:
-            root.removeHandler(handler)
-            root.setLevel(before)
+            package.removeHandler(handler)
+            package.setLevel(before)
+            for h in quieted:
+                h.setLevel(logging.NOTSET)
             handler.close()
 
     def storage(self, url: str | None = None) -> Any:

@@ -380,6 +380,7 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
                                                                "activations")}
     dtype = config.dtype or _profile_precision(config.hardware)
     seeds: list[dict[str, Value]] = []
+    failures: list[str] = []
     started = time.perf_counter()
     for level in levels.tolist():
         if time.perf_counter() - started > total_time:
@@ -396,13 +397,17 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
                         exc)
             continue
         except Exception as exc:  # the seeding is an aid: its failure must not stop a search
-            logger.warning("MP sweep: the MP designer failed at flops <= %s (%s: %s)",
-                           format_metric("flops", level), type(exc).__name__, exc)
+            failures.append(f"{type(exc).__name__}: {exc}")
+            logger.info("MP sweep: the MP designer failed at flops <= %s (%s)",
+                        format_metric("flops", level), failures[-1])
             continue
         if found.params not in seeds:
             seeds.append(dict(found.params))
     logger.info("MP sweep: %d designs from %d budget levels in %.1f s", len(seeds),
                 len(levels), time.perf_counter() - started)
+    if failures:
+        logger.warning("the MP designer failed at %d of %d budget levels (first: %s)",
+                       len(failures), len(levels), failures[0])
     if not seeds:
         logger.warning("the MP designer found no design to seed the search; continuing with "
                        "the sampler alone")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from pathlib import Path
@@ -81,7 +80,6 @@ def _budget_options(func: Any) -> Any:
 def search_command(ctx: click.Context, **opts: Any) -> None:
     """Search SPACE for the best networks on HARDWARE: a Pareto front in a run directory."""
     config, run = _resolve(ctx, opts)
-    _quiet_console_handlers()
     console = Console(stderr=True)
     console.print(f"[bold]search[/] {config.space} on {config.hardware}: {config.strategy}, "
                   f"{config.trials} trials, objectives {', '.join(config.objectives)}, "
@@ -116,14 +114,6 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
                   f"{run.path} (pareto.json, pareto.csv, pareto.png). Next: archdesign pareto "
                   f"{run.path} --plot front.html; archdesign export {run.path} --trial ID "
                   f"--format onnx --out net.onnx")
-
-
-def _quiet_console_handlers() -> None:
-    # The run's search.log records INFO; the terminal keeps the level chosen with -v.
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if handler.level == logging.NOTSET:
-            handler.setLevel(root.level)
 
 
 def _budgets_text(config: SearchConfig) -> str:

@@ -1,0 +1,147 @@
+"""Search benchmark: hypervolume per strategy, driver overhead, Ray throughput.
+
+One space, one hardware profile, one budget, the same number of evaluations for every
+strategy, and one hypervolume frame (fixed by the space, profile and budget) for all:
+
+1. hypervolume of mp+nsga2, nsga2, tpe and random at N evaluations, and of nsga2 at
+   10·N (the target: mp+nsga2 at N beats nsga2 at 10·N);
+2. time per trial of ``run_search`` (journal storage, one record per trial) against a
+   bare Optuna ask/tell loop on an in-memory study with the same sampler and evaluations;
+3. analytic evaluation throughput in process and with 1 and 2 Ray workers.
+
+    python benchmarks/bench_search.py            # N = 1000
+    python benchmarks/bench_search.py --quick    # N = 150, no 10·N run
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from archdesign.evaluate import EvalConfig, LocalEvaluator, RayEvaluator
+from archdesign.runs import RunDir
+from archdesign.search import SearchConfig, distributions, make_sampler, run_search
+from archdesign.spaces import get_space
+
+
+def hypervolumes(space: str, hardware: str, budgets: dict[str, float], n: int, full: bool,
+                 seed: int, workdir: Path) -> list[tuple[str, int, float, int, float]]:
+    rows = []
+    plan = [("mp+nsga2", n), ("nsga2", n), ("tpe", n), ("random", n)]
+    if full:
+        plan.append(("nsga2", 10 * n))
+    for strategy, trials in plan:
+        config = SearchConfig(space, hardware, budgets=budgets, strategy=strategy,
+                              trials=trials, seed=seed)
+        started = time.perf_counter()
+        result = run_search(config, RunDir(workdir / f"{strategy}-{trials}"))
+        rows.append((strategy, trials, result.hypervolume, result.feasible,
+                     time.perf_counter() - started))
+    return rows
+
+
+def overhead(space: str, hardware: str, budgets: dict[str, float], n: int, seed: int,
+             workdir: Path) -> tuple[float, float]:
+    """Seconds per trial: run_search, and a bare Optuna loop doing the same work."""
+    import optuna
+
+    config = SearchConfig(space, hardware, budgets=budgets, strategy="nsga2", trials=n,
+                          seed=seed)
+    started = time.perf_counter()
+    run_search(config, RunDir(workdir / "overhead"))
+    ours = (time.perf_counter() - started) / n
+
+    evaluator = LocalEvaluator(config.eval_config)
+    dists = distributions(get_space(space))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.perf_counter()
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=make_sampler("nsga2", seed, config.population))
+    done = 0
+    while done < n:
+        asked = [study.ask(dists) for _ in range(min(config.population, n - done))]
+        for trial, result in zip(asked, evaluator.evaluate([(t.number, t.params)
+                                                             for t in asked]), strict=True):
+            if result.ok:
+                for name, budget in budgets.items():
+                    trial.set_constraint(name, result.metrics[name] / budget - 1)
+                study.tell(trial, [result.metrics["score"], result.metrics["latency"]])
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            done += 1
+    bare = (time.perf_counter() - started) / n
+    return ours, bare
+
+
+def throughput(space: str, hardware: str, n: int, seed: int) -> list[tuple[str, float]]:
+    """Analytic evaluations per second (fresh candidates for each measurement)."""
+    config = EvalConfig(space, hardware)
+    sp = get_space(space)
+    rng = np.random.default_rng(seed)
+    rows = []
+    local = LocalEvaluator(config)
+    local.evaluate([(0, sp.sample(rng))])
+    candidates = [(i, sp.sample(rng)) for i in range(n)]
+    started = time.perf_counter()
+    local.evaluate(candidates)
+    rows.append(("in process", n / (time.perf_counter() - started)))
+    for workers in (1, 2):
+        with RayEvaluator(config, workers=workers) as remote:
+            remote.evaluate([(i, sp.sample(rng)) for i in range(64)])  # warm the workers
+            candidates = [(i, sp.sample(rng)) for i in range(n)]
+            started = time.perf_counter()
+            remote.evaluate(candidates)
+            rows.append((f"Ray, {workers} worker{'s' if workers > 1 else ''}",
+                         n / (time.perf_counter() - started)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 150, no 10·N run.")
+    parser.add_argument("--space", default="mobilenet")
+    parser.add_argument("--hardware", default="x86-avx2")
+    parser.add_argument("--latency", type=float, default=4.0, help="Latency budget (ms).")
+    parser.add_argument("--evaluations", type=int, help="N (default 1000, quick 150).")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    n = args.evaluations or (150 if args.quick else 1000)
+    budgets = {"latency": args.latency}
+    console = Console()
+    console.print(f"space {args.space}, hardware {args.hardware}, latency <= {args.latency} "
+                  f"ms, objectives score (max) and latency (min), seed {args.seed}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        table = Table(title="hypervolume at equal evaluations (common frame)")
+        for col in ("strategy", "evaluations", "hypervolume", "feasible", "seconds"):
+            table.add_column(col, justify="right")
+        for strategy, trials, hv, feasible, seconds in hypervolumes(
+                args.space, args.hardware, budgets, n, not args.quick, args.seed, workdir):
+            table.add_row(strategy, str(trials), f"{hv:.4f}", str(feasible), f"{seconds:.1f}")
+        console.print(table)
+        ours, bare = overhead(args.space, args.hardware, budgets, n, args.seed, workdir)
+        table = Table(title="time per trial (NSGA-II, same evaluations)")
+        table.add_column("loop")
+        table.add_column("ms / trial", justify="right")
+        table.add_row("archdesign run_search (journal, progress, results)", f"{ours * 1e3:.2f}")
+        table.add_row("bare Optuna ask/tell, in-memory study", f"{bare * 1e3:.2f}")
+        table.add_row("overhead", f"{(ours - bare) * 1e3:.2f}")
+        console.print(table)
+    table = Table(title="analytic evaluation throughput")
+    table.add_column("evaluator")
+    table.add_column("evaluations / s", justify="right")
+    for name, rate in throughput(args.space, args.hardware, 4 * n, args.seed):
+        table.add_row(name, f"{rate:,.0f}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
