@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from archdesign.errors import InputError
-from archdesign.evaluate import BUDGET_NAMES, METRICS
+from archdesign.evaluate import METRICS
 from archdesign.pareto import Frame, hypervolume, pareto_mask, to_minimized
 from archdesign.runs import STUDY_NAME, RunDir, RunError, atomic_write_bytes
 
@@ -252,6 +252,10 @@ def _plot_png(summary: RunSummary, path: Path) -> None:
         if objectives[xi] not in ("score",) and len(summary.points["values"]) and \
                 np.nanmin(summary.points["values"][:, xi]) > 0:
             ax.set_xscale("log")
+            from matplotlib.ticker import FormatStrFormatter
+
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
     else:
         ax.set_xlabel("trial")
     ax.set_ylabel(_label(objectives[yi]))
@@ -285,11 +289,4 @@ def _plot_html(summary: RunSummary, path: Path) -> None:
                       yaxis_title=_label(objectives[yi]))
     buffer = fig.to_html(include_plotlyjs=True, full_html=True)
     atomic_write_bytes(path, buffer.encode("utf-8"))
-
-
-def budgets_text(budgets: dict[str, float]) -> str:
-    from archdesign.search import format_metric
-
-    return ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in budgets.items()
-                     if k in BUDGET_NAMES) or "none"
 
