@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from archdesign.errors import InputError
+from archdesign.errors import InputError, read_data_file
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +121,7 @@ class RunDir:
         return self
 
     def read_config(self) -> dict[str, Any]:
-        try:
-            data = yaml.safe_load(self.config_path.read_text())
-        except OSError as exc:
-            raise RunError(f"{self.config_path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise RunError(f"{self.config_path}: not valid YAML: {exc}") from None
+        data = read_data_file(self.config_path, "run config", RunError)
         if not isinstance(data, dict):
             raise RunError(f"{self.config_path}: expected a mapping")
         return data
