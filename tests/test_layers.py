@@ -28,7 +28,7 @@ def test_blocks_follow_stages_and_depths() -> None:
     assert placed[0].name == "stem" and placed[-1].name == "head"
     assert len(placed) == 2 + sum(s.depth for s in spec.stages)
     # the first block (expansion 1) has no expand conv; later blocks do
-    assert [x.name for x in placed[1].layers][0] == "conv_dw"
+    assert placed[1].layers[0].name == "conv_dw"
     assert placed[2].layers[0].name == "conv_expand"
 
 

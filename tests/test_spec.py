@@ -52,9 +52,9 @@ def test_invalid_network_level_values() -> None:
     with pytest.raises(SpecError, match="cannot be mixed"):
         ArchSpec(stages=(StageSpec("convnext", 32, 1, kernel=7, expansion=4.0),
                          StageSpec("basic", 32, 1)))
-    with pytest.raises(SpecError, match="stem.kernel"):
+    with pytest.raises(SpecError, match=r"stem\.kernel"):
         StemSpec(kernel=0)
-    with pytest.raises(SpecError, match="head.num_classes"):
+    with pytest.raises(SpecError, match=r"head\.num_classes"):
         HeadSpec(num_classes=0)
 
 
