@@ -198,7 +198,9 @@ class _Relaxation:
     def _part_order(self) -> list[tuple[int, int]]:
         order = [(-1, 0)]
         for s in range(self.model.num_stages):
-            order += [(s, 0), (s, 1)]
+            order.append((s, 0))
+            if (s, 1, 0) in self.model.parts:  # absent when the stage's depth is fixed at 1
+                order.append((s, 1))
         return [*order, (self.model.num_stages, 0)]
 
     def _groups(self) -> list[int]:
@@ -628,6 +630,8 @@ class _Solver:
                 for s in range(m.num_stages):
                     if m.stage_kernel[s] == j:
                         for b in (0, 1):
+                            if (s, b, cands[-1]) not in m.parts:  # depth fixed at 1
+                                continue
                             hi_e = m.parts[(s, b, cands[-1])].entropy
                             lo_e = m.parts[(s, b, cands[0])].entropy
                             mult = 1 if b == 0 else d_hi[s] - 1
@@ -678,6 +682,7 @@ class _Solver:
     def roots(self) -> list[_Node]:
         rules = self.problem.rules
         out = []
+        excluded = []
         for c, m in enumerate(self.models):
             kernels = []
             for j, p in enumerate(self.kernel_params):
@@ -687,14 +692,22 @@ class _Solver:
                     sizes = [m.parts[(s, 0, 0)].out_size for s in stages]
                     if all(rules.kernel_ok(int(k), size) for size in sizes):
                         ok.append(idx)
-                if not ok:
-                    raise InputError(f"no kernel of {p.name} satisfies the design rules")
+                if not ok:  # e.g. a resolution whose last feature maps are too small
+                    excluded.append(f"{p.name} at {self.combos[c]}")
+                    break
                 order = _values(p)
                 kernels.append(tuple(sorted(ok, key=lambda i: float(order[i]))))
+            if len(kernels) < len(self.kernel_params):
+                continue
             depths = tuple(tuple(int(v) for v in _values(p)) for p in self.depth_params)
             lo = tuple(0 for _ in self.sizes)
             hi = tuple(len(g) - 1 for g in self.grids)
             out.append(_Node(c, lo, hi, depths, tuple(kernels)))
+        if not out:
+            raise InputError(f"no kernel satisfies the design rules (kernel <= feature map / "
+                             f"1.5) for: {'; '.join(excluded)}")
+        if excluded:
+            logger.info("design rules exclude %s", "; ".join(excluded))
         return out
 
     def run(self) -> tuple[float, str]:

@@ -94,3 +94,13 @@ def test_bad_requests_are_input_errors(tiny_space: SearchSpace) -> None:
     with pytest.raises(InputError, match="needs a hardware profile"):
         design(tiny_space, Budgets(latency_ms=2.0))
 
+
+
+def test_stages_of_fixed_depth_one_and_rule_excluded_resolutions() -> None:
+    # mobilenet: stages 1 and 7 have depth fixed at 1 (no repeated block), and at 128px
+    # the last feature map (4) admits no kernel under kernel <= size / 1.5: that resolution
+    # is left out instead of failing the whole design.
+    result = design(get_space("mobilenet"), Budgets(flops=3e8), time_limit=20)
+    assert result.spec.resolution != 128
+    assert cost(result.spec).flops <= 3e8
+    assert result.upper_bound >= result.score > 0
