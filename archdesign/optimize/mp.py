@@ -33,6 +33,7 @@ import itertools
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,9 @@ from archdesign.spaces import Parameter, SearchSpace, Value, get_space
 from archdesign.spec import ArchSpec
 
 logger = logging.getLogger(__name__)
+
+# Relative widening of a relaxation optimum the solver reports as inaccurate.
+_INACCURATE_MARGIN = 1e-3
 
 _ZERO_LOG = -60.0  # log-coefficient of a monomial absent from a node (exp(-60) ~ 1e-26)
 
@@ -374,17 +378,25 @@ class _Relaxation:
             self.l_mat.value = np.array([grp["l"][1] for grp in terms["groups"]])
             self.l_c.value = np.array([grp["l"][0] for grp in terms["groups"]])
         try:
-            self.problem.solve(solver=cp.CLARABEL)
+            with warnings.catch_warnings():  # inaccurate statuses are handled below
+                warnings.simplefilter("ignore", UserWarning)
+                self.problem.solve(solver=cp.CLARABEL)
         except cp.error.SolverError:
             logger.debug("relaxation solver failure")
             return math.inf, None, terms
-        if self.problem.status in ("infeasible", "infeasible_inaccurate"):
+        status = self.problem.status
+        if status == "infeasible":
             return -math.inf, None, terms
-        if self.problem.status not in ("optimal", "optimal_inaccurate") or self.z.value is None:
+        # An inaccurate answer must not prune: "infeasible_inaccurate" keeps the node open
+        # and an inaccurate optimum is widened so the bound stays an over-estimate.
+        if status not in ("optimal", "optimal_inaccurate") or self.z.value is None:
             return math.inf, None, terms
+        value = float(self.problem.value)
+        if status == "optimal_inaccurate":
+            value += _INACCURATE_MARGIN * max(1.0, abs(value))
         terms["sigma"] = np.array(self.sigma.value)
         terms["e"] = np.array(self.e.value)
-        return float(self.problem.value), np.array(self.z.value), terms
+        return value, np.array(self.z.value), terms
 
 
 def _interval(vec: np.ndarray, const: float, lo: np.ndarray,
