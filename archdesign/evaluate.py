@@ -263,7 +263,7 @@ class RayEvaluator:
         for chunk, ref in zip(chunks, refs, strict=True):
             for attempt in range(1, self.attempts + 1):
                 try:
-                    results.extend(ray.get(ref))
+                    results.extend(ray.get(ref))  # type: ignore[arg-type]
                     break
                 except RayTaskError:
                     raise  # the evaluation itself raised: a bug, not a lost worker
@@ -338,12 +338,12 @@ def measure_on_ray(specs: Sequence[ArchSpec], config: MeasureConfig,
                                                 max_restarts=1, max_task_retries=1)
     timers = [actor_cls.remote(config) for _ in range(max(1, actors))]
     try:
-        refs = [timers[i % len(timers)].measure.remote(spec.to_dict())
+        refs = [timers[i % len(timers)].measure.remote(spec.to_dict())  # type: ignore[attr-defined]
                 for i, spec in enumerate(specs)]
         return list(ray.get(refs))
     finally:
         for timer in timers:
-            ray.kill(timer)
+            ray.kill(timer)  # type: ignore[arg-type]
 
 
 class _TimerActor:

@@ -95,7 +95,7 @@ def format_metric(name: str, value: float) -> str:
     if name == "latency":
         return f"{value:.3g} ms" if value >= 0.01 else f"{value * 1e3:.3g} us"
     if name == "memory":
-        for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        for unit, scale in (("GiB", 2.0**30), ("MiB", 2.0**20), ("KiB", 2.0**10)):
             if value >= scale:
                 return f"{value / scale:.2f} {unit}"
         return f"{value:.0f} B"
@@ -548,10 +548,13 @@ def _search_loop(config: SearchConfig, run: RunDir, evaluator: LocalEvaluator | 
     from archdesign.report import summarize, write_results
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    directions = ["maximize" if m else "minimize" for m in config.maximize]
+    from optuna.study import StudyDirection
+
+    directions = [StudyDirection.MAXIMIZE if m else StudyDirection.MINIMIZE
+                  for m in config.maximize]
     durable = optuna.create_study(storage=run.storage(config.storage), study_name=STUDY_NAME,
                                   directions=directions, load_if_exists=True)
-    if [d.name.lower() for d in durable.directions] != directions:
+    if list(durable.directions) != directions:
         raise RunError(f"{run.path}: the stored study optimizes {durable.directions}, not "
                        f"{directions}")
     recorded = _finished(durable)
