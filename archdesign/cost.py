@@ -245,14 +245,28 @@ def cost_many(specs: list[ArchSpec], batch: int = 1,
     _check_batch(batch)
     nbytes = dtype_bytes(dtype)
     n = len(specs)
-    unique: dict[tuple[Any, ...], int] = {}  # (fn, args) of every distinct block
-    rows: list[tuple[int, int, int]] = []  # (spec, distinct block, repeat)
+    # Every distinct block once: stage blocks keyed by their arguments, stems and heads
+    # (other functions, few per batch) by (function, arguments). This loop is the hot path.
+    unique: dict[tuple[Any, ...], int] = {}
+    fns: list[Callable[..., tuple[Layer, ...]]] = []
+    spec_rows: list[int] = []
+    block_rows: list[int] = []
+    repeats: list[int] = []
     for i, spec in enumerate(specs):
         for run in block_runs(spec):
-            rows.append((i, unique.setdefault((run.fn, run.args), len(unique)), run.repeat))
+            key = run.args if run.fn is block_layers else (run.fn, run.args)
+            j = unique.get(key)
+            if j is None:
+                j = unique[key] = len(fns)
+                fns.append(run.fn)
+            spec_rows.append(i)
+            block_rows.append(j)
+            repeats.append(run.repeat)
     figures = np.zeros((5, len(unique)), dtype=np.int64)
     groups: dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...]]]] = {}
-    for (fn, args), j in unique.items():
+    for key, j in unique.items():
+        fn = fns[j]
+        args = key if fn is block_layers else key[1]
         if fn is not block_layers:  # stems and heads: few per batch, memoized
             part = block_cost(fn, args)
             figures[:, j] = (part.flops, part.params, part.activations, part.moved_elements,
@@ -274,7 +288,8 @@ def cost_many(specs: list[ArchSpec], batch: int = 1,
         for row, value in enumerate((part.flops, part.params, part.activations,
                                      part.moved_elements, part.peak_elements)):
             figures[row, index] = value
-    spec_idx, block_idx, repeat = (np.array(x, dtype=np.int64) for x in zip(*rows, strict=True))
+    spec_idx, block_idx, repeat = (np.array(x, dtype=np.int64)
+                                   for x in (spec_rows, block_rows, repeats))
     totals = {}
     for row, name in enumerate(("flops", "params", "activations", "moved")):
         totals[name] = np.zeros(n, dtype=np.int64)
