@@ -1,0 +1,495 @@
+"""The MP's node relaxation: each stage's depth and kernel as a disjunction, in its convex hull.
+
+For one stage, the choice of (depth d, kernel k) is a disjunction over *options*. Option o
+gets a weight y_o ∈ [0, 1] (Σ_o y_o = 1 per stage) and its own copy x_o of the stage's
+log-size variables (its width, expansion, and the width of the previous stage its first
+block reads), with y_o·lo ≤ x_o ≤ y_o·hi and Σ_o x_o = z. Then:
+
+- each cost monomial c·exp(a·z) of the option's blocks (first block once, repeated block
+  d−1 times) enters as its perspective y_o·c·exp(a·x_o / y_o): an exponential cone. A
+  budget is Σ(those) + Σ(the stem's and head's monomials) ≤ B, convex;
+- the stage's entropy Σ ½log(c·k²/g) is linear in (x_o, y_o), and so is its conv count;
+  the per-stage depth is Σ_o d_o·y_o;
+- ρ ≤ ρ0 is 2·S_g ≥ L_g·log(L_g/ρ0) per group prefix (S linear, L linear: convex);
+- the depth penalty β·exp(std of the depths) is convex in the depths, so it is subtracted
+  exactly;
+- the score Σ_g α_g·F_g·S_g (F_g = log C_g + log r_g², affine in z) is bounded above by
+  the two McCormick planes of each F·S over the node's box.
+
+At an integral point (every y_o ∈ {0, 1}) this is exactly the stage's cost and entropy,
+and for fractional y it is the convex hull of the stage's options: the tightest bound a
+convex program can give for one stage, and much tighter than pairing the largest depth's
+entropy with the smallest depth's cost. The program is compiled once per model (DPP);
+a node only changes parameters: the box, the options it allows and the planes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from archdesign.objectives import DeepMAD
+from archdesign.optimize.problem import Budgets, DesignRules
+from archdesign.optimize.relaxation import COSTS, Model, Monomial, grid, typed
+
+# Relative widening of a relaxation optimum the solver reports as inaccurate.
+INACCURATE_MARGIN = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One choice for one stage: its first block at a kernel (``repeat`` False), or its
+    d−1 repeated blocks at a (depth, kernel) (``repeat`` True)."""
+
+    stage: int
+    repeat: bool
+    depth: int
+    kernel: int  # index into the stage's kernel parameter's choices (0 without one)
+    offset: int  # where its copy of the stage's variables starts in x
+    support: tuple[int, ...]  # the z indices it copies
+
+    @property
+    def multiplier(self) -> int:
+        return self.depth - 1 if self.repeat else 1
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        return (self.stage, int(self.repeat), self.kernel)
+
+
+@dataclass
+class NodeBox:
+    """What a node fixes: a box on z and the depth and kernel candidates it allows."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    depths: tuple[tuple[int, ...], ...]  # candidate values of every depth parameter
+    kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
+
+
+@dataclass
+class Solution:
+    value: float  # the node's upper bound (depth penalty included)
+    z: np.ndarray
+    weights: np.ndarray  # y, per option
+    depth: np.ndarray  # Σ d·y per stage
+    copies: np.ndarray  # x
+
+
+class HullRelaxation:
+    """One compiled cvxpy program for a model; nodes change its parameters only."""
+
+    def __init__(self, model: Model, budgets: Budgets, objective: DeepMAD,
+                 rules: DesignRules) -> None:
+        self.model = m = model
+        n, ns = m.n, m.num_stages
+        self.budgets = {k: v for k, v in budgets.items().items() if k in COSTS}
+        self.rho0 = budgets.rho
+        self.objective = objective
+        self.options: list[Option] = []
+        offset = 0
+        for s in range(ns):
+            for repeat in (False, True):
+                keys = [k for k in m.parts if k[0] == s and k[1] == int(repeat)]
+                if not keys:  # a stage of fixed depth 1 has no repeated block
+                    continue
+                flat = tuple(sorted(set().union(*(_used(m.parts[k]) for k in keys))))
+                for d in (self.stage_depths(s) if repeat else [1]):
+                    for v in self.stage_kernels(s):
+                        self.options.append(Option(s, repeat, d, v, offset, flat))
+                        offset += len(flat)
+        self.nx, self.no = max(offset, 1), len(self.options)
+        self.groups = self._groups()
+        g = len(self.groups)
+        self.alpha = np.array(objective.alpha_for(g))
+        # score units: the relaxation works in thousandths of the score (conditioning)
+        self.scale = 1e-3
+
+        z = self.z = cp.Variable(n)
+        x = self.x = cp.Variable(self.nx)
+        y = self.y = cp.Variable(self.no, nonneg=True)
+        self.t = cp.Variable(g)
+        self.lo, self.hi = cp.Parameter(n), cp.Parameter(n)
+        self.slot_lo, self.slot_hi = cp.Parameter(self.nx), cp.Parameter(self.nx)
+        self.allowed = cp.Parameter(self.no, nonneg=True)
+        slots = [(o.offset + i, k, 1.0) for k, o in enumerate(self.options)
+                 for i in range(len(o.support))]
+        slot_option = _matrix(slots, (self.nx, self.no))
+        y_slot = slot_option @ y
+        cons: list[Any] = [z >= self.lo, z <= self.hi, y <= self.allowed,
+                           x >= cp.multiply(self.slot_lo, y_slot),
+                           x <= cp.multiply(self.slot_hi, y_slot)]
+        # per stage: first-block weights sum to one, repeated-block weights of a kernel sum
+        # to that kernel's first-block weight, and each kind's copies sum to z
+        links: list[tuple[int, int, float]] = []
+        rhs: list[float] = []
+        for s in range(ns):
+            first = [k for k, o in enumerate(self.options) if o.stage == s and not o.repeat]
+            links.extend((len(rhs), k, 1.0) for k in first)
+            rhs.append(1.0)
+            for v in self.stage_kernels(s):
+                rep = [k for k, o in enumerate(self.options)
+                       if o.stage == s and o.repeat and o.kernel == v]
+                if rep:
+                    row = len(rhs)
+                    links.extend((row, k, 1.0) for k in rep)
+                    links.extend((row, k, -1.0) for k in first if self.options[k].kernel == v)
+                    rhs.append(0.0)
+        cons.append(_matrix(links, (len(rhs), self.no)) @ y == np.array(rhs))
+        agg: list[tuple[int, int, float]] = []
+        sel: list[tuple[int, int, float]] = []
+        row = 0
+        for s in range(ns):
+            for repeat in (False, True):
+                opts = [o for o in self.options if o.stage == s and o.repeat == repeat]
+                if not opts:
+                    continue
+                for i, var in enumerate(opts[0].support):
+                    agg.extend((row, o.offset + i, 1.0) for o in opts)
+                    sel.append((row, var, 1.0))
+                    row += 1
+        if row:
+            cons.append(_matrix(agg, (row, self.nx)) @ x == _matrix(sel, (row, n)) @ z)
+        self.budget_cons: dict[str, Any] = {}
+        for name, limit in self.budgets.items():
+            cons.extend(self._budget(name, limit))
+        # entropy, conv counts and depths as linear forms
+        ent_x, ent_y, ent_z, ent_c, conv_y, conv_c = self._linear_forms()
+        self.entropy_forms = (ent_x, ent_y, ent_z, ent_c)
+        self.conv_forms = (conv_y, conv_c)
+        s_all = ent_x @ x + ent_y @ y + ent_z @ z + ent_c
+        self.rho_cons = None
+        if self.rho0 is not None:
+            self.rho_cons = 2 * s_all >= cp.rel_entr(conv_y @ y + conv_c,
+                                                     self.rho0 * np.ones(g))
+            cons.append(self.rho_cons)
+        if rules.monotone_widths:
+            idx = [w for w in m.stage_width if w is not None]
+            cons.extend(z[a] <= z[b] for a, b in itertools.pairwise(idx) if a != b)
+        # two planes over-estimating each F_g·S_g (scaled): t <= pf·S + ps·F − pc
+        self.planes = [(cp.Parameter(g), cp.Parameter(g), cp.Parameter(g)) for _ in range(2)]
+        f_vec = np.array([grp["f"][0] for grp in self.groups])
+        f_const = np.array([grp["f"][1] for grp in self.groups])
+        f_all = f_vec @ z + f_const
+        for pf, ps, pc in self.planes:
+            cons.append(self.t <= cp.multiply(pf, s_all) + cp.multiply(ps, f_all) - pc)
+        objective_expr = self.alpha @ self.t
+        self.depth_rows = np.zeros((ns, self.no))
+        self.depth_const = np.zeros(ns)
+        for s in range(ns):
+            if not any(o.stage == s and o.repeat for o in self.options):
+                self.depth_const[s] = 1.0
+        for k, o in enumerate(self.options):
+            if o.repeat:
+                self.depth_rows[o.stage, k] = o.depth
+        # the depth penalty, exact: β·exp(std of the per-stage depths) is convex
+        penalized = [s for s in range(ns)
+                     if not (objective.skip_first_stage_depth and ns > 1 and s == 0)]
+        if objective.beta > 0 and len(penalized) > 1:
+            dvec = self.depth_rows[penalized] @ y + self.depth_const[penalized]
+            centered = dvec - cp.sum(dvec) / len(penalized)
+            objective_expr = objective_expr - self.scale * objective.beta * cp.exp(
+                cp.norm(centered, 2) / math.sqrt(len(penalized)))
+        self.problem = cp.Problem(cp.Maximize(objective_expr), cons)
+
+    # -- structure ----------------------------------------------------------------------
+
+    def stage_depths(self, s: int) -> list[int]:
+        param, fixed = self.model.stage_depth[s]
+        if param is None:
+            return [fixed]
+        return [int(typed(self.model.depth_params[param], v))
+                for v in grid_or_choices(self.model.depth_params[param])]
+
+    def stage_kernels(self, s: int) -> list[int]:
+        param = self.model.stage_kernel[s]
+        if param is None:
+            return [0]
+        return list(range(len(grid_or_choices(self.model.kernel_params[param]))))
+
+    def _option_monomials(self, o: Option, name: str) -> list[Monomial]:
+        merged: dict[tuple[float, ...], float] = {}
+        if o.multiplier:
+            for mono in self.model.parts[o.key].costs[name]:
+                merged[mono.exps] = merged.get(mono.exps, 0.0) + o.multiplier * mono.coef
+        return [Monomial(c, e) for e, c in merged.items()]
+
+    def _budget(self, name: str, limit: float) -> list[Any]:
+        m = self.model
+        entries: list[tuple[int, int, float]] = []
+        log_c: list[float] = []
+        owner: list[tuple[int, int, float]] = []
+        for k, o in enumerate(self.options):
+            for mono in self._option_monomials(o, name):
+                r = len(log_c)
+                entries.extend((r, o.offset + i, mono.exps[var])
+                               for i, var in enumerate(o.support) if mono.exps[var])
+                log_c.append(math.log(mono.coef / limit))
+                owner.append((r, k, 1.0))
+        fixed_a, fixed_c = [], []
+        for key in ((-1, 0, 0), (m.num_stages, 0, 0)):
+            for mono in m.parts[key].costs[name]:
+                fixed_a.append(mono.exps)
+                fixed_c.append(math.log(mono.coef / limit))
+        terms: list[Any] = []
+        cons: list[Any] = []
+        if log_c:
+            nr = len(log_c)
+            y_rows = _matrix(owner, (nr, self.no)) @ self.y
+            epi = cp.Variable(nr)
+            cons.append(cp.constraints.ExpCone(
+                _matrix(entries, (nr, self.nx)) @ self.x + cp.multiply(np.array(log_c), y_rows),
+                y_rows, epi))
+            terms.append(cp.sum(epi))
+        if fixed_c:
+            terms.append(cp.sum(cp.exp(np.array(fixed_a) @ self.z + np.array(fixed_c))))
+        if terms:
+            self.budget_cons[name] = cp.sum(cp.hstack(terms)) <= 1
+            cons.append(self.budget_cons[name])
+        return cons
+
+    def _groups(self) -> list[dict[str, Any]]:
+        """Groups end before each stage whose first block downsamples; the stem opens the
+        first, the head joins the last. Per group: its stages and F = log C + log r²."""
+        m = self.model
+        ns = m.num_stages
+        out: list[dict[str, Any]] = []
+        stem = m.parts[(-1, 0, 0)]
+        current: list[int] = []
+        last = (*stem.out_channels, stem.out_size)
+        for s in range(ns):
+            part = m.parts[(s, 0, 0)]
+            if part.downsamples:
+                out.append({"stages": list(current),
+                            "f": (last[0], last[1] + 2 * math.log(last[2]))})
+            current.append(s)
+            last = (*part.out_channels, part.out_size)
+        head = m.parts[(ns, 0, 0)]
+        if head.convs:
+            last = (*head.out_channels, last[2])
+        out.append({"stages": list(current), "f": (last[0], last[1] + 2 * math.log(last[2]))})
+        for grp in out:  # the one size variable F depends on, if it is one
+            nonzero = np.flatnonzero(grp["f"][0])
+            grp["var"] = int(nonzero[0]) if len(nonzero) == 1 else None
+        return out
+
+    def _linear_forms(self) -> tuple[Any, ...]:
+        m = self.model
+        g, n, ns = len(self.groups), m.n, m.num_stages
+        ent_x, ent_y = np.zeros((g, self.nx)), np.zeros((g, self.no))
+        ent_z, ent_c = np.zeros((g, n)), np.zeros(g)
+        conv_y, conv_c = np.zeros((g, self.no)), np.zeros(g)
+        stem, head = m.parts[(-1, 0, 0)], m.parts[(ns, 0, 0)]
+        for gi, grp in enumerate(self.groups):
+            ent_z[gi] += stem.entropy[0]
+            ent_c[gi] += stem.entropy[1]
+            conv_c[gi] += stem.convs
+            if gi == g - 1:
+                ent_z[gi] += head.entropy[0]
+                ent_c[gi] += head.entropy[1]
+                conv_c[gi] += head.convs
+            for k, o in enumerate(self.options):
+                if o.stage not in grp["stages"]:
+                    continue
+                vec, const, convs = self.option_entropy(o)
+                for i, var in enumerate(o.support):
+                    ent_x[gi, o.offset + i] += vec[var]
+                ent_y[gi, k] += const
+                conv_y[gi, k] += convs
+        return ent_x, ent_y, ent_z, ent_c, conv_y, conv_c
+
+    def option_entropy(self, o: Option) -> tuple[np.ndarray, float, int]:
+        """Entropy (vec·z + const) and counted convs of an option's blocks."""
+        part = self.model.parts[o.key]
+        k = o.multiplier
+        return k * part.entropy[0], k * part.entropy[1], k * part.convs
+
+    # -- nodes ---------------------------------------------------------------------------
+
+    def allows(self, o: Option, box: NodeBox) -> bool:
+        m = self.model
+        dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
+        return ((not o.repeat or dp is None or o.depth in box.depths[dp])
+                and (kp is None or o.kernel in box.kernels[kp]))
+
+    def entropy_bounds(self, box: NodeBox) -> tuple[np.ndarray, np.ndarray]:
+        """Interval bounds of every S_g over the node."""
+        ns = self.model.num_stages
+        low: dict[tuple[int, bool, int], float] = {}
+        high: dict[tuple[int, bool, int], float] = {}
+        for o in self.options:
+            if self.allows(o, box):
+                vec, const, _ = self.option_entropy(o)
+                lo, hi = interval(vec, const, box.lo, box.hi)
+                key = (o.stage, o.repeat, o.kernel)
+                low[key] = min(low.get(key, math.inf), lo)
+                high[key] = max(high.get(key, -math.inf), hi)
+        stage_lo, stage_hi = np.full(ns, math.inf), np.full(ns, -math.inf)
+        for (s, repeat, v), lo in low.items():
+            if not repeat:
+                rep_lo = low.get((s, True, v), 0.0)
+                rep_hi = high.get((s, True, v), 0.0)
+                stage_lo[s] = min(stage_lo[s], lo + rep_lo)
+                stage_hi[s] = max(stage_hi[s], high[(s, repeat, v)] + rep_hi)
+        s_lo, s_hi = [], []
+        ent_z, ent_c = self.entropy_forms[2], self.entropy_forms[3]
+        for gi, grp in enumerate(self.groups):
+            lo, hi = interval(ent_z[gi], float(ent_c[gi]), box.lo, box.hi)
+            s_lo.append(lo + sum(stage_lo[s] for s in grp["stages"]))
+            s_hi.append(hi + sum(stage_hi[s] for s in grp["stages"]))
+        return np.array(s_lo), np.array(s_hi)
+
+    def solve(self, box: NodeBox, tangent_at: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> Solution | None:
+        """The node's bound and relaxed solution; None when the node is infeasible.
+
+        ``tangent_at=(F0, S0)``: both planes through that point instead of the McCormick
+        envelope (a local model of the score, for shadow prices)."""
+        allowed = np.array([1.0 if self.allows(o, box) else 0.0 for o in self.options])
+        for s in range(self.model.num_stages):
+            if not any(allowed[k] for k, o in enumerate(self.options)
+                       if o.stage == s and not o.repeat):
+                return None
+        self.lo.value, self.hi.value = box.lo, box.hi
+        self.allowed.value = allowed
+        slot_lo, slot_hi = np.zeros(self.nx), np.zeros(self.nx)
+        for o in self.options:
+            sup = list(o.support)
+            slot_lo[o.offset:o.offset + len(sup)] = box.lo[sup]
+            slot_hi[o.offset:o.offset + len(sup)] = box.hi[sup]
+        self.slot_lo.value, self.slot_hi.value = slot_lo, slot_hi
+        if tangent_at is None:
+            f_lo, f_hi, s_lo, s_hi = self.plane_bounds(box)
+            pairs = [(f_hi, s_lo), (f_lo, s_hi)]
+        else:
+            pairs = [tangent_at, tangent_at]
+        # F·S <= f_b·S + s_b·F − f_b·s_b
+        for (pf, ps, pc), (fb, sb) in zip(self.planes, pairs, strict=True):
+            pf.value, ps.value = self.scale * fb, self.scale * sb
+            pc.value = self.scale * fb * sb
+        failed = Solution(math.inf, (box.lo + box.hi) / 2, allowed,
+                          np.zeros(self.model.num_stages), np.zeros(self.nx))
+        try:
+            with warnings.catch_warnings():  # inaccurate statuses are handled below
+                warnings.simplefilter("ignore", UserWarning)
+                self.problem.solve(solver=cp.CLARABEL)
+        except cp.error.SolverError:
+            return failed
+        status = self.problem.status
+        if status == "infeasible":
+            return None
+        # An inaccurate answer must not prune: "infeasible_inaccurate" keeps the node open
+        # and an inaccurate optimum is widened so the bound stays an over-estimate.
+        if status not in ("optimal", "optimal_inaccurate") or self.z.value is None:
+            return failed
+        value = float(self.problem.value) / self.scale
+        if status == "optimal_inaccurate":
+            value += INACCURATE_MARGIN * max(1.0, abs(value))
+        weights = np.clip(np.asarray(self.y.value, float), 0.0, 1.0)
+        return Solution(value, np.asarray(self.z.value, float), weights,
+                        self.depth_rows @ weights + self.depth_const,
+                        np.asarray(self.x.value, float))
+
+    def group_values(self, z: np.ndarray, weights: np.ndarray,
+                     copies: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """F_g and S_g at a point; without copies, each option's copy is y_o·z."""
+        if copies is None:
+            copies = np.zeros(self.nx)
+            for k, o in enumerate(self.options):
+                sup = list(o.support)
+                copies[o.offset:o.offset + len(sup)] = weights[k] * z[sup]
+        ent_x, ent_y, ent_z, ent_c = self.entropy_forms
+        s = ent_x @ copies + ent_y @ weights + ent_z @ z + ent_c
+        f = np.array([grp["f"][0] @ z + grp["f"][1] for grp in self.groups])
+        return f, s
+
+
+    def plane_bounds(self, box: NodeBox) -> tuple[np.ndarray, ...]:
+        """(F_lo, F_hi, S_lo, S_hi) per group over the node: the McCormick corners."""
+        f_lo, f_hi = (np.array(v) for v in zip(*(
+            interval(grp["f"][0], grp["f"][1], box.lo, box.hi) for grp in self.groups),
+            strict=True))
+        s_lo, s_hi = self.entropy_bounds(box)
+        return f_lo, f_hi, s_lo, s_hi
+
+    # -- branching data --------------------------------------------------------------------
+
+    def marginals(self, weights: np.ndarray) -> tuple[list[dict[int, float]],
+                                                      list[dict[int, float]]]:
+        """Per stage: the weight of every kernel (first block) and of every depth."""
+        ns = self.model.num_stages
+        first: list[dict[int, float]] = [{} for _ in range(ns)]
+        rep: list[dict[int, float]] = [{} for _ in range(ns)]
+        for k, o in enumerate(self.options):
+            if o.repeat:
+                rep[o.stage][o.depth] = rep[o.stage].get(o.depth, 0.0) + float(weights[k])
+            else:
+                first[o.stage][o.kernel] = first[o.stage].get(o.kernel, 0.0) + float(weights[k])
+        return first, rep
+
+    def stage_weights(self, f: np.ndarray) -> np.ndarray:
+        """d score / d (entropy of stage s) = Σ α_g·F_g over the groups whose S holds s."""
+        out = np.zeros(self.model.num_stages)
+        for g, grp in enumerate(self.groups):
+            for s in grp["stages"]:
+                out[s] += self.alpha[g] * f[g]
+        return out
+
+    def gradient(self, weights: np.ndarray, f: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """d(Σ α·F·S)/dz with each option's copy held at y_o·z."""
+        ent_x, _, ent_z, _ = self.entropy_forms
+        scaled = np.zeros_like(ent_z)
+        for k, o in enumerate(self.options):
+            for i, var in enumerate(o.support):
+                scaled[:, var] += ent_x[:, o.offset + i] * weights[k]
+        d_s = ent_z + scaled
+        d_f = np.array([grp["f"][0] for grp in self.groups])
+        return (self.alpha * f) @ d_s + (self.alpha * s) @ d_f
+
+    def repeat_entropy(self, s: int, z: np.ndarray) -> float:
+        """The entropy one repeated block of stage s adds at z (largest kernel)."""
+        keys = [k for k in self.model.parts if k[0] == s and k[1] == 1]
+        return max((float(self.model.parts[k].entropy[0] @ z + self.model.parts[k].entropy[1])
+                    for k in keys), default=0.0)
+
+    def kernel_entropy_gap(self, s: int, kernels: tuple[int, ...], depth: float) -> float:
+        """Entropy between the largest and smallest of a stage's kernels, at a depth."""
+        parts = self.model.parts
+        out = parts[(s, 0, kernels[-1])].entropy[1] - parts[(s, 0, kernels[0])].entropy[1]
+        if (s, 1, kernels[0]) in parts:
+            out += (depth - 1) * (parts[(s, 1, kernels[-1])].entropy[1]
+                                  - parts[(s, 1, kernels[0])].entropy[1])
+        return abs(out)
+
+
+def _used(part: Any) -> set[int]:
+    used = {int(i) for i in np.flatnonzero(part.entropy[0])}
+    for monos in part.costs.values():
+        for mono in monos:
+            used.update(i for i, e in enumerate(mono.exps) if e)
+    return used
+
+
+def _matrix(entries: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp.csr_matrix:
+    if not entries:
+        return sp.csr_matrix(shape)
+    rows, cols, vals = zip(*entries, strict=True)
+    return sp.csr_matrix((vals, (rows, cols)), shape=shape)
+
+
+def grid_or_choices(p: Any) -> tuple[Any, ...]:
+    return tuple(p.choices) if p.kind == "categorical" else grid(p)
+
+
+def interval(vec: np.ndarray, const: float, lo: np.ndarray,
+             hi: np.ndarray) -> tuple[float, float]:
+    low = const + float(np.sum(np.minimum(vec * lo, vec * hi)))
+    high = const + float(np.sum(np.maximum(vec * lo, vec * hi)))
+    return low, high
