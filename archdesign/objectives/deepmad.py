@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from archdesign.errors import InputError
-from archdesign.layers import Layer, blocks
+from archdesign.layers import Layer, block_runs
 from archdesign.objectives.base import Objective
 from archdesign.spec import ArchSpec
 
@@ -93,27 +93,31 @@ class Group:
         return self.convs / math.exp(self.sum_log_width / self.convs) if self.convs else 0.0
 
 
-def groups(spec: ArchSpec) -> list[Group]:
-    """The network cut at every downsampling block (the head joins the last group)."""
-    placed = blocks(spec)
+@lru_cache(maxsize=256)
+def groups(spec: ArchSpec) -> tuple[Group, ...]:
+    """The network cut at every downsampling block (the head joins the last group).
+
+    Memoized per spec: a design is usually scored and its ρ checked together."""
     out: list[Group] = []
     entropy = sum_log = 0.0
     convs = 0
     channels = resolution = 0
-    for block in placed:
-        info = block_entropy(block.fn, block.args)
-        is_stage_block = 0 <= block.stage < len(spec.stages)
+    for run in block_runs(spec):
+        info = block_entropy(run.fn, run.args)
+        is_stage_block = 0 <= run.stage < len(spec.stages)
+        # only a stage's first block can downsample; a run repeats stride-1 blocks
         if is_stage_block and info.downsamples and (convs or out):
             out.append(Group(channels, resolution, entropy, convs, sum_log))
-        entropy += info.entropy
-        convs += info.convs
-        sum_log += info.sum_log_width
-        if block.stage < len(spec.stages):
+        entropy += run.repeat * info.entropy
+        convs += run.repeat * info.convs
+        sum_log += run.repeat * info.sum_log_width
+        if run.stage < len(spec.stages):
             channels, resolution = info.c_out, info.h_out
         elif info.convs:  # a head conv (before the pool) widens the last feature map
-            channels = [la for la in block.layers if counts_for_entropy(la)][-1].c_out
+            layers = run.fn(*run.args)
+            channels = [la for la in layers if counts_for_entropy(la)][-1].c_out
     out.append(Group(channels, resolution, entropy, convs, sum_log))
-    return out
+    return tuple(out)
 
 
 def effectiveness(spec: ArchSpec) -> float:

@@ -348,7 +348,7 @@ class _Solver:
                     continue
                 if child.sol is not None:  # a cheap incumbent at every node, a search sometimes
                     start_point = self.round_solution(child, child.sol)
-                    if next(counter) % 25 == 0:
+                    if next(counter) % 8 == 0:
                         self.local_search(start_point, max_steps=10)
                     else:
                         self.evaluate(start_point)

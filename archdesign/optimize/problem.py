@@ -13,7 +13,7 @@ from typing import Any
 
 from archdesign.cost import cost
 from archdesign.errors import InputError
-from archdesign.layers import blocks
+from archdesign.layers import block_output_hw, block_runs
 from archdesign.objectives import Objective, effectiveness, get_objective
 from archdesign.spaces import SearchSpace, Value
 from archdesign.spec import ArchSpec
@@ -92,9 +92,10 @@ class DesignRules:
 def stage_output_sizes(spec: ArchSpec) -> list[int]:
     """Output feature-map size of every stage."""
     sizes = [0] * len(spec.stages)
-    for block in blocks(spec):
-        if 0 <= block.stage < len(spec.stages):
-            sizes[block.stage] = block.layers[-1].h_out
+    for run in block_runs(spec):
+        if 0 <= run.stage < len(spec.stages) and run.first == 0:
+            block, _, _, stride, kernel, *_, h, w = run.args
+            sizes[run.stage] = block_output_hw(block, stride, kernel, h, w)[0]
     return sizes
 
 

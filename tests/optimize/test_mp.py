@@ -12,7 +12,6 @@ from archdesign.cost import cost
 from archdesign.errors import InputError
 from archdesign.objectives import effectiveness, get_objective
 from archdesign.optimize import Budgets, Problem, design
-from archdesign.optimize.mp import min_std
 from archdesign.optimize.relaxation import build_model
 from archdesign.spaces import SearchSpace, get_space
 
@@ -64,13 +63,6 @@ def test_relaxed_posynomials_match_the_cost_model(tiny_space: SearchSpace) -> No
             total += mult * sum(m.coef * math.exp(float(np.dot(m.exps, z)))
                                 for m in part.costs[name])
         assert total == pytest.approx(getattr(exact, name), rel=1e-12)
-
-
-def test_min_std() -> None:
-    assert min_std([1, 1], [1, 1]) == 0
-    assert min_std([1, 5], [2, 9]) == pytest.approx(1.5)  # (2, 5)
-    assert min_std([3, 1, 1], [3, 10, 10]) == 0
-    assert min_std([1, 6, 1], [2, 8, 3]) == pytest.approx(np.std([2, 6, 3]))
 
 
 def test_result_serializes_and_reports_bindings(tiny_space: SearchSpace) -> None:
