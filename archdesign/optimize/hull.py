@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cvxpy as cp
@@ -41,7 +41,7 @@ import scipy.sparse as sp
 
 from archdesign.objectives import DeepMAD
 from archdesign.optimize.problem import Budgets, DesignRules
-from archdesign.optimize.relaxation import COSTS, Model, grid, typed
+from archdesign.optimize.relaxation import COSTS, SAME, Model, grid, typed
 
 # Clarabel's tolerances: a node's bound needs ~1e-5 relative accuracy, not 1e-8, and the
 # looser setting saves about a third of the iterations. Every bound is widened by
@@ -63,6 +63,7 @@ class Option:
     kernel: int  # index into the stage's kernel parameter's choices (0 without one)
     offset: int  # where its copy of the stage's variables starts in x
     support: tuple[int, ...]  # the z indices it copies
+    same: bool = False  # a first block whose input width equals its own (no projection)
 
     @property
     def multiplier(self) -> int:
@@ -70,7 +71,7 @@ class Option:
 
     @property
     def key(self) -> tuple[int, int, int]:
-        return (self.stage, int(self.repeat), self.kernel)
+        return (self.stage, SAME if self.same else int(self.repeat), self.kernel)
 
 
 @dataclass
@@ -81,6 +82,7 @@ class NodeBox:
     hi: np.ndarray
     depths: tuple[tuple[int, ...], ...]  # candidate values of every depth parameter
     kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
+    ties: dict[int, bool] = field(default_factory=dict)  # stage -> input width == own
 
 
 @dataclass
@@ -106,14 +108,16 @@ class HullRelaxation:
         offset = 0
         for s in range(ns):
             for repeat in (False, True):
-                keys = [k for k in m.parts if k[0] == s and k[1] == int(repeat)]
+                keys = [k for k in m.parts if k[0] == s and (k[1] == 1) == repeat]
                 if not keys:  # a stage of fixed depth 1 has no repeated block
                     continue
                 flat = tuple(sorted(set().union(*(_used(m.parts[k]) for k in keys))))
+                variants = [False, True] if not repeat and s in m.same_input else [False]
                 for d in (self.stage_depths(s) if repeat else [1]):
                     for v in self.stage_kernels(s):
-                        self.options.append(Option(s, repeat, d, v, offset, flat))
-                        offset += len(flat)
+                        for same in variants:
+                            self.options.append(Option(s, repeat, d, v, offset, flat, same))
+                            offset += len(flat)
         self.nx, self.no = max(offset, 1), len(self.options)
         self.groups = self._groups()
         g = len(self.groups)
@@ -166,6 +170,15 @@ class HullRelaxation:
                     row += 1
         if row:
             cons.append(_matrix(agg, (row, self.nx)) @ x == _matrix(sel, (row, n)) @ z)
+        # a first block without projection: its input and output widths are equal
+        tied = [o for o in self.options if o.same]
+        if tied:
+            ties = []
+            for r, o in enumerate(tied):
+                i, j = m.same_input[o.stage]
+                ties += [(r, o.offset + o.support.index(i), 1.0),
+                         (r, o.offset + o.support.index(j), -1.0)]
+            cons.append(_matrix(ties, (len(tied), self.nx)) @ x == 0)
         self.budget_cons: dict[str, Any] = {}
         for name, limit in self.budgets.items():
             cons.extend(self._budget(name, limit))
@@ -189,6 +202,9 @@ class HullRelaxation:
         f_all = f_vec @ z + f_const
         for pf, ps, pc in self.planes:
             cons.append(self.t <= cp.multiply(pf, s_all) + cp.multiply(ps, f_all) - pc)
+        # S_g >= the lower corner the planes assume (from intervals, or from the incumbent)
+        self.s_floor = cp.Parameter(g)
+        cons.append(s_all >= self.s_floor)
         objective_expr = self.alpha @ self.t
         self.depth_rows = np.zeros((ns, self.no))
         self.depth_const = np.zeros(ns)
@@ -201,7 +217,9 @@ class HullRelaxation:
         # the depth penalty, exact: β·exp(std of the per-stage depths) is convex
         penalized = [s for s in range(ns)
                      if not (objective.skip_first_stage_depth and ns > 1 and s == 0)]
+        self.penalty_floor = 0.0
         if objective.beta > 0 and len(penalized) > 1:
+            self.penalty_floor = objective.beta  # β·exp(std) >= β
             dvec = self.depth_rows[penalized] @ y + self.depth_const[penalized]
             centered = dvec - cp.sum(dvec) / len(penalized)
             objective_expr = objective_expr - self.scale * objective.beta * cp.exp(
@@ -328,6 +346,12 @@ class HullRelaxation:
     def allows(self, o: Option, box: NodeBox) -> bool:
         m = self.model
         dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
+        if o.stage in box.ties and box.ties[o.stage] != o.same:
+            return False
+        if o.same:  # tied widths need overlapping ranges
+            i, j = m.same_input[o.stage]
+            if box.lo[i] > box.hi[j] or box.lo[j] > box.hi[i]:
+                return False
         return ((not o.repeat or dp is None or o.depth in box.depths[dp])
                 and (kp is None or o.kernel in box.kernels[kp]))
 
@@ -358,10 +382,14 @@ class HullRelaxation:
             s_hi.append(hi + sum(stage_hi[s] for s in grp["stages"]))
         return np.array(s_lo), np.array(s_hi)
 
-    def solve(self, box: NodeBox, tangent_at: tuple[np.ndarray, np.ndarray] | None = None
-              ) -> Solution | None:
+    def solve(self, box: NodeBox, tangent_at: tuple[np.ndarray, np.ndarray] | None = None,
+              lower: float | None = None) -> Solution | None:
         """The node's bound and relaxed solution; None when the node is infeasible.
 
+        ``lower``: only designs scoring more than this matter (the incumbent). Then the
+        last group's entropy has a floor, S_G >= (lower + β − Σ_{g<G} α_g·F_g^hi·S_g^hi)
+        / (α_G·F_G^hi), which tightens its McCormick planes; the bound holds for every
+        design in the node that beats ``lower``, which is all branch and bound needs.
         ``tangent_at=(F0, S0)``: both planes through that point instead of the McCormick
         envelope (a local model of the score, for shadow prices)."""
         allowed = np.array([1.0 if self.allows(o, box) else 0.0 for o in self.options])
@@ -377,11 +405,17 @@ class HullRelaxation:
             slot_lo[o.offset:o.offset + len(sup)] = box.lo[sup]
             slot_hi[o.offset:o.offset + len(sup)] = box.hi[sup]
         self.slot_lo.value, self.slot_hi.value = slot_lo, slot_hi
-        if tangent_at is None:
-            f_lo, f_hi, s_lo, s_hi = self.plane_bounds(box)
-            pairs = [(f_hi, s_lo), (f_lo, s_hi)]
-        else:
-            pairs = [tangent_at, tangent_at]
+        f_lo, f_hi, s_lo, s_hi = self.plane_bounds(box)
+        if lower is not None and math.isfinite(lower):
+            need = lower + self.penalty_floor
+            rest = float(np.sum(self.alpha[:-1] * f_hi[:-1] * s_hi[:-1]))
+            floor = max((need - rest) / (self.alpha[-1] * f_hi[-1]),
+                        need / float(np.sum(self.alpha * f_hi)))
+            if floor > s_hi[-1]:
+                return None  # nothing in the node can beat ``lower``
+            s_lo[-1] = max(s_lo[-1], floor)
+        self.s_floor.value = s_lo
+        pairs = [(f_hi, s_lo), (f_lo, s_hi)] if tangent_at is None else [tangent_at, tangent_at]
         # F·S <= f_b·S + s_b·F − f_b·s_b
         for (pf, ps, pc), (fb, sb) in zip(self.planes, pairs, strict=True):
             pf.value, ps.value = self.scale * fb, self.scale * sb
@@ -445,6 +479,14 @@ class HullRelaxation:
             else:
                 first[o.stage][o.kernel] = first[o.stage].get(o.kernel, 0.0) + float(weights[k])
         return first, rep
+
+    def tied_weight(self, weights: np.ndarray) -> dict[int, float]:
+        """Per stage with a tie: the weight of its first block without projection."""
+        out: dict[int, float] = dict.fromkeys(self.model.same_input, 0.0)
+        for k, o in enumerate(self.options):
+            if o.same:
+                out[o.stage] += float(weights[k])
+        return out
 
     def stage_weights(self, f: np.ndarray) -> np.ndarray:
         """d score / d (entropy of stage s) = Σ α_g·F_g over the groups whose S holds s."""

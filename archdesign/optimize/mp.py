@@ -27,7 +27,7 @@ import itertools
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,15 @@ from archdesign.spaces import Parameter, SearchSpace, Value, get_space
 from archdesign.spec import ArchSpec
 
 logger = logging.getLogger(__name__)
+
+# Grid steps of the local search run from the rounding of every node taken off the heap.
+LOCAL_STEPS = 8
+# Branching weighs a group's McCormick slack (the bound's own over-estimate) this much
+# more than the spread estimates of depths, kernels and grid rounding, which over-state
+# what integrality costs the bound by about an order of magnitude (measured on the
+# ResNet problems: fixing every F at its relaxed value drops the open nodes' bounds
+# below the incumbent; forcing integral depths barely moves them).
+F_SLACK_PRIORITY = 10.0
 
 
 
@@ -87,8 +96,12 @@ class _Node:
     hi: tuple[int, ...]
     depths: tuple[tuple[int, ...], ...]  # candidate values of every depth parameter
     kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
+    ties: tuple[tuple[int, bool], ...] = ()  # (stage, input width == own width) decided
     bound: float = math.inf
     sol: Solution | None = None
+
+    def child(self, **changes: Any) -> _Node:
+        return replace(self, bound=math.inf, sol=None, **changes)
 
     def is_leaf(self) -> bool:
         return (self.lo == self.hi and all(len(d) == 1 for d in self.depths)
@@ -210,10 +223,11 @@ class _Solver:
     def box(self, node: _Node) -> NodeBox:
         lo = np.array([self.log_grids[i][j] for i, j in enumerate(node.lo)])
         hi = np.array([self.log_grids[i][j] for i, j in enumerate(node.hi)])
-        return NodeBox(lo, hi, node.depths, node.kernels)
+        return NodeBox(lo, hi, node.depths, node.kernels, dict(node.ties))
 
     def bound(self, node: _Node, parent_bound: float = math.inf) -> None:
-        sol = self.relaxations[node.combo].solve(self.box(node))
+        lower = self.incumbent.score if self.incumbent is not None else None
+        sol = self.relaxations[node.combo].solve(self.box(node), lower=lower)
         self.nodes += 1
         node.sol = sol
         node.bound = -math.inf if sol is None else min(sol.value, parent_bound)
@@ -233,6 +247,7 @@ class _Solver:
         weight = relax.stage_weights(f)
         grad = relax.gradient(sol.weights, f, s_vals)
         first, rep = relax.marginals(sol.weights)
+        tied = relax.tied_weight(sol.weights)
         # (impact, kind, index, split point)
         best: tuple[float, str, int, float] = (-1.0, "", -1, 0.0)
         f_lo, f_hi, s_lo, s_hi = planes
@@ -242,7 +257,7 @@ class _Solver:
             slack = relax.alpha[g] * max(over - f[g] * s_vals[g], 0.0)
             var = grp["var"]
             if var is not None and node.hi[var] > node.lo[var]:
-                best = max(best, (slack, "size", var, float(sol.z[var])))
+                best = max(best, (F_SLACK_PRIORITY * slack, "size", var, float(sol.z[var])))
         for s in range(m.num_stages):
             j = m.stage_depth[s][0]
             if j is not None and len(node.depths[j]) > 1:
@@ -256,6 +271,11 @@ class _Solver:
                 impact = weight[s] * (1 - max(first[s].values())) * \
                     relax.kernel_entropy_gap(s, node.kernels[kp], float(sol.depth[s]))
                 best = max(best, (impact + 1e-10, "kernel", kp, 0.0))
+        decided = dict(node.ties)
+        for s, share in tied.items():
+            if s not in decided:  # with and without projection mixed: decide which
+                impact = weight[s] * relax.repeat_entropy(s, sol.z) * min(share, 1 - share)
+                best = max(best, (impact, "tie", s, 0.0))
         for i in range(m.n):
             if node.hi[i] > node.lo[i]:
                 g_i = self.log_grids[i]
@@ -269,19 +289,21 @@ class _Solver:
             at = int(np.searchsorted(self.log_grids[j], at_value + 1e-9, side="right")) - 1
             quarter = (hi_i - lo_i) // 4
             at = min(max(at, lo_i + quarter), hi_i - 1 - quarter)
-            return [_Node(node.combo, _replace(node.lo, j, a), _replace(node.hi, j, b),
-                          node.depths, node.kernels) for a, b in ((lo_i, at), (at + 1, hi_i))]
+            return [node.child(lo=_replace(node.lo, j, a), hi=_replace(node.hi, j, b))
+                    for a, b in ((lo_i, at), (at + 1, hi_i))]
         if kind == "depth":
             cands = node.depths[j]
             half = sum(1 for c in cands if c <= at_value)
             quarter = max(len(cands) // 4, 1)
             half = min(max(half, quarter), len(cands) - quarter)
-            return [_Node(node.combo, node.lo, node.hi, _replace(node.depths, j, part),
-                          node.kernels) for part in (cands[:half], cands[half:])]
+            return [node.child(depths=_replace(node.depths, j, part))
+                    for part in (cands[:half], cands[half:])]
+        if kind == "tie":
+            return [node.child(ties=(*node.ties, (j, same))) for same in (True, False)]
         cands = node.kernels[j]
         half = len(cands) // 2
-        return [_Node(node.combo, node.lo, node.hi, node.depths,
-                      _replace(node.kernels, j, part)) for part in (cands[:half], cands[half:])]
+        return [node.child(kernels=_replace(node.kernels, j, part))
+                for part in (cands[:half], cands[half:])]
 
     # -- the search --------------------------------------------------------------------------
 
@@ -339,6 +361,8 @@ class _Solver:
                 heapq.heappush(heap, (neg, next(counter), node))
                 status = "time_limit"
                 break
+            if node.sol is not None:  # the most promising node: search from its rounding
+                self.local_search(self.round_solution(node, node.sol), max_steps=LOCAL_STEPS)
             for child in self.branch(node):
                 if child.is_leaf():
                     self.evaluate(self.leaf_params(child))
@@ -346,12 +370,8 @@ class _Solver:
                 self.bound(child, node.bound)
                 if child.bound == -math.inf:
                     continue
-                if child.sol is not None:  # a cheap incumbent at every node, a search sometimes
-                    start_point = self.round_solution(child, child.sol)
-                    if next(counter) % 8 == 0:
-                        self.local_search(start_point, max_steps=10)
-                    else:
-                        self.evaluate(start_point)
+                if child.sol is not None:  # a cheap incumbent at every node
+                    self.evaluate(self.round_solution(child, child.sol))
                 lower = self.incumbent.score if self.incumbent else -math.inf
                 if child.bound <= lower:
                     continue

@@ -4,14 +4,19 @@ The MP designer relaxes every width and expansion parameter to a continuous vari
 z = log(value). This module finds, for each layer the space can produce, how its channel
 counts depend on those variables, by *probing*: it decodes the space with distinct marker
 values for the variables (twice, with different markers) and matches every channel count
-against the markers (a width, a width times an expansion, a constant, or a constant
-multiple of a width for squeeze-excitation). No layer shape is re-derived by hand: the
-shapes come from :mod:`archdesign.layers`, and every layer's monomials are checked against
-:mod:`archdesign.cost` on the probe before they are used.
+against the markers (a width, a width times an expansion, a constant, or a fixed
+fraction of the block's input width for squeeze-excitation). No layer shape is re-derived
+by hand: the shapes come from :mod:`archdesign.layers`, and every layer's monomials are
+checked against :mod:`archdesign.cost` on the probe before they are used.
 
 A stage contributes its first block once and its repeated block depth−1 times, so a probe
 at depth 2 describes every depth; kernels change coefficients only, so one probe per
-kernel choice describes every kernel assignment.
+kernel choice describes every kernel assignment. One structural branch depends on the
+widths themselves: a stride-1 stage whose input width equals its own has no projection
+shortcut, so that first block is probed separately with the two widths tied
+(``Model.same_input``). Finally the whole model is checked against :func:`cost` at sampled
+points of the space, tied widths included: a branch the probes missed raises
+:class:`ModelingError` instead of giving bounds that quietly cut off designs.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
-from archdesign.cost import layer_activations, layer_flops, layer_params
+from archdesign.cost import cost, layer_activations, layer_flops, layer_params
 from archdesign.errors import InputError
 from archdesign.layers import Layer, blocks
 from archdesign.objectives.deepmad import counts_for_entropy
@@ -102,8 +108,13 @@ class Model:
     stage_kernel: list[int | None]  # per stage: kernel param index or None
     stage_width: list[int | None]  # per stage: z index of its width, if a variable
     parts: dict[tuple[int, int, int], Part] = field(default_factory=dict)
-    # (stage, block 0/1, kernel choice index); stem: (-1, 0, 0); head: (S, 0, 0)
+    # (stage, block, kernel choice index); block 0: first, 1: repeated, SAME: first block
+    # when its input width equals its output width (no projection shortcut: see
+    # ``same_input``); stem: (-1, 0, 0); head: (S, 0, 0)
     num_stages: int = 0
+    # stage -> (z index of its first block's input width, of its own width) for stride-1
+    # stages whose input and output widths can be equal (a structural branch)
+    same_input: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -149,12 +160,19 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
     if len(widths) > len(_WIDTH_MARKERS[0]) or len(expansions) > len(_EXPANSION_MARKERS[0]):
         raise ModelingError("too many width/expansion parameters to probe")
 
-    def probe(markers: int, depth: dict[str, int], kernel: dict[str, Value]) -> list:
+    def markers(m: int, tie: tuple[int, int] | None = None) -> dict[int, float]:
+        """Marker value of every size variable in probe m; ``tie=(i, j)``: i takes j's."""
+        out = {index[p.name]: float(_WIDTH_MARKERS[m][k]) for k, p in enumerate(widths)}
+        out |= {index[p.name]: _EXPANSION_MARKERS[m][k] for k, p in enumerate(expansions)}
+        if tie is not None:
+            out[tie[0]] = out[tie[1]]
+        return out
+
+    def probe(m: int, depth: dict[str, int], kernel: dict[str, Value],
+              tie: tuple[int, int] | None = None) -> list:
         params: dict[str, Value] = dict(fixed)
-        for i, p in enumerate(widths):
-            params[p.name] = _WIDTH_MARKERS[markers][i]
-        for i, p in enumerate(expansions):
-            params[p.name] = _EXPANSION_MARKERS[markers][i]
+        for i, value in markers(m, tie).items():
+            params[sizes[i].name] = round(value) if sizes[i].kind == "int" else value
         params.update(depth)
         params.update(kernel)
         try:
@@ -195,9 +213,7 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
     for v in range(variants):
         kv = {p.name: _choices(p)[min(v, len(_choices(p)) - 1)] for p in kernels}
         first, second = probe(0, two, kv), probe(1, two, kv)
-        values = [{index[p.name]: float(_WIDTH_MARKERS[m][i]) for i, p in enumerate(widths)}
-                  | {index[p.name]: _EXPANSION_MARKERS[m][i] for i, p in enumerate(expansions)}
-                  for m in (0, 1)]
+        values = [markers(0), markers(1)]
         for b1, b2 in zip(first, second, strict=True):
             in_stage = 0 <= b1.stage < num_stages
             if b1.index > 1 or (v > 0 and not (in_stage and stage_kernel[b1.stage] is not None)):
@@ -205,11 +221,89 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
             key = (b1.stage, min(b1.index, 1), v)
             model.parts[key] = _part(b1.layers, b2.layers, values, len(sizes))
     for s in range(num_stages):
-        vec, const = model.parts[(s, 0, 0)].out_channels
-        nonzero = np.flatnonzero(vec)
-        if len(nonzero) == 1 and vec[nonzero[0]] == 1 and const == 0:
-            model.stage_width[s] = int(nonzero[0])
+        model.stage_width[s] = _single(model.parts[(s, 0, 0)].out_channels)
+    # A stride-1 stage whose input width can equal its own has no projection shortcut
+    # then: a different first block, probed with the two widths tied.
+    for s in range(num_stages):
+        source = _single(model.parts[(s - 1 if s else -1, 0, 0)].out_channels)
+        own = model.stage_width[s]
+        if source is None or own is None or source == own or \
+                model.parts[(s, 0, 0)].downsamples or \
+                not set(model.grids[source]) & set(model.grids[own]):
+            continue
+        i, j = source, own
+        model.same_input[s] = (i, j)
+        for v in range(variants if stage_kernel[s] is not None else 1):
+            kv = {p.name: _choices(p)[min(v, len(_choices(p)) - 1)] for p in kernels}
+            pair = [next(b for b in probe(m, two, kv, (i, j)) if b.stage == s) for m in (0, 1)]
+            model.parts[(s, SAME, v)] = _part(pair[0].layers, pair[1].layers,
+                                              [markers(0, (i, j)), markers(1, (i, j))],
+                                              len(sizes))
+    _verify(space, model)
     return model
+
+
+SAME = 2  # Model.parts block index of a first block whose input width equals its own
+
+
+def _single(log_channels: tuple[np.ndarray, float]) -> int | None:
+    """The z index a channel count equals, if it is exactly one size variable."""
+    vec, const = log_channels
+    nonzero = np.flatnonzero(vec)
+    if len(nonzero) == 1 and vec[nonzero[0]] == 1 and const == 0:
+        return int(nonzero[0])
+    return None
+
+
+def model_costs(model: Model, params: dict[str, Value]) -> dict[str, float]:
+    """The model's costs at a point of the space (the parts the point's structure uses)."""
+    z = np.array([math.log(float(params[p.name])) for p in model.variables])
+    out = dict.fromkeys(COSTS, 0.0)
+    for key, part in model.parts.items():
+        s, block, variant = key
+        mult = 1
+        if 0 <= s < model.num_stages:
+            dp, fixed_depth = model.stage_depth[s]
+            depth = fixed_depth if dp is None else int(params[model.depth_params[dp].name])
+            kp = model.stage_kernel[s]
+            kernel = 0 if kp is None else \
+                _choices(model.kernel_params[kp]).index(params[model.kernel_params[kp].name])
+            same = s in model.same_input and \
+                z[model.same_input[s][0]] == z[model.same_input[s][1]]
+            if variant != kernel or (block == 0 and same) or (block == SAME and not same):
+                continue
+            mult = depth - 1 if block == 1 else 1
+        for name in COSTS:
+            out[name] += mult * _evaluate(part.costs[name], z)
+    return out
+
+
+def _verify(space: SearchSpace, model: Model, samples: int = 12) -> None:
+    """The model must reproduce the cost model at sampled points of the space (tied
+    widths included): a structural branch the probes missed is an error, not a bound
+    that quietly cuts off designs."""
+    rng = np.random.default_rng(0)
+    for k in range(samples):
+        params = {**space.sample(rng), **model.fixed}
+        if model.same_input and k % 2:
+            s = sorted(model.same_input)[k // 2 % len(model.same_input)]
+            i, j = model.same_input[s]
+            common = sorted(set(model.grids[i]) & set(model.grids[j]))
+            value = common[int(rng.integers(len(common)))]
+            for var in (i, j):
+                params[model.variables[var].name] = typed(model.variables[var], value)
+        try:
+            exact = cost(space.decode(params))
+        except InputError:  # a sample the space's own rules reject
+            continue
+        got = model_costs(model, params)
+        for name in COSTS:
+            want = float(getattr(exact, name))
+            if abs(got[name] - want) > 1e-6 * max(1.0, want):
+                raise ModelingError(
+                    f"space {space.name!r}: the MP's posynomial model gives {name} "
+                    f"{got[name]:.6g} where the cost model counts {want:.6g} at {params}; "
+                    f"the space has a structural branch the MP does not model")
 
 
 def _choices(p: Parameter) -> tuple[Value, ...]:
@@ -233,8 +327,13 @@ def _kernels(placed: list, num_stages: int) -> list[int]:
 
 
 def _tag(a: int, b: int, values: list[dict[int, float]], n: int,
-         allow_scaled: bool) -> tuple[np.ndarray, float]:
-    """log(channel count) as vec·z + const, from its values in the two probes."""
+         scaled_from: tuple[int, int, tuple[np.ndarray, float]] | None = None
+         ) -> tuple[np.ndarray, float]:
+    """log(channel count) as vec·z + const, from its values in the two probes.
+
+    ``scaled_from=(a0, b0, tag)``: the count may also be a fixed fraction r of that
+    channel count (squeeze-excitation: round(r·c_in)); r is recovered as the simplest
+    fraction that reproduces both probes exactly."""
     vec = np.zeros(n)
     if a == b:
         return vec, math.log(a)
@@ -247,12 +346,11 @@ def _tag(a: int, b: int, values: list[dict[int, float]], n: int,
                 and max(1, round(values[1][i] * values[1][j])) == b):
             vec[i] = vec[j] = 1
             return vec, 0.0
-    if allow_scaled:  # a fixed fraction of a width (squeeze-excitation), up to rounding
-        for i, wa in values[0].items():
-            ratio_a, ratio_b = a / wa, b / values[1][i]
-            if abs(ratio_a - ratio_b) <= 1.0 / min(wa, values[1][i]):
-                vec[i] = 1
-                return vec, math.log((ratio_a + ratio_b) / 2)
+    if scaled_from is not None:
+        a0, b0, (vec0, const0) = scaled_from
+        ratio = Fraction(a / a0).limit_denominator(64)
+        if ratio > 0 and round(ratio * a0) == a and round(ratio * b0) == b:
+            return vec0.copy(), const0 + math.log(ratio)
     raise ModelingError(f"cannot express a channel count ({a} / {b} in the two probes) "
                         f"as a monomial of the space's widths and expansions")
 
@@ -298,11 +396,14 @@ def _part(layers1: tuple[Layer, ...], layers2: tuple[Layer, ...],
     costs: dict[str, list[Monomial]] = {c: [] for c in COSTS}
     ent_vec, ent_const, convs = np.zeros(n), 0.0, 0
     out_channels = (np.zeros(n), 0.0)
+    block_in = _tag(layers1[0].c_in, layers2[0].c_in, values, n)
     for la, lb in zip(layers1, layers2, strict=True):
         scaled = la.name.startswith("se_")
-        c_in = _tag(la.c_in, lb.c_in, values, n, scaled)
-        c_out = _tag(la.c_out, lb.c_out, values, n, scaled)
-        per_group = _tag(la.c_in // la.groups, lb.c_in // lb.groups, values, n, scaled)
+        # squeeze-excitation widths are a fraction of the block's input width
+        source = (layers1[0].c_in, layers2[0].c_in, block_in) if scaled else None
+        c_in = _tag(la.c_in, lb.c_in, values, n, source)
+        c_out = _tag(la.c_out, lb.c_out, values, n, source)
+        per_group = _tag(la.c_in // la.groups, lb.c_in // lb.groups, values, n, source)
         monos = _monomials(la, c_in, c_out, per_group)
         # the monomial form must reproduce the cost model at the probe's channel counts
         zero = np.zeros(n)
@@ -324,6 +425,6 @@ def _part(layers1: tuple[Layer, ...], layers2: tuple[Layer, ...],
             out_channels = c_out
     last = layers1[-1]
     if last.op not in ("linear", "flatten", "gap"):
-        out_channels = _tag(last.c_out, layers2[-1].c_out, values, n, False)
+        out_channels = _tag(last.c_out, layers2[-1].c_out, values, n)
     return Part(costs, (ent_vec, ent_const), convs, last.h_out < layers1[0].h_in,
                 out_channels, last.h_out)
