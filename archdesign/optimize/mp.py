@@ -34,7 +34,7 @@ import numpy as np
 
 from archdesign.errors import InputError
 from archdesign.objectives import DeepMAD, Objective, get_objective
-from archdesign.optimize.hull import HullRelaxation, NodeBox, Solution
+from archdesign.optimize.hull import BOUND_MARGIN, HullRelaxation, NodeBox, Solution
 from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
 from archdesign.optimize.relaxation import build_model, classify, grid, other_assignments, typed
 from archdesign.spaces import Parameter, SearchSpace, Value, get_space
@@ -373,7 +373,8 @@ class _Solver:
                 if child.sol is not None:  # a cheap incumbent at every node
                     self.evaluate(self.round_solution(child, child.sol))
                 lower = self.incumbent.score if self.incumbent else -math.inf
-                if child.bound <= lower:
+                if child.bound <= lower + self._slack(lower):  # closed by the tolerance
+                    closed_bound = max(closed_bound, child.bound)
                     continue
                 heapq.heappush(heap, (-child.bound, next(counter), child))
         if self.incumbent is not None:  # polish the incumbent with paired moves
@@ -383,7 +384,9 @@ class _Solver:
         return max(open_bound, closed_bound, lower), status
 
     def _slack(self, lower: float) -> float:
-        return self.tolerance * abs(lower) + 1e-7 * max(1.0, abs(lower))
+        """How far above the incumbent a bound may be and still close: the tolerance, plus
+        twice the margin every bound carries for the solver's accuracy."""
+        return (self.tolerance + 2 * BOUND_MARGIN) * max(1.0, abs(lower))
 
     def leaf_params(self, node: _Node) -> dict[str, Value]:
         params: dict[str, Value] = dict(self.combos[node.combo])
