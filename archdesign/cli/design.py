@@ -44,6 +44,9 @@ TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
 @click.option("--rho", type=float, help="Effectiveness bound ρ0 (0.3 for ResNet-sized).")
 @click.option("--latency", help="Latency budget on --hardware, e.g. 2ms.")
 @click.option("--hardware", help="Hardware profile for --latency.")
+@click.option("--latency-model", type=click.Choice(["roofline", "table", "fitted"]),
+              help="Latency model on --hardware (default: the profile's own). The roofline "
+                   "model is in the MP's relaxation; measured models are checked on designs.")
 @click.option("--resolution", type=int, help="Fix the input resolution.")
 @click.option("--objective", default="deepmad", show_default=True)
 @click.option("--tolerance", type=float, default=0.005, show_default=True,
@@ -54,7 +57,8 @@ TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def design_command(space: str, flops: str | None, params_: str | None,
                    activations: str | None, peak_memory: str | None, rho: float | None,
-                   latency: str | None, hardware: str | None, resolution: int | None,
+                   latency: str | None, hardware: str | None, latency_model: str | None,
+                   resolution: int | None,
                    objective: str, tolerance: float, time_limit: float, out: str | None,
                    as_json: bool) -> None:
     """Design the most expressive network of --space within the budgets (DeepMAD MP)."""
@@ -82,7 +86,7 @@ def design_command(space: str, flops: str | None, params_: str | None,
                              f"{the_space.spec().resolution}")
         fixed = None
     result = design(the_space, budgets, objective, hardware, tolerance=tolerance,
-                    time_limit=time_limit, fixed=fixed)
+                    time_limit=time_limit, fixed=fixed, latency_model=latency_model)
     if out:
         result.spec.save(out)
     if as_json:

@@ -132,6 +132,11 @@ class RooflineModel(LatencyModel):
             self._rates[dtype] = peaks * self._eff_compute
         return self._rates[dtype]
 
+    def rates(self, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per op class: effective compute rate (FLOP/s) and memory rate (bytes/s)."""
+        return (self._compute_rate(dtype),
+                self.profile.memory_bandwidth * self._eff_memory)
+
     def terms(self, rows: np.ndarray, batch: int | np.ndarray,
               dtype: str | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Compute-bound and memory-bound time (seconds) of each kernel."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,9 +40,10 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD
 from archdesign.optimize.problem import Budgets, DesignRules
-from archdesign.optimize.relaxation import COSTS, SAME, Model, grid, typed
+from archdesign.optimize.relaxation import COSTS, SAME, LatencyTerms, Model, Monomial, grid, typed
 
 # Clarabel's tolerances: a node's bound needs ~1e-5 relative accuracy, not 1e-8, and the
 # looser setting saves about a third of the iterations. Every bound is widened by
@@ -50,6 +52,11 @@ SOLVER_SETTINGS = {"tol_gap_abs": 1e-6, "tol_gap_rel": 1e-6, "tol_feas": 1e-7}
 BOUND_MARGIN = 1e-5
 # Relative widening of a relaxation optimum the solver reports as inaccurate.
 INACCURATE_MARGIN = 1e-3
+
+
+# A block as a budget reads it: kernels (each a list of alternative posynomials, costing
+# their maximum) and a constant.
+Block = tuple[list[list[list[Monomial]]], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +105,14 @@ class HullRelaxation:
     """One compiled cvxpy program for a model; nodes change its parameters only."""
 
     def __init__(self, model: Model, budgets: Budgets, objective: DeepMAD,
-                 rules: DesignRules) -> None:
+                 rules: DesignRules,
+                 latency: tuple[RooflineModel, dict[tuple[int, int, int], LatencyTerms]]
+                 | None = None) -> None:
         self.model = m = model
         n, ns = m.n, m.num_stages
-        self.budgets = {k: v for k, v in budgets.items().items() if k in COSTS}
+        self.latency = latency
+        modeled = COSTS + (("latency_ms",) if latency is not None else ())
+        self.limits = {k: v for k, v in budgets.items().items() if k in modeled}
         self.rho0 = budgets.rho
         self.objective = objective
         self.options: list[Option] = []
@@ -180,8 +191,8 @@ class HullRelaxation:
                          (r, o.offset + o.support.index(j), -1.0)]
             cons.append(_matrix(ties, (len(tied), self.nx)) @ x == 0)
         self.budget_cons: dict[str, Any] = {}
-        for name, limit in self.budgets.items():
-            cons.extend(self._budget(name, limit))
+        for name in self.limits:
+            cons.extend(self._budget(name))
         # entropy, conv counts and depths as linear forms
         ent_x, ent_y, ent_z, ent_c, conv_y, conv_c = self._linear_forms()
         self.entropy_forms = (ent_x, ent_y, ent_z, ent_c)
@@ -241,33 +252,72 @@ class HullRelaxation:
             return [0]
         return list(range(len(grid_or_choices(self.model.kernel_params[param]))))
 
-    def _budget(self, name: str, limit: float) -> list[Any]:
+    def _blocks_of(self, name: str) -> tuple[Callable[[tuple[int, int, int]], Block], float]:
+        """How budget ``name`` reads a block, and the budget it leaves for the blocks.
+
+        A block is (kernels, constant): each kernel is a list of alternative posynomials
+        (the kernel costs their maximum), plus a constant. A cost is one kernel with one
+        alternative; the roofline latency is max(compute, memory) per fused kernel plus the
+        kernels' overheads, under the model's calibration."""
+        if name in COSTS:
+            return (lambda key: ([[self.model.parts[key].costs[name]]], 0.0)), \
+                self.limits[name]
+        assert self.latency is not None
+        roofline, terms = self.latency
+        cal = roofline.calibration
+        scale = cal.get("scale", 1.0)
+        per_kernel = cal.get("per_kernel_ms", 0.0) / scale
+
+        def block(key: tuple[int, int, int]) -> Block:
+            t = terms[key]
+            return ([[c, mem] for c, mem in t.kernels],
+                    t.overhead + per_kernel * len(t.kernels))
+
+        return block, (self.limits[name] - cal.get("constant_ms", 0.0)) / scale
+
+    def free_budget(self, name: str) -> float:
+        """The budget the blocks share (the latency calibration's constant taken out)."""
+        if name == "latency_ms" and self.latency is not None:
+            return self.limits[name] - self.latency[0].calibration.get("constant_ms", 0.0)
+        return self.limits[name]
+
+    def _budget(self, name: str) -> list[Any]:
         m = self.model
+        block_of, limit = self._blocks_of(name)
+        if limit <= 0:  # the calibration's constant alone exceeds the budget
+            limit = 1e-12
         entries: list[tuple[int, int, float]] = []
         log_c: list[float] = []
         owner: list[tuple[int, int, float]] = []
+        linear = np.zeros(self.no)
+        kernels: list[list[list[int]]] = []  # per kernel: per alternative, its cone rows
         # one cone row per monomial of a first block, or of a (stage, kernel)'s repeated
         # block; its options enter with the weight (multiplier) of their block count
-        rows: dict[tuple[int, int, int], list[int]] = {}
+        groups: dict[tuple[int, int, int], list[int]] = {}
         for k, o in enumerate(self.options):
-            rows.setdefault((o.stage, int(o.repeat), o.kernel) if o.repeat else (-1, k, 0),
-                            []).append(k)
-        for ks in rows.values():
-            part = m.parts[self.options[ks[0]].key]
-            for mono in part.costs[name]:
-                r = len(log_c)
-                for k in ks:
-                    o = self.options[k]
-                    if o.multiplier:
-                        entries.extend((r, o.offset + i, o.multiplier * mono.exps[var])
-                                       for i, var in enumerate(o.support) if mono.exps[var])
-                        owner.append((r, k, float(o.multiplier)))
-                log_c.append(math.log(mono.coef / limit))
-        fixed_a, fixed_c = [], []
-        for key in ((-1, 0, 0), (m.num_stages, 0, 0)):
-            for mono in m.parts[key].costs[name]:
-                fixed_a.append(mono.exps)
-                fixed_c.append(math.log(mono.coef / limit))
+            groups.setdefault((o.stage, int(o.repeat), o.kernel) if o.repeat else (-1, k, 0),
+                              []).append(k)
+        for ks in groups.values():
+            block_kernels, constant = block_of(self.options[ks[0]].key)
+            for k in ks:
+                linear[k] += self.options[k].multiplier * constant / limit
+            for alternatives in block_kernels:
+                kernel_rows = []
+                for posynomial in alternatives:
+                    alt_rows = []
+                    for mono in posynomial:
+                        r = len(log_c)
+                        for k in ks:
+                            o = self.options[k]
+                            if o.multiplier:
+                                entries.extend((r, o.offset + i, o.multiplier * mono.exps[var])
+                                               for i, var in enumerate(o.support)
+                                               if mono.exps[var])
+                                owner.append((r, k, float(o.multiplier)))
+                        log_c.append(math.log(mono.coef / limit))
+                        alt_rows.append(r)
+                    kernel_rows.append(alt_rows)
+                kernels.append(kernel_rows)
         terms: list[Any] = []
         cons: list[Any] = []
         if log_c:
@@ -277,12 +327,30 @@ class HullRelaxation:
             cons.append(cp.constraints.ExpCone(
                 _matrix(entries, (nr, self.nx)) @ self.x + cp.multiply(np.array(log_c), y_rows),
                 y_rows, epi))
-            terms.append(cp.sum(epi))
-        if fixed_c:
-            terms.append(cp.sum(cp.exp(np.array(fixed_a) @ self.z + np.array(fixed_c))))
-        if terms:
-            self.budget_cons[name] = cp.sum(cp.hstack(terms)) <= 1
-            cons.append(self.budget_cons[name])
+            terms.extend(_kernel_sums(kernels, epi, cons))
+        fixed: list[list[Any]] = []
+        constant = 0.0
+        for key in ((-1, 0, 0), (m.num_stages, 0, 0)):
+            block_kernels, c = block_of(key)
+            constant += c / limit
+            for alternatives in block_kernels:
+                fixed.append([cp.sum(cp.exp(np.array([mono.exps for mono in posy]) @ self.z
+                                            + np.log([mono.coef / limit for mono in posy])))
+                              for posy in alternatives if posy])
+        for alts in fixed:
+            if len(alts) == 1:
+                terms.append(alts[0])
+            elif alts:
+                top = cp.Variable()
+                cons.extend(top >= a for a in alts)
+                terms.append(top)
+        if np.any(linear):
+            terms.append(linear @ self.y)
+        if terms or constant:
+            self.budget_cons[name] = cp.sum(cp.hstack(terms)) + constant <= 1 if terms \
+                else None
+            if self.budget_cons[name] is not None:
+                cons.append(self.budget_cons[name])
         return cons
 
     def _groups(self) -> list[dict[str, Any]]:
@@ -521,6 +589,22 @@ class HullRelaxation:
             out += (depth - 1) * (parts[(s, 1, kernels[-1])].entropy[1]
                                   - parts[(s, 1, kernels[0])].entropy[1])
         return abs(out)
+
+
+def _kernel_sums(kernels: list[list[list[int]]], epi: Any, cons: list[Any]) -> list[Any]:
+    """Each kernel's cost from its cone rows: the sum of its one alternative, or a new
+    variable above the sum of each alternative (their maximum)."""
+    single = [r for k in kernels if len(k) == 1 for r in k[0]]
+    out = [cp.sum(epi[single])] if single else []
+    multi = [k for k in kernels if len(k) > 1]
+    if multi:
+        top = cp.Variable(len(multi))
+        width = max(len(k) for k in multi)
+        for a in range(width):
+            entries = [(i, r, 1.0) for i, k in enumerate(multi) if a < len(k) for r in k[a]]
+            cons.append(top >= _matrix(entries, (len(multi), epi.shape[0])) @ epi)
+        out.append(cp.sum(top))
+    return out
 
 
 def _used(part: Any) -> set[int]:

@@ -33,10 +33,21 @@ from typing import Any
 import numpy as np
 
 from archdesign.errors import InputError
+from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, Objective, get_objective
 from archdesign.optimize.hull import BOUND_MARGIN, HullRelaxation, NodeBox, Solution
 from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
-from archdesign.optimize.relaxation import build_model, classify, grid, other_assignments, typed
+from archdesign.optimize.relaxation import (
+    LatencyTerms,
+    Model,
+    build_model,
+    classify,
+    grid,
+    other_assignments,
+    roofline_terms,
+    typed,
+    verify_latency,
+)
 from archdesign.spaces import Parameter, SearchSpace, Value, get_space
 from archdesign.spec import ArchSpec
 
@@ -130,13 +141,29 @@ class _Solver:
         others = [p for p in kinds["other"] if p.name not in self.fixed]
         self.combos = [{**c, **self.fixed} for c in other_assignments(others)]
         self.models = [build_model(space, c) for c in self.combos]
-        self.relaxations = [HullRelaxation(m, problem.budgets, self.objective, problem.rules)
+        self.latency_modeled = (problem.budgets.latency_ms is not None
+                                and isinstance(problem.latency, RooflineModel))
+        self.relaxations = [HullRelaxation(m, problem.budgets, self.objective, problem.rules,
+                                           self._latency_terms(m))
                             for m in self.models]
         self.grids = [grid(p) for p in self.sizes]
         self.log_grids = [np.log(np.array(g)) for g in self.grids]
         self.cache: dict[tuple[Any, ...], Evaluation] = {}
         self.incumbent: Evaluation | None = None
         self.nodes = 0
+
+    def _latency_terms(self, model: Model) -> tuple[RooflineModel,
+                                                    dict[tuple[int, int, int], LatencyTerms]
+                                                    ] | None:
+        """The roofline latency of every block as posynomials, checked against the model."""
+        roofline = self.problem.latency
+        if not self.latency_modeled or not isinstance(roofline, RooflineModel):
+            return None
+        batch, dtype = self.problem.budgets.batch, self.problem.budgets.dtype
+        terms = {key: roofline_terms(part, roofline, batch, dtype)
+                 for key, part in model.parts.items()}
+        verify_latency(self.problem.space, model, roofline, terms, batch, dtype)
+        return roofline, terms
 
     # -- exact evaluation and local search ----------------------------------------------
 
@@ -418,9 +445,11 @@ class _Solver:
         if sol is None or not math.isfinite(sol.value):
             return out
         for name, con in relax.budget_cons.items():
-            dual = float(con.dual_value or 0.0) / relax.scale  # d score / d log(budget)
-            out[name] = {"per_unit": dual / relax.budgets[name],
-                         "per_10_percent": dual * math.log(1.1)}
+            # the dual is d score / d log(budget left to the blocks)
+            dual = float(con.dual_value or 0.0) / relax.scale
+            per_unit = dual / relax.free_budget(name)
+            out[name] = {"per_unit": per_unit,
+                         "per_10_percent": per_unit * 0.1 * relax.limits[name]}
         if relax.rho_cons is not None and relax.rho0 is not None:
             duals = np.asarray(relax.rho_cons.dual_value, dtype=float).ravel() / relax.scale
             # rel_entr(L, ρ0) = L·log(L/ρ0): d/dρ0 = −L/ρ0, so d score/dρ0 = Σ μ_g·L_g/ρ0
@@ -444,20 +473,22 @@ def _replace(items: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
 def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objective = "deepmad",
            hardware: str | None = None, *, rules: DesignRules | None = None,
            tolerance: float = 0.005, time_limit: float = 60.0,
-           fixed: dict[str, Any] | None = None) -> Design:
+           fixed: dict[str, Any] | None = None, latency_model: str | None = None) -> Design:
     """The best design of ``space`` within ``budgets``, with a certified upper bound.
 
     ``tolerance``: stop once the bound is within this fraction of the incumbent (0: prove
     optimality). ``fixed``: space parameters held at given values (e.g. resolution).
-    ``hardware``: a profile name; with ``budgets.latency_ms`` the latency is enforced
-    exactly on every design (the relaxation does not model it yet, so the bound ignores it).
+    ``hardware``: a profile name; with ``budgets.latency_ms`` the latency (``latency_model``,
+    by default the profile's own) is enforced exactly on every design. The roofline model
+    is also in the relaxation, so the bound respects the latency budget; a measured
+    (table, fitted) model is not, and the bound then ignores it (the result says so).
     """
     start = time.perf_counter()
     if isinstance(space, str):
         space = get_space(space)
     if isinstance(objective, str):
         objective = get_objective(objective)
-    problem = Problem(space, budgets, objective, hardware, rules)
+    problem = Problem(space, budgets, objective, hardware, rules, latency_model)
     solver = _Solver(problem, tolerance, time_limit, dict(fixed or {}))
     upper, status = solver.run()
     best = solver.incumbent
@@ -465,9 +496,10 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
         raise InputError(_infeasible_message(problem, solver))
     gap = (upper - best.score) / abs(best.score) if best.score else math.inf
     notes = []
-    if budgets.latency_ms is not None:
-        notes.append("latency is enforced exactly on designs but not modeled in the "
-                     "relaxation: the upper bound ignores the latency budget")
+    if budgets.latency_ms is not None and not solver.latency_modeled:
+        notes.append(f"the {problem.latency.kind if problem.latency else ''} latency model is "
+                     f"enforced exactly on designs but only the roofline model is in the "
+                     f"relaxation: the upper bound ignores the latency budget")
     if budgets.peak_activation_bytes is not None:
         notes.append("peak activation memory is enforced exactly on designs but not modeled "
                      "in the relaxation: the upper bound ignores it")

@@ -29,8 +29,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from archdesign.cost import cost, layer_activations, layer_flops, layer_params
+from archdesign.cost import cost, dtype_bytes, layer_activations, layer_flops, layer_params
 from archdesign.errors import InputError
+from archdesign.hardware.kernels import OP_CLASS_INDEX, fused_indices, op_class
+from archdesign.hardware.models import RooflineModel
 from archdesign.layers import Layer, blocks
 from archdesign.objectives.deepmad import counts_for_entropy
 from archdesign.spaces import Parameter, SearchSpace, StagedSpace, Value
@@ -42,6 +44,9 @@ _WIDTH_MARKERS = ((1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1
                                              2069, 2081, 2083, 2087, 2089, 2099, 2111, 2113))
 _EXPANSION_MARKERS = ((1.13, 1.29, 1.47, 1.61, 1.79, 1.93, 2.17, 2.39, 2.57, 2.71, 2.93, 3.11),
                       (3.37, 3.53, 3.71, 3.89, 4.13, 4.31, 4.57, 4.73, 4.91, 5.17, 5.33, 5.59))
+
+
+Tag = tuple[np.ndarray, float]  # log(channel count) = vec·z + const
 
 
 class ModelingError(InputError):
@@ -93,6 +98,10 @@ class Part:
     downsamples: bool
     out_channels: tuple[np.ndarray, float]  # log of the output channels
     out_size: int
+    layers: tuple[Layer, ...] = ()  # the block's layers in the first probe (for shapes)
+    # per layer: log of (c_in, c_out, c_in per group) as (vec, const), and the block input
+    tags: list[tuple[Tag, Tag, Tag]] = field(default_factory=list)
+    block_in: Tag = (np.zeros(0), 0.0)
 
 
 @dataclass
@@ -255,11 +264,11 @@ def _single(log_channels: tuple[np.ndarray, float]) -> int | None:
     return None
 
 
-def model_costs(model: Model, params: dict[str, Value]) -> dict[str, float]:
-    """The model's costs at a point of the space (the parts the point's structure uses)."""
-    z = np.array([math.log(float(params[p.name])) for p in model.variables])
-    out = dict.fromkeys(COSTS, 0.0)
-    for key, part in model.parts.items():
+def _structure(model: Model, params: dict[str, Value],
+               z: np.ndarray) -> list[tuple[tuple[int, int, int], int]]:
+    """The parts a point of the space uses, with their multiplicities."""
+    out = []
+    for key in model.parts:
         s, block, variant = key
         mult = 1
         if 0 <= s < model.num_stages:
@@ -273,9 +282,53 @@ def model_costs(model: Model, params: dict[str, Value]) -> dict[str, float]:
             if variant != kernel or (block == 0 and same) or (block == SAME and not same):
                 continue
             mult = depth - 1 if block == 1 else 1
-        for name in COSTS:
-            out[name] += mult * _evaluate(part.costs[name], z)
+        if mult:
+            out.append((key, mult))
     return out
+
+
+def model_costs(model: Model, params: dict[str, Value]) -> dict[str, float]:
+    """The model's costs at a point of the space (the parts the point's structure uses)."""
+    z = np.array([math.log(float(params[p.name])) for p in model.variables])
+    out = dict.fromkeys(COSTS, 0.0)
+    for key, mult in _structure(model, params, z):
+        for name in COSTS:
+            out[name] += mult * _evaluate(model.parts[key].costs[name], z)
+    return out
+
+
+def model_latency(model: Model, params: dict[str, Value],
+                  terms: dict[tuple[int, int, int], LatencyTerms],
+                  calibration: dict[str, float]) -> float:
+    """The roofline latency (ms) the model gives at a point of the space."""
+    z = np.array([math.log(float(params[p.name])) for p in model.variables])
+    total, count = 0.0, 0
+    for key, mult in _structure(model, params, z):
+        t = terms[key]
+        total += mult * (t.overhead + sum(max(_evaluate(c, z), _evaluate(m, z))
+                                          for c, m in t.kernels))
+        count += mult * len(t.kernels)
+    return (calibration.get("scale", 1.0) * total + calibration.get("per_kernel_ms", 0.0)
+            * count + calibration.get("constant_ms", 0.0))
+
+
+def verify_latency(space: SearchSpace, model: Model, roofline: RooflineModel,
+                   terms: dict[tuple[int, int, int], LatencyTerms], batch: int, dtype: str,
+                   samples: int = 8) -> None:
+    """Like :func:`_verify`, for the roofline latency posynomials."""
+    rng = np.random.default_rng(1)
+    for _ in range(samples):
+        params = {**space.sample(rng), **model.fixed}
+        try:
+            spec = space.decode(params)
+        except InputError:
+            continue
+        want = roofline.predict(spec, batch, dtype)
+        got = model_latency(model, params, terms, roofline.calibration)
+        if abs(got - want) > 1e-6 * max(want, 1e-9):
+            raise ModelingError(f"space {space.name!r}: the MP's roofline posynomials give "
+                                f"{got:.6g} ms where the {roofline.profile.name} roofline "
+                                f"model gives {want:.6g} ms at {params}")
 
 
 def _verify(space: SearchSpace, model: Model, samples: int = 12) -> None:
@@ -397,6 +450,7 @@ def _part(layers1: tuple[Layer, ...], layers2: tuple[Layer, ...],
     ent_vec, ent_const, convs = np.zeros(n), 0.0, 0
     out_channels = (np.zeros(n), 0.0)
     block_in = _tag(layers1[0].c_in, layers2[0].c_in, values, n)
+    tags: list[tuple[Tag, Tag, Tag]] = []
     for la, lb in zip(layers1, layers2, strict=True):
         scaled = la.name.startswith("se_")
         # squeeze-excitation widths are a fraction of the block's input width
@@ -404,6 +458,7 @@ def _part(layers1: tuple[Layer, ...], layers2: tuple[Layer, ...],
         c_in = _tag(la.c_in, lb.c_in, values, n, source)
         c_out = _tag(la.c_out, lb.c_out, values, n, source)
         per_group = _tag(la.c_in // la.groups, lb.c_in // lb.groups, values, n, source)
+        tags.append((c_in, c_out, per_group))
         monos = _monomials(la, c_in, c_out, per_group)
         # the monomial form must reproduce the cost model at the probe's channel counts
         zero = np.zeros(n)
@@ -427,4 +482,56 @@ def _part(layers1: tuple[Layer, ...], layers2: tuple[Layer, ...],
     if last.op not in ("linear", "flatten", "gap"):
         out_channels = _tag(last.c_out, layers2[-1].c_out, values, n)
     return Part(costs, (ent_vec, ent_const), convs, last.h_out < layers1[0].h_in,
-                out_channels, last.h_out)
+                out_channels, last.h_out, layers1, tags, block_in)
+
+
+# -- roofline latency as posynomials ----------------------------------------------------
+
+
+@dataclass
+class LatencyTerms:
+    """A block's roofline latency (ms): Σ over its fused kernels of max(compute, memory),
+    each a posynomial in exp(z), plus ``overhead`` ms (per-kernel overheads)."""
+
+    kernels: list[tuple[list[Monomial], list[Monomial]]]
+    overhead: float
+
+
+def roofline_terms(part: Part, roofline: RooflineModel, batch: int,
+                   dtype: str) -> LatencyTerms:
+    """The roofline model of one block, kernel by kernel, in the model's own grouping
+    (:func:`archdesign.hardware.kernels.fused_indices`) and rates
+    (:meth:`RooflineModel.rates`). :func:`verify_latency` checks the sum against the
+    model's own prediction at sampled networks."""
+    layers = part.layers
+    compute_rate, memory_rate = roofline.rates(dtype)
+
+    def elements(index: int) -> Monomial:  # output elements of layer ``index`` (-1: input)
+        if index < 0:
+            first = layers[0]
+            return Monomial(first.h_in * first.w_in * math.exp(part.block_in[1]),
+                            tuple(part.block_in[0]))
+        la, (_, c_out, _) = layers[index], part.tags[index]
+        return Monomial(la.h_out * la.w_out * math.exp(c_out[1]), tuple(c_out[0]))
+
+    def scaled(monos: list[Monomial], factor: float) -> list[Monomial]:
+        return [Monomial(m.coef * factor, m.exps) for m in monos]
+
+    kernels = []
+    for indices in fused_indices(layers, roofline.profile.fusion):
+        head = layers[indices[0]]
+        cls = OP_CLASS_INDEX[op_class(head)]
+        c_in, c_out, per_group = part.tags[indices[0]]
+        flops = _monomials(head, c_in, c_out, per_group)["flops"]
+        moved = [elements(i) for i in head.inputs] + [elements(indices[0])]
+        for i in indices[1:]:  # a fused residual add reads its other operand
+            if layers[i].op == "add":
+                moved.append(elements(min(layers[i].inputs)))
+        weights = [m for i in indices if layers[i].op in ("conv", "linear")
+                   for m in _monomials(layers[i], *part.tags[i])["params"]]
+        compute = scaled(flops, 2.0 * batch / compute_rate[cls] * 1e3)
+        memory = scaled(moved, batch * dtype_bytes(dtype) / memory_rate[cls] * 1e3) + \
+            scaled(weights, dtype_bytes(dtype) / memory_rate[cls] * 1e3)
+        kernels.append((compute, memory))
+    terms = LatencyTerms(kernels, len(kernels) * roofline.profile.kernel_overhead_us * 1e-3)
+    return terms

@@ -10,10 +10,19 @@ import pytest
 
 from archdesign.cost import cost
 from archdesign.errors import InputError
+from archdesign.hardware import get_profile, model_for
+from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, effectiveness, get_objective
 from archdesign.optimize import Budgets, DesignRules, Problem, design
 from archdesign.optimize.hull import BOUND_MARGIN, HullRelaxation, NodeBox
-from archdesign.optimize.relaxation import ModelingError, build_model, grid, model_costs
+from archdesign.optimize.relaxation import (
+    ModelingError,
+    build_model,
+    grid,
+    model_costs,
+    model_latency,
+    roofline_terms,
+)
 from archdesign.spaces import SearchSpace, get_space, load_space
 
 CASES = [
@@ -54,6 +63,40 @@ def test_exact_optimum_with_tied_widths(budgets: Budgets, brute_force: Callable)
     assert result.status == "optimal"
     assert result.score == pytest.approx(best.score, rel=1e-6)
     assert result.upper_bound >= result.score
+
+
+def test_exact_optimum_under_a_roofline_latency_budget(tiny_space: SearchSpace,
+                                                      brute_force: Callable) -> None:
+    """The roofline latency is in the relaxation: the MP proves the brute-force optimum of
+    a latency-bound problem (no design notes that the bound ignores latency)."""
+    budgets = Budgets(latency_ms=0.12, rho=0.3)
+    best = brute_force(Problem(tiny_space, budgets, hardware="v100"))
+    assert best is not None and best.figures["latency_ms"] > 0.11  # the budget binds
+    result = design(tiny_space, budgets, hardware="v100", tolerance=0.0, time_limit=120)
+    assert result.score == pytest.approx(best.score, rel=1e-6)
+    assert result.figures["latency_ms"] <= 0.12
+    assert result.notes == []
+    assert result.shadow_prices["latency_ms"]["per_unit"] > 0
+
+
+@pytest.mark.parametrize("hardware", ["v100", "x86-avx2", "rpi4"])
+@pytest.mark.parametrize("name", ["resnet-bottleneck", "mobilenet", "convnext"])
+def test_roofline_posynomials_match_the_latency_model(name: str, hardware: str) -> None:
+    space = get_space(name)
+    fixed = {p.name: p.choices[0] for p in space.parameters
+             if p.name in ("resolution", "se_ratio")}
+    model = build_model(space, fixed)
+    roofline = model_for(get_profile(hardware), "roofline")
+    assert isinstance(roofline, RooflineModel)
+    for batch, dtype in ((1, roofline.profile.precision), (8, roofline.profile.dtypes[0])):
+        terms = {key: roofline_terms(part, roofline, batch, dtype)
+                 for key, part in model.parts.items()}
+        rng = np.random.default_rng(5)
+        for _ in range(6):
+            params = {**space.sample(rng), **fixed}
+            want = roofline.predict(space.decode(params), batch, dtype)
+            assert model_latency(model, params, terms, roofline.calibration) == \
+                pytest.approx(want, rel=1e-9)
 
 
 def test_relaxed_posynomials_match_the_cost_model(tiny_space: SearchSpace) -> None:
