@@ -106,15 +106,16 @@ def _producers(layers: tuple[Layer, ...], layer: Layer) -> tuple[Layer | int, ..
     return tuple(layers[0].in_elements if i < 0 else layers[i] for i in layer.inputs)
 
 
-def peak_elements(layers: tuple[Layer, ...]) -> int:
-    """Peak live activation elements while running a block (per sample).
+def live_sets(layers: tuple[Layer, ...]) -> list[tuple[int, ...]]:
+    """The buffers live while running a block: for the block input and after each layer
+    that allocates one, the allocating layers (-1: the block input) whose buffers are live.
 
     An in-place op's output shares its first input's buffer. A buffer is live from the
     layer that allocates it to the last layer that reads it (the block output to the end).
     """
     n = len(layers)
     buffer_of = [0] * n  # index of the allocating layer; -1 = block input
-    size = {-1: layers[0].in_elements}
+    allocated = [-1]
     last_use = {-1: -1}
     for j, layer in enumerate(layers):
         for i in layer.inputs:
@@ -126,18 +127,22 @@ def peak_elements(layers: tuple[Layer, ...]) -> int:
             buffer_of[j] = -1 if first < 0 else buffer_of[first]
         else:
             buffer_of[j] = j
-            size[j] = layer.c_out * layer.h_out * layer.w_out
+            allocated.append(j)
             last_use[j] = j
     last_use[buffer_of[-1]] = n  # the block output outlives the block
-    peak = size[-1]
-    for j in size:
-        if j < 0:
-            continue
-        live = 0
-        for b, s in size.items():
-            if b <= j <= last_use[b]:
-                live += s
-        peak = np.maximum(peak, live) if isinstance(live, np.ndarray) else max(peak, live)
+    return [(-1,)] + [tuple(b for b in allocated if b <= j <= last_use[b])
+                      for j in allocated if j >= 0]
+
+
+def peak_elements(layers: tuple[Layer, ...]) -> int:
+    """Peak live activation elements while running a block (per sample)."""
+    size = {b: (layers[0].in_elements if b < 0
+                else layers[b].c_out * layers[b].h_out * layers[b].w_out)
+            for b in {-1, *range(len(layers))}}
+    peak: Any = 0
+    for live in live_sets(layers):
+        total = sum(size[b] for b in live)
+        peak = np.maximum(peak, total) if isinstance(total, np.ndarray) else max(peak, total)
     return peak
 
 

@@ -40,10 +40,20 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from archdesign.cost import dtype_bytes
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD
 from archdesign.optimize.problem import Budgets, DesignRules
-from archdesign.optimize.relaxation import COSTS, SAME, LatencyTerms, Model, Monomial, grid, typed
+from archdesign.optimize.relaxation import (
+    COSTS,
+    SAME,
+    LatencyTerms,
+    Model,
+    Monomial,
+    grid,
+    peak_terms,
+    typed,
+)
 
 # Clarabel's tolerances: a node's bound needs ~1e-5 relative accuracy, not 1e-8, and the
 # looser setting saves about a third of the iterations. Every bound is widened by
@@ -111,8 +121,10 @@ class HullRelaxation:
         self.model = m = model
         n, ns = m.n, m.num_stages
         self.latency = latency
-        modeled = COSTS + (("latency_ms",) if latency is not None else ())
+        modeled = (*COSTS, "peak_activation_bytes",
+                   *(("latency_ms",) if latency is not None else ()))
         self.limits = {k: v for k, v in budgets.items().items() if k in modeled}
+        self.bytes_per_element = budgets.batch * dtype_bytes(budgets.dtype)
         self.rho0 = budgets.rho
         self.objective = objective
         self.options: list[Option] = []
@@ -192,7 +204,8 @@ class HullRelaxation:
             cons.append(_matrix(ties, (len(tied), self.nx)) @ x == 0)
         self.budget_cons: dict[str, Any] = {}
         for name in self.limits:
-            cons.extend(self._budget(name))
+            cons.extend(self._peak_budget() if name == "peak_activation_bytes"
+                        else self._budget(name))
         # entropy, conv counts and depths as linear forms
         ent_x, ent_y, ent_z, ent_c, conv_y, conv_c = self._linear_forms()
         self.entropy_forms = (ent_x, ent_y, ent_z, ent_c)
@@ -351,6 +364,56 @@ class HullRelaxation:
                 else None
             if self.budget_cons[name] is not None:
                 cons.append(self.budget_cons[name])
+        return cons
+
+    def _peak_budget(self) -> list[Any]:
+        """Peak activation memory: every live set of every block within the budget.
+
+        An option's live set enters as its perspective, y·P(x/y) <= y (normalized), and a
+        (stage, kernel)'s repeated blocks as D·P(u/D) <= D: both exact at integral points
+        (no constraint where the block is absent) and convex."""
+        m = self.model
+        factor = self.bytes_per_element / self.limits["peak_activation_bytes"]
+        entries: list[tuple[int, int, float]] = []
+        log_c: list[float] = []
+        owner: list[tuple[int, int, float]] = []
+        sums: list[tuple[int, int, float]] = []  # (constraint, cone row)
+        weights: list[tuple[int, int, float]] = []  # (constraint, option, weight)
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        for k, o in enumerate(self.options):
+            groups.setdefault((o.stage, int(o.repeat), o.kernel) if o.repeat else (-1, k, 0),
+                              []).append(k)
+        n_cons = 0
+        for ks in groups.values():
+            for live in peak_terms(m.parts[self.options[ks[0]].key]):
+                for mono in live:
+                    r = len(log_c)
+                    for k in ks:
+                        o = self.options[k]
+                        if o.multiplier:
+                            entries.extend((r, o.offset + i, o.multiplier * mono.exps[var])
+                                           for i, var in enumerate(o.support)
+                                           if mono.exps[var])
+                            owner.append((r, k, float(o.multiplier)))
+                    log_c.append(math.log(mono.coef * factor))
+                    sums.append((n_cons, r, 1.0))
+                weights.extend((n_cons, k, float(self.options[k].multiplier)) for k in ks)
+                n_cons += 1
+        cons: list[Any] = []
+        if log_c:
+            nr = len(log_c)
+            y_rows = _matrix(owner, (nr, self.no)) @ self.y
+            epi = cp.Variable(nr)
+            cons.append(cp.constraints.ExpCone(
+                _matrix(entries, (nr, self.nx)) @ self.x + cp.multiply(np.array(log_c), y_rows),
+                y_rows, epi))
+            cons.append(_matrix(sums, (n_cons, nr)) @ epi
+                        <= _matrix(weights, (n_cons, self.no)) @ self.y)
+        for key in ((-1, 0, 0), (m.num_stages, 0, 0)):
+            for live in peak_terms(m.parts[key]):
+                cons.append(cp.sum(cp.exp(np.array([mono.exps for mono in live]) @ self.z
+                                          + np.log([mono.coef * factor for mono in live])))
+                            <= 1)
         return cons
 
     def _groups(self) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """The DeepMAD mathematical program, solved by branch and bound over cvxpy relaxations.
 
 Maximize the DeepMAD score over a staged space subject to budgets (FLOPs, params,
-activations, ρ; peak memory and latency are enforced exactly on every design) and the
-design rules. Variables: every width and expansion (grids), every depth and kernel.
+activations, peak activation memory, ρ, roofline latency; a measured latency model is
+enforced exactly on every design but is not in the relaxation) and the design rules.
+Variables: every width and expansion (grids), every depth and kernel.
 
 **Relaxation** (:mod:`archdesign.optimize.hull`, one cvxpy/Clarabel program per space,
 re-solved with new parameters at every node): widths and expansions become
@@ -500,9 +501,6 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
         notes.append(f"the {problem.latency.kind if problem.latency else ''} latency model is "
                      f"enforced exactly on designs but only the roofline model is in the "
                      f"relaxation: the upper bound ignores the latency budget")
-    if budgets.peak_activation_bytes is not None:
-        notes.append("peak activation memory is enforced exactly on designs but not modeled "
-                     "in the relaxation: the upper bound ignores it")
     binding = [name for name, limit in budgets.items().items()
                if best.usage[name] >= 0.99 * limit]
     result = Design(best.spec, best.params, best.score, upper, max(gap, 0.0), best.figures,

@@ -29,7 +29,14 @@ from fractions import Fraction
 
 import numpy as np
 
-from archdesign.cost import cost, dtype_bytes, layer_activations, layer_flops, layer_params
+from archdesign.cost import (
+    cost,
+    dtype_bytes,
+    layer_activations,
+    layer_flops,
+    layer_params,
+    live_sets,
+)
 from archdesign.errors import InputError
 from archdesign.hardware.kernels import OP_CLASS_INDEX, fused_indices, op_class
 from archdesign.hardware.models import RooflineModel
@@ -288,12 +295,15 @@ def _structure(model: Model, params: dict[str, Value],
 
 
 def model_costs(model: Model, params: dict[str, Value]) -> dict[str, float]:
-    """The model's costs at a point of the space (the parts the point's structure uses)."""
+    """The model's costs at a point of the space (the parts the point's structure uses),
+    and its peak live activation elements per sample."""
     z = np.array([math.log(float(params[p.name])) for p in model.variables])
-    out = dict.fromkeys(COSTS, 0.0)
+    out = dict.fromkeys((*COSTS, "peak_elements"), 0.0)
     for key, mult in _structure(model, params, z):
         for name in COSTS:
             out[name] += mult * _evaluate(model.parts[key].costs[name], z)
+        out["peak_elements"] = max(out["peak_elements"], *(
+            _evaluate(live, z) for live in peak_terms(model.parts[key])))
     return out
 
 
@@ -350,8 +360,9 @@ def _verify(space: SearchSpace, model: Model, samples: int = 12) -> None:
         except InputError:  # a sample the space's own rules reject
             continue
         got = model_costs(model, params)
-        for name in COSTS:
-            want = float(getattr(exact, name))
+        for name in (*COSTS, "peak_elements"):
+            want = float(exact.peak_activation_bytes / 4 if name == "peak_elements"
+                         else getattr(exact, name))
             if abs(got[name] - want) > 1e-6 * max(1.0, want):
                 raise ModelingError(
                     f"space {space.name!r}: the MP's posynomial model gives {name} "
@@ -485,6 +496,22 @@ def _part(layers1: tuple[Layer, ...], layers2: tuple[Layer, ...],
                 out_channels, last.h_out, layers1, tags, block_in)
 
 
+def _elements(part: Part, index: int) -> Monomial:
+    """Output elements (per sample) of layer ``index`` of a block (-1: its input)."""
+    if index < 0:
+        first = part.layers[0]
+        return Monomial(first.h_in * first.w_in * math.exp(part.block_in[1]),
+                        tuple(part.block_in[0]))
+    la, (_, c_out, _) = part.layers[index], part.tags[index]
+    return Monomial(la.h_out * la.w_out * math.exp(c_out[1]), tuple(c_out[0]))
+
+
+def peak_terms(part: Part) -> list[list[Monomial]]:
+    """A block's live activation elements at each allocation, as posynomials (the block's
+    peak is their maximum: :func:`archdesign.cost.live_sets`)."""
+    return [[_elements(part, b) for b in live] for live in live_sets(part.layers)]
+
+
 # -- roofline latency as posynomials ----------------------------------------------------
 
 
@@ -506,13 +533,8 @@ def roofline_terms(part: Part, roofline: RooflineModel, batch: int,
     layers = part.layers
     compute_rate, memory_rate = roofline.rates(dtype)
 
-    def elements(index: int) -> Monomial:  # output elements of layer ``index`` (-1: input)
-        if index < 0:
-            first = layers[0]
-            return Monomial(first.h_in * first.w_in * math.exp(part.block_in[1]),
-                            tuple(part.block_in[0]))
-        la, (_, c_out, _) = layers[index], part.tags[index]
-        return Monomial(la.h_out * la.w_out * math.exp(c_out[1]), tuple(c_out[0]))
+    def elements(index: int) -> Monomial:
+        return _elements(part, index)
 
     def scaled(monos: list[Monomial], factor: float) -> list[Monomial]:
         return [Monomial(m.coef * factor, m.exps) for m in monos]

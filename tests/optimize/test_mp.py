@@ -27,6 +27,7 @@ from archdesign.spaces import SearchSpace, get_space, load_space
 
 CASES = [
     Budgets(flops=1.2e6),
+    Budgets(peak_activation_bytes=120e3, params=40e3),
     Budgets(flops=2.0e6, params=20e3),
     Budgets(params=30e3, rho=0.3),
     Budgets(flops=3.0e6, params=40e3, rho=0.25),
@@ -135,6 +136,8 @@ def test_model_reproduces_the_cost_model_with_tied_widths(name: str) -> None:
         got = model_costs(model, params)
         for cost_name in ("flops", "params", "activations"):
             assert got[cost_name] == pytest.approx(getattr(exact, cost_name), rel=1e-12)
+        assert got["peak_elements"] * 4 == pytest.approx(exact.peak_activation_bytes,
+                                                         rel=1e-12)
     assert tied or not model.same_input
     if name == "resnet-bottleneck":  # its stride-1 fourth stage can repeat the third's width
         assert model.same_input == {3: (4, 6)}
