@@ -553,13 +553,11 @@ class HullRelaxation:
             pc.value = self.scale * fb * sb
         failed = Solution(math.inf, (box.lo + box.hi) / 2, allowed,
                           np.zeros(self.model.num_stages), np.zeros(self.nx))
-        try:
-            with warnings.catch_warnings():  # inaccurate statuses are handled below
-                warnings.simplefilter("ignore", UserWarning)
-                self.problem.solve(solver=cp.CLARABEL, **SOLVER_SETTINGS)
-        except cp.error.SolverError:
-            return failed
-        status = self.problem.status
+        status = self._run()
+        if status not in ("optimal", "infeasible") and lower is not None:
+            # the incumbent's floor can leave the solver nothing to stand on (a node it
+            # makes empty): without it the node gets an ordinary bound
+            return self.solve(box, tangent_at)
         if status == "infeasible":
             return None
         # An inaccurate answer must not prune: "infeasible_inaccurate" keeps the node open
@@ -573,6 +571,19 @@ class HullRelaxation:
         return Solution(value, np.asarray(self.z.value, float), weights,
                         self.depth_rows @ weights + self.depth_const,
                         np.asarray(self.x.value, float))
+
+    def _run(self) -> str:
+        """Solve with the loose settings, then Clarabel's defaults if that fails."""
+        for settings in (SOLVER_SETTINGS, {}):
+            try:
+                with warnings.catch_warnings():  # inaccurate statuses are the caller's
+                    warnings.simplefilter("ignore", UserWarning)
+                    self.problem.solve(solver=cp.CLARABEL, **settings)
+            except cp.error.SolverError:
+                continue
+            if self.problem.status in ("optimal", "infeasible"):
+                break
+        return str(self.problem.status) if self.problem.status else "solver_error"
 
     def group_values(self, z: np.ndarray, weights: np.ndarray,
                      copies: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

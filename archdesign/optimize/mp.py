@@ -372,8 +372,8 @@ class _Solver:
         counter = itertools.count()
         for root in self.roots():
             self.bound(root)
-            if root.sol is not None:
-                self.local_search(self.round_solution(root, root.sol), pairs=True)
+            if root.sol is not None and time.perf_counter() - start < self.time_limit:
+                self.local_search(self.round_solution(root, root.sol), max_steps=LOCAL_STEPS)
             if root.bound > -math.inf:
                 heapq.heappush(heap, (-root.bound, next(counter), root))
         closed_bound = -math.inf  # the largest bound of any node closed by the tolerance
