@@ -125,6 +125,7 @@ class HullRelaxation:
                    *(("latency_ms",) if latency is not None else ()))
         self.limits = {k: v for k, v in budgets.items().items() if k in modeled}
         self.bytes_per_element = budgets.batch * dtype_bytes(budgets.dtype)
+        self.peak_cons: list[tuple[Any, Any]] = []
         self.rho0 = budgets.rho
         self.objective = objective
         self.options: list[Option] = []
@@ -407,14 +408,26 @@ class HullRelaxation:
             cons.append(cp.constraints.ExpCone(
                 _matrix(entries, (nr, self.nx)) @ self.x + cp.multiply(np.array(log_c), y_rows),
                 y_rows, epi))
-            cons.append(_matrix(sums, (n_cons, nr)) @ epi
-                        <= _matrix(weights, (n_cons, self.no)) @ self.y)
+            weight = _matrix(weights, (n_cons, self.no)) @ self.y
+            cons.append(_matrix(sums, (n_cons, nr)) @ epi <= weight)
+            self.peak_cons.append((cons[-1], weight))
         for key in ((-1, 0, 0), (m.num_stages, 0, 0)):
             for live in peak_terms(m.parts[key]):
                 cons.append(cp.sum(cp.exp(np.array([mono.exps for mono in live]) @ self.z
                                           + np.log([mono.coef * factor for mono in live])))
                             <= 1)
+                self.peak_cons.append((cons[-1], None))
         return cons
+
+    def peak_dual(self) -> float:
+        """d(scaled objective)/d log(peak budget): each live-set constraint's dual times
+        its right-hand side (scaling the budget scales every right-hand side)."""
+        total = 0.0
+        for con, weight in self.peak_cons:
+            dual = np.asarray(con.dual_value if con.dual_value is not None else 0.0, float)
+            rhs = 1.0 if weight is None else np.asarray(weight.value, float)
+            total += float(np.sum(dual * rhs))
+        return total
 
     def _groups(self) -> list[dict[str, Any]]:
         """Groups end before each stage whose first block downsamples; the stem opens the

@@ -451,6 +451,11 @@ class _Solver:
             per_unit = dual / relax.free_budget(name)
             out[name] = {"per_unit": per_unit,
                          "per_10_percent": per_unit * 0.1 * relax.limits[name]}
+        if relax.peak_cons:
+            dual = relax.peak_dual() / relax.scale
+            limit = relax.limits["peak_activation_bytes"]
+            out["peak_activation_bytes"] = {"per_unit": dual / limit,
+                                            "per_10_percent": dual / limit * 0.1 * limit}
         if relax.rho_cons is not None and relax.rho0 is not None:
             duals = np.asarray(relax.rho_cons.dual_value, dtype=float).ravel() / relax.scale
             # rel_entr(L, ρ0) = L·log(L/ρ0): d/dρ0 = −L/ρ0, so d score/dρ0 = Σ μ_g·L_g/ρ0

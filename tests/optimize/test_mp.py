@@ -51,6 +51,8 @@ def test_exact_optimum_on_an_enumerable_space(tiny_space: SearchSpace, budgets: 
         value = effectiveness(result.spec) if name == "rho" else getattr(c, name)
         assert value <= limit
     assert result.score == pytest.approx(get_objective("deepmad").score(result.spec))
+    for name in result.binding:  # a binding budget has a price
+        assert result.shadow_prices[name]["per_unit"] >= 0
 
 
 @pytest.mark.parametrize("budgets", [Budgets(flops=1.5e6), Budgets(params=25e3, rho=0.3)],
