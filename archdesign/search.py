@@ -353,31 +353,44 @@ class SearchResult:
 # -- MP seeds ------------------------------------------------------------------------------
 
 
+# Search metric -> the MP's budget field, for the metrics its relaxation models exactly
+# (the search's "memory" is peak activations plus weights: not one of them).
+_MP_BUDGETS = {"flops": "flops", "params": "params", "activations": "activations",
+               "latency": "latency_ms"}
+
+
 def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_POINTS,
              time_limit: float = 2.0, total_time: float = 20.0) -> list[dict[str, Value]]:
-    """Designs of the mathematical program swept across the FLOP budget range.
+    """Designs of the mathematical program swept across a budget range.
 
-    The MP models FLOPs, params and activations exactly in its relaxation (latency only on
-    its candidates, which makes latency-budgeted programs slow), so the sweep runs over
-    FLOP budgets log-spaced from the cheapest network to the largest one seen that meets
-    the user's budgets; each design's parameters seed the study, and its latency is
-    judged by the search like any trial's. A sweep point the MP cannot solve is logged
-    and skipped: the sampler fills the front anyway. The MP solves the search's own
-    problem (without the kernel-to-feature-map rule, which the search does not impose).
+    The sweep runs over the search's first cost objective that the MP's relaxation models
+    exactly (latency under a roofline model, FLOPs, params, activations; FLOPs otherwise),
+    with budgets log-spaced from the cheapest network to the largest one seen that meets
+    the user's budgets, which the MP also respects where it models them. Each design's
+    parameters seed the study and are judged by the search like any trial's.
+    A sweep point the MP cannot solve is logged and skipped: the sampler fills the front
+    anyway. The MP solves the search's own problem (without the kernel-to-feature-map
+    rule, which the search does not impose).
     """
+    from archdesign.hardware import get_profile, model_for
+    from archdesign.hardware.models import RooflineModel
     from archdesign.optimize import mp
     from archdesign.optimize.problem import Budgets, DesignRules
 
-    low = extent.minimum["flops"]
-    high = extent.maximum["flops"]
+    roofline = isinstance(model_for(get_profile(config.hardware), config.latency_model),
+                          RooflineModel)
+    modeled = [m for m in _MP_BUDGETS if m != "latency" or roofline]
+    swept = next((m for m in config.objectives if m in modeled), "flops")
+    low = extent.minimum[swept]
+    high = extent.maximum[swept]
     if config.budgets:
-        # FLOPs at which each sampled network, scaled, would meet the tightest budget.
-        reach = [m["flops"] * min(v / m[k] for k, v in config.budgets.items())
+        # the level at which each sampled network, scaled, would meet the tightest budget
+        reach = [m[swept] * min(v / m[k] for k, v in config.budgets.items())
                  for m in extent.samples]
         high = float(np.clip(np.median(reach), low, high))
     levels = np.geomspace(low * 1.05, high, count) if high > low * 1.05 else np.array([high])
-    native = {k: v for k, v in config.budgets.items() if k in ("flops", "params",
-                                                               "activations")}
+    native = {_MP_BUDGETS[k]: v for k, v in config.budgets.items() if k in modeled}
+    hardware = config.hardware if "latency_ms" in native or swept == "latency" else None
     dtype = config.dtype or _profile_precision(config.hardware)
     seeds: list[dict[str, Value]] = []
     failures: list[str] = []
@@ -386,20 +399,21 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
         if time.perf_counter() - started > total_time:
             logger.info("MP sweep: stopped after %.0f s", total_time)
             break
-        budgets = Budgets(**{**native, "flops": min(level, native.get("flops", math.inf))},
+        field = _MP_BUDGETS[swept]
+        budgets = Budgets(**{**native, field: min(level, native.get(field, math.inf))},
                           batch=config.batch, dtype=dtype)
         try:
-            found = mp.design(config.space, budgets, config.score,
+            found = mp.design(config.space, budgets, config.score, hardware,
                               rules=DesignRules(max_kernel_ratio=None), tolerance=0.01,
-                              time_limit=time_limit)
+                              time_limit=time_limit, latency_model=config.latency_model)
         except InputError as exc:
-            logger.info("MP sweep: no design at flops <= %s: %s", format_metric("flops", level),
-                        exc)
+            logger.info("MP sweep: no design at %s <= %s: %s", swept,
+                        format_metric(swept, level), exc)
             continue
         except Exception as exc:  # the seeding is an aid: its failure must not stop a search
             failures.append(f"{type(exc).__name__}: {exc}")
-            logger.info("MP sweep: the MP designer failed at flops <= %s (%s)",
-                        format_metric("flops", level), failures[-1])
+            logger.info("MP sweep: the MP designer failed at %s <= %s (%s)", swept,
+                        format_metric(swept, level), failures[-1])
             continue
         if found.params not in seeds:
             seeds.append(dict(found.params))
