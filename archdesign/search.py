@@ -393,6 +393,7 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     hardware = config.hardware if "latency_ms" in native or swept == "latency" else None
     dtype = config.dtype or _profile_precision(config.hardware)
     seeds: list[dict[str, Value]] = []
+    explored: list[dict[str, Value]] = []  # designs on each MP's way, non-dominated
     failures: list[str] = []
     started = time.perf_counter()
     for level in levels.tolist():
@@ -404,8 +405,10 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
                           batch=config.batch, dtype=dtype)
         try:
             found = mp.design(config.space, budgets, config.score, hardware,
-                              rules=DesignRules(max_kernel_ratio=None), tolerance=0.01,
-                              time_limit=time_limit, latency_model=config.latency_model)
+                              rules=DesignRules(monotone_widths=False, max_kernel_ratio=None),
+                              tolerance=0.01,
+                              time_limit=time_limit, latency_model=config.latency_model,
+                              front_of=field)
         except InputError as exc:
             logger.info("MP sweep: no design at %s <= %s: %s", swept,
                         format_metric(swept, level), exc)
@@ -417,6 +420,19 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
             continue
         if found.params not in seeds:
             seeds.append(dict(found.params))
+        explored.extend(p for p in found.front if p != found.params)
+    # the optima first, then the explored fronts evenly thinned, up to a quarter of the trials
+    room = max(0, config.trials // 4 - len(seeds))
+    known = {tuple(sorted(p.items())) for p in seeds}
+    unique = []
+    for p in explored:
+        key = tuple(sorted(p.items()))
+        if key not in known:
+            known.add(key)
+            unique.append(p)
+    if unique and room:
+        picks = np.unique(np.linspace(0, len(unique) - 1, min(room, len(unique))).round())
+        seeds.extend(unique[int(i)] for i in picks)
     logger.info("MP sweep: %d designs from %d budget levels in %.1f s", len(seeds),
                 len(levels), time.perf_counter() - started)
     if failures:

@@ -83,6 +83,9 @@ class Design:
     status: str  # "optimal" (gap within tolerance) or "time_limit"
     objective: str = "deepmad"
     notes: list[str] = field(default_factory=list)
+    # every exactly evaluated feasible design no other one beats on both the score and
+    # ``front_of`` (when asked for): what the search around the optimum found on the way
+    front: list[dict[str, Value]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -178,6 +181,18 @@ class _Solver:
                 self.incumbent = hit
                 logger.debug("incumbent %.3f", hit.score)
         return hit
+
+    def front(self, figure: str) -> list[dict[str, Value]]:
+        """Feasible evaluated designs that no other beats on both score and ``figure``,
+        by increasing ``figure``."""
+        feasible = sorted((ev for ev in self.cache.values() if ev.feasible),
+                          key=lambda ev: (ev.figures[figure], -ev.score))
+        out, best = [], -math.inf
+        for ev in feasible:
+            if ev.score > best:
+                out.append(dict(ev.params))
+                best = ev.score
+        return out
 
     def _merit(self, ev: Evaluation) -> tuple[int, float]:
         if ev.feasible:
@@ -479,7 +494,8 @@ def _replace(items: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
 def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objective = "deepmad",
            hardware: str | None = None, *, rules: DesignRules | None = None,
            tolerance: float = 0.005, time_limit: float = 60.0,
-           fixed: dict[str, Any] | None = None, latency_model: str | None = None) -> Design:
+           fixed: dict[str, Any] | None = None, latency_model: str | None = None,
+           front_of: str | None = None) -> Design:
     """The best design of ``space`` within ``budgets``, with a certified upper bound.
 
     ``tolerance``: stop once the bound is within this fraction of the incumbent (0: prove
@@ -488,6 +504,7 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     by default the profile's own) is enforced exactly on every design. The roofline model
     is also in the relaxation, so the bound respects the latency budget; a measured
     (table, fitted) model is not, and the bound then ignores it (the result says so).
+    ``front_of``: a figure (e.g. ``latency_ms``) for :attr:`Design.front`.
     """
     start = time.perf_counter()
     if isinstance(space, str):
@@ -510,7 +527,8 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
                if best.usage[name] >= 0.99 * limit]
     result = Design(best.spec, best.params, best.score, upper, max(gap, 0.0), best.figures,
                     budgets, binding, solver.shadow_prices(best),
-                    time.perf_counter() - start, solver.nodes, status, objective.name, notes)
+                    time.perf_counter() - start, solver.nodes, status, objective.name, notes,
+                    solver.front(front_of) if front_of else [])
     logger.info("design: score %.2f, bound %.2f, gap %.3f%%, %d nodes, %.1fs", result.score,
                 upper, 100 * result.gap, solver.nodes, result.seconds)
     return result

@@ -218,3 +218,16 @@ def test_stages_of_fixed_depth_one_and_rule_excluded_resolutions() -> None:
     assert result.spec.resolution != 128
     assert cost(result.spec).flops <= 3e8
     assert result.upper_bound >= result.score > 0
+
+
+def test_front_of_explored_designs(tiny_space: SearchSpace) -> None:
+    """``front_of``: the feasible designs met on the way, none beaten on score and FLOPs."""
+    budgets = Budgets(flops=2.0e6, params=20e3)
+    result = design(tiny_space, budgets, tolerance=0.0, front_of="flops")
+    problem = Problem(tiny_space, budgets)
+    evaluated = [problem.evaluate(p) for p in result.front]
+    assert len(evaluated) >= 2 and all(ev.feasible for ev in evaluated)
+    flops = [ev.figures["flops"] for ev in evaluated]
+    scores = [ev.score for ev in evaluated]
+    assert flops == sorted(flops) and scores == sorted(scores)  # more FLOPs buy more score
+    assert scores[-1] == pytest.approx(result.score)
