@@ -5,14 +5,18 @@ Each choice is an *option* with a weight y_o ∈ [0, 1] and its own copy x_o of 
 variables its blocks read (the stage's width and expansion, and the previous stage's
 width for the first block), with y_o·lo ≤ x_o ≤ y_o·hi. Per stage, the first-block
 weights sum to 1, the repeated-block weights of kernel k sum to the first-block weight of
-k, and each kind's copies sum to z. Then:
+k, and each kind's copies sum to z. A stride-1 stage whose input width may equal its own
+has a second first-block option per kernel, without the projection shortcut, whose copy
+ties the two widths (``Model.same_input``). Then:
 
 - a first-block cost monomial c·exp(a·z) enters as its perspective y_o·c·exp(a·x_o/y_o),
   an exponential cone; the repeated blocks of (stage, kernel) enter as the perspective
   D·c·exp(a·u/D) with D = Σ_d (d−1)·y_d and u = Σ_d (d−1)·x_d (by Jensen this is at most
   the sum of the options' own perspectives, so it relaxes their hull, and it is exact at
-  every integral point). A budget is the sum of those and the stem's and head's monomials,
-  ≤ B: convex;
+  every integral point). A cost budget is the sum of those and the stem's and head's
+  monomials, ≤ B: convex. The roofline latency is the same with each fused kernel's
+  max(compute, memory) as an epigraph variable over two such sums; peak activation
+  memory bounds each live set of each block (perspective, per option) by the budget;
 - a stage's entropy Σ ½log(c·k²/g) and conv count are linear in (x, y); its depth is
   Σ_d d·y_d;
 - ρ ≤ ρ0 is 2·S_g ≥ L_g·log(L_g/ρ0) per group prefix (S and L linear): convex;
