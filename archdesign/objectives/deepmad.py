@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from archdesign.errors import InputError
 from archdesign.layers import Layer, block_runs
 from archdesign.objectives.base import Objective
@@ -164,7 +162,9 @@ class DeepMAD(Objective):
             return 0.0
         counted = list(depths[1:]) if self.skip_first_stage_depth and len(depths) > 1 \
             else list(depths)
-        return self.beta * math.exp(float(np.std(counted)))
+        mean = sum(counted) / len(counted)
+        std = math.sqrt(sum((d - mean) ** 2 for d in counted) / len(counted))
+        return self.beta * math.exp(std)
 
     def stage_scores(self, spec: ArchSpec) -> list[float]:
         """α_g·H_g per group."""

@@ -29,6 +29,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -153,6 +154,7 @@ class _Solver:
         self.grids = [grid(p) for p in self.sizes]
         self.log_grids = [np.log(np.array(g)) for g in self.grids]
         self.cache: dict[tuple[Any, ...], Evaluation] = {}
+        self.searched: set[tuple[Any, ...]] = set()  # local-search starts already run
         self.incumbent: Evaluation | None = None
         self.nodes = 0
 
@@ -197,8 +199,7 @@ class _Solver:
     def _merit(self, ev: Evaluation) -> tuple[int, float]:
         if ev.feasible:
             return (1, ev.score)
-        excess = sum(max(0.0, ev.usage[k] / v - 1) for k, v in
-                     self.problem.budgets.items().items())
+        excess = sum(max(0.0, ev.usage[k] / v - 1) for k, v in self.problem.limits.items())
         return (0, -excess - len(ev.violations))
 
     def _neighbors(self, params: dict[str, Value], fixed_names: set[str]) -> list[dict]:
@@ -206,7 +207,7 @@ class _Solver:
         for p in self.problem.space.parameters:
             if p.name in fixed_names:
                 continue
-            values = _values(p)
+            values = _value_list(p)
             i = values.index(params[p.name])
             for j in (i - 1, i + 1):
                 if 0 <= j < len(values):
@@ -219,6 +220,10 @@ class _Solver:
         figures throughout."""
         fixed_names = set(self.fixed)
         current = self.evaluate(params)
+        start = (tuple(sorted(params.items())), max_steps, pairs)
+        if start in self.searched:  # deterministic: the same start ends at the same point
+            return current
+        self.searched.add(start)
         for _ in range(max_steps):
             best, best_merit = None, self._merit(current)
             singles = self._neighbors(current.params, fixed_names)
@@ -480,8 +485,13 @@ class _Solver:
         return out
 
 
+@lru_cache(maxsize=1024)
+def _value_list(p: Parameter) -> tuple[Value, ...]:
+    return tuple(p.choices) if p.kind == "categorical" else tuple(typed(p, v) for v in grid(p))
+
+
 def _values(p: Parameter) -> list[Value]:
-    return list(p.choices) if p.kind == "categorical" else [typed(p, v) for v in grid(p)]
+    return list(_value_list(p))
 
 
 def _replace(items: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:

@@ -123,6 +123,7 @@ class Problem:
                  rules: DesignRules | None = None, latency_model: str | None = None) -> None:
         self.space = space
         self.budgets = budgets
+        self.limits = budgets.items()  # the budgets that are set (read on every evaluation)
         self.objective = get_objective(objective) if isinstance(objective, str) else objective
         self.rules = rules or DesignRules()
         self.hardware = hardware
@@ -148,12 +149,12 @@ class Problem:
         """Exact figures and every violated budget or rule."""
         figures = self.figures(spec)
         violations = [f"{name} {figures[name]:.6g} > budget {limit:.6g}"
-                      for name, limit in self.budgets.items().items() if figures[name] > limit]
+                      for name, limit in self.limits.items() if figures[name] > limit]
         return figures, violations + self.rules.violations(spec)
 
     def evaluate(self, params: dict[str, Value]) -> Evaluation:
         spec = self.space.decode(params)
         figures, violations = self.check(spec)
-        usage = {name: figures[name] for name in self.budgets.items()}
+        usage = {name: figures[name] for name in self.limits}
         return Evaluation(dict(params), spec, self.objective.score(spec), usage, figures,
                           tuple(violations))
