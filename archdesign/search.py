@@ -53,6 +53,8 @@ STRATEGIES: tuple[str, ...] = ("mp+nsga2", "mp", "nsga2", "tpe", "gp", "random")
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("score", "latency")
 # Budget levels of the MP sweep that seeds the mp and mp+nsga2 strategies.
 MP_SWEEP_POINTS = 8
+# At most this many seeds in all (the sweep's optima, then designs from the MP fronts).
+MP_FRONT_SEEDS = 120
 # A budget "binds" a design that uses at least this fraction of it.
 BINDING_FRACTION = 0.95
 
@@ -421,8 +423,8 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
         if found.params not in seeds:
             seeds.append(dict(found.params))
         explored.extend(p for p in found.front if p != found.params)
-    # the optima first, then the explored fronts evenly thinned, up to a quarter of the trials
-    room = max(0, config.trials // 4 - len(seeds))
+    # the optima first, then the explored fronts evenly thinned, up to a tenth of the trials
+    room = max(0, min(config.trials // 10, MP_FRONT_SEEDS) - len(seeds))
     known = {tuple(sorted(p.items())) for p in seeds}
     unique = []
     for p in explored:
