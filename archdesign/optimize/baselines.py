@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from archdesign.optimize.problem import Evaluation, Problem
-from archdesign.optimize.relaxation import grid, typed
+from archdesign.optimize.relaxation import param_values
 from archdesign.spaces import Parameter, Value
 
 logger = logging.getLogger(__name__)
@@ -45,16 +45,12 @@ class BaselineResult:
                 "figures": self.best.figures if self.best else None}
 
 
-def _values(p: Parameter) -> list[Value]:
-    return list(p.choices) if p.kind == "categorical" else [typed(p, v) for v in grid(p)]
-
-
 def _mutate(params: dict[str, Value], space_params: list[Parameter],
             rng: np.random.Generator) -> dict[str, Value]:
     child = dict(params)
     for _ in range(int(rng.integers(1, 3))):
         p = space_params[int(rng.integers(len(space_params)))]
-        values = _values(p)
+        values = param_values(p)
         if len(values) < 2:
             continue
         if p.kind == "categorical" and not all(isinstance(v, (int, float)) for v in values):
@@ -144,7 +140,7 @@ def optuna_search(problem: Problem, sampler: str = "tpe", trials: int = 100_000,
     def objective(trial: optuna.Trial) -> float:
         params: dict[str, Value] = {}
         for p in problem.space.parameters:
-            values = _values(p)
+            values = param_values(p)
             params[p.name] = values[trial.suggest_int(p.name, 0, len(values) - 1)] \
                 if len(values) > 1 else values[0]
         ev = problem.evaluate(params)

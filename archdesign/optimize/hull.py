@@ -54,9 +54,8 @@ from archdesign.optimize.relaxation import (
     LatencyTerms,
     Model,
     Monomial,
-    grid,
+    param_values,
     peak_terms,
-    typed,
 )
 
 # Clarabel's tolerances: a node's bound needs ~1e-5 relative accuracy, not 1e-8, and the
@@ -147,6 +146,13 @@ class HullRelaxation:
                             self.options.append(Option(s, repeat, d, v, offset, flat, same))
                             offset += len(flat)
         self.nx, self.no = max(offset, 1), len(self.options)
+        # the options that share cone rows: each first block alone, and the repeated blocks
+        # of a (stage, kernel) together (weighted by their block counts)
+        grouped: dict[tuple[int, int, int], list[int]] = {}
+        for k, o in enumerate(self.options):
+            grouped.setdefault((o.stage, 1, o.kernel) if o.repeat else (-1, k, 0),
+                               []).append(k)
+        self.option_groups = list(grouped.values())
         self.groups = self._groups()
         g = len(self.groups)
         self.alpha = np.array(objective.alpha_for(g))
@@ -261,14 +267,13 @@ class HullRelaxation:
         param, fixed = self.model.stage_depth[s]
         if param is None:
             return [fixed]
-        return [int(typed(self.model.depth_params[param], v))
-                for v in grid_or_choices(self.model.depth_params[param])]
+        return [int(v) for v in param_values(self.model.depth_params[param])]
 
     def stage_kernels(self, s: int) -> list[int]:
         param = self.model.stage_kernel[s]
         if param is None:
             return [0]
-        return list(range(len(grid_or_choices(self.model.kernel_params[param]))))
+        return list(range(len(param_values(self.model.kernel_params[param]))))
 
     def _blocks_of(self, name: str) -> tuple[Callable[[tuple[int, int, int]], Block], float]:
         """How budget ``name`` reads a block, and the budget it leaves for the blocks.
@@ -304,47 +309,19 @@ class HullRelaxation:
         block_of, limit = self._blocks_of(name)
         if limit <= 0:  # the calibration's constant alone exceeds the budget
             limit = 1e-12
-        entries: list[tuple[int, int, float]] = []
-        log_c: list[float] = []
-        owner: list[tuple[int, int, float]] = []
+        rows = _ConeRows(self)
         linear = np.zeros(self.no)
         kernels: list[list[list[int]]] = []  # per kernel: per alternative, its cone rows
-        # one cone row per monomial of a first block, or of a (stage, kernel)'s repeated
-        # block; its options enter with the weight (multiplier) of their block count
-        groups: dict[tuple[int, int, int], list[int]] = {}
-        for k, o in enumerate(self.options):
-            groups.setdefault((o.stage, int(o.repeat), o.kernel) if o.repeat else (-1, k, 0),
-                              []).append(k)
-        for ks in groups.values():
+        for ks in self.option_groups:
             block_kernels, constant = block_of(self.options[ks[0]].key)
             for k in ks:
                 linear[k] += self.options[k].multiplier * constant / limit
-            for alternatives in block_kernels:
-                kernel_rows = []
-                for posynomial in alternatives:
-                    alt_rows = []
-                    for mono in posynomial:
-                        r = len(log_c)
-                        for k in ks:
-                            o = self.options[k]
-                            if o.multiplier:
-                                entries.extend((r, o.offset + i, o.multiplier * mono.exps[var])
-                                               for i, var in enumerate(o.support)
-                                               if mono.exps[var])
-                                owner.append((r, k, float(o.multiplier)))
-                        log_c.append(math.log(mono.coef / limit))
-                        alt_rows.append(r)
-                    kernel_rows.append(alt_rows)
-                kernels.append(kernel_rows)
+            kernels.extend([[rows.add(ks, mono, 1 / limit) for mono in posynomial]
+                            for posynomial in alternatives] for alternatives in block_kernels)
         terms: list[Any] = []
         cons: list[Any] = []
-        if log_c:
-            nr = len(log_c)
-            y_rows = _matrix(owner, (nr, self.no)) @ self.y
-            epi = cp.Variable(nr)
-            cons.append(cp.constraints.ExpCone(
-                _matrix(entries, (nr, self.nx)) @ self.x + cp.multiply(np.array(log_c), y_rows),
-                y_rows, epi))
+        epi = rows.cone(cons)
+        if epi is not None:
             terms.extend(_kernel_sums(kernels, epi, cons))
         fixed: list[list[Any]] = []
         constant = 0.0
@@ -379,41 +356,20 @@ class HullRelaxation:
         (no constraint where the block is absent) and convex."""
         m = self.model
         factor = self.bytes_per_element / self.limits["peak_activation_bytes"]
-        entries: list[tuple[int, int, float]] = []
-        log_c: list[float] = []
-        owner: list[tuple[int, int, float]] = []
+        rows = _ConeRows(self)
         sums: list[tuple[int, int, float]] = []  # (constraint, cone row)
         weights: list[tuple[int, int, float]] = []  # (constraint, option, weight)
-        groups: dict[tuple[int, int, int], list[int]] = {}
-        for k, o in enumerate(self.options):
-            groups.setdefault((o.stage, int(o.repeat), o.kernel) if o.repeat else (-1, k, 0),
-                              []).append(k)
         n_cons = 0
-        for ks in groups.values():
+        for ks in self.option_groups:
             for live in peak_terms(m.parts[self.options[ks[0]].key]):
-                for mono in live:
-                    r = len(log_c)
-                    for k in ks:
-                        o = self.options[k]
-                        if o.multiplier:
-                            entries.extend((r, o.offset + i, o.multiplier * mono.exps[var])
-                                           for i, var in enumerate(o.support)
-                                           if mono.exps[var])
-                            owner.append((r, k, float(o.multiplier)))
-                    log_c.append(math.log(mono.coef * factor))
-                    sums.append((n_cons, r, 1.0))
+                sums.extend((n_cons, rows.add(ks, mono, factor), 1.0) for mono in live)
                 weights.extend((n_cons, k, float(self.options[k].multiplier)) for k in ks)
                 n_cons += 1
         cons: list[Any] = []
-        if log_c:
-            nr = len(log_c)
-            y_rows = _matrix(owner, (nr, self.no)) @ self.y
-            epi = cp.Variable(nr)
-            cons.append(cp.constraints.ExpCone(
-                _matrix(entries, (nr, self.nx)) @ self.x + cp.multiply(np.array(log_c), y_rows),
-                y_rows, epi))
+        epi = rows.cone(cons)
+        if epi is not None:
             weight = _matrix(weights, (n_cons, self.no)) @ self.y
-            cons.append(_matrix(sums, (n_cons, nr)) @ epi <= weight)
+            cons.append(_matrix(sums, (n_cons, rows.count)) @ epi <= weight)
             self.peak_cons.append((cons[-1], weight))
         for key in ((-1, 0, 0), (m.num_stages, 0, 0)):
             for live in peak_terms(m.parts[key]):
@@ -682,6 +638,45 @@ class HullRelaxation:
         return abs(out)
 
 
+class _ConeRows:
+    """Rows of one exponential cone: each a monomial of a block, entering through the
+    copies of the options that hold the block, weighted by their block counts."""
+
+    def __init__(self, relax: HullRelaxation) -> None:
+        self.relax = relax
+        self.entries: list[tuple[int, int, float]] = []
+        self.owner: list[tuple[int, int, float]] = []
+        self.log_c: list[float] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.log_c)
+
+    def add(self, ks: list[int], mono: Monomial, scale: float) -> int:
+        """A row for ``scale``·mono over the options ``ks``; its index."""
+        r = len(self.log_c)
+        for k in ks:
+            o = self.relax.options[k]
+            if o.multiplier:
+                self.entries.extend((r, o.offset + i, o.multiplier * mono.exps[var])
+                                    for i, var in enumerate(o.support) if mono.exps[var])
+                self.owner.append((r, k, float(o.multiplier)))
+        self.log_c.append(math.log(mono.coef * scale))
+        return r
+
+    def cone(self, cons: list[Any]) -> Any:
+        """The rows' epigraph variables (their cone appended to ``cons``), or None."""
+        if not self.log_c:
+            return None
+        relax, nr = self.relax, len(self.log_c)
+        y_rows = _matrix(self.owner, (nr, relax.no)) @ relax.y
+        epi = cp.Variable(nr)
+        cons.append(cp.constraints.ExpCone(
+            _matrix(self.entries, (nr, relax.nx)) @ relax.x
+            + cp.multiply(np.array(self.log_c), y_rows), y_rows, epi))
+        return epi
+
+
 def _kernel_sums(kernels: list[list[list[int]]], epi: Any, cons: list[Any]) -> list[Any]:
     """Each kernel's cost from its cone rows: the sum of its one alternative, or a new
     variable above the sum of each alternative (their maximum)."""
@@ -711,10 +706,6 @@ def _matrix(entries: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp
         return sp.csr_matrix(shape)
     rows, cols, vals = zip(*entries, strict=True)
     return sp.csr_matrix((vals, (rows, cols)), shape=shape)
-
-
-def grid_or_choices(p: Any) -> tuple[Any, ...]:
-    return tuple(p.choices) if p.kind == "categorical" else grid(p)
 
 
 def interval(vec: np.ndarray, const: float, lo: np.ndarray,

@@ -29,7 +29,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -46,6 +45,7 @@ from archdesign.optimize.relaxation import (
     classify,
     grid,
     other_assignments,
+    param_values,
     roofline_terms,
     typed,
     verify_latency,
@@ -207,7 +207,7 @@ class _Solver:
         for p in self.problem.space.parameters:
             if p.name in fixed_names:
                 continue
-            values = _value_list(p)
+            values = param_values(p)
             i = values.index(params[p.name])
             for j in (i - 1, i + 1):
                 if 0 <= j < len(values):
@@ -263,7 +263,7 @@ class _Solver:
             kp = m.stage_kernel[s]
             if kp is not None:
                 v = max(node.kernels[kp], key=lambda c: first[s].get(c, 0.0))
-                params[self.kernel_params[kp].name] = _values(self.kernel_params[kp])[v]
+                params[self.kernel_params[kp].name] = param_values(self.kernel_params[kp])[v]
         return params
 
     # -- bounds ----------------------------------------------------------------------------
@@ -363,7 +363,7 @@ class _Solver:
             kernels = []
             for j, p in enumerate(self.kernel_params):
                 ok = []
-                for idx, k in enumerate(_values(p)):
+                for idx, k in enumerate(param_values(p)):
                     stages = [s for s in range(m.num_stages) if m.stage_kernel[s] == j]
                     sizes = [m.parts[(s, 0, 0)].out_size for s in stages]
                     if all(rules.kernel_ok(int(k), size) for size in sizes):
@@ -371,11 +371,11 @@ class _Solver:
                 if not ok:  # e.g. a resolution whose last feature maps are too small
                     excluded.append(f"{p.name} at {self.combos[c]}")
                     break
-                order = _values(p)
+                order = param_values(p)
                 kernels.append(tuple(sorted(ok, key=lambda i: float(order[i]))))
             if len(kernels) < len(self.kernel_params):
                 continue
-            depths = tuple(tuple(int(v) for v in _values(p)) for p in self.depth_params)
+            depths = tuple(tuple(int(v) for v in param_values(p)) for p in self.depth_params)
             lo = tuple(0 for _ in self.sizes)
             hi = tuple(len(g) - 1 for g in self.grids)
             out.append(_Node(c, lo, hi, depths, tuple(kernels)))
@@ -443,7 +443,7 @@ class _Solver:
         for j, p in enumerate(self.depth_params):
             params[p.name] = node.depths[j][0]
         for j, p in enumerate(self.kernel_params):
-            params[p.name] = _values(p)[node.kernels[j][0]]
+            params[p.name] = param_values(p)[node.kernels[j][0]]
         return params
 
     # -- sensitivities ------------------------------------------------------------------------
@@ -457,7 +457,7 @@ class _Solver:
         relax = self.relaxations[c]
         node = _Node(c, tuple(0 for _ in self.sizes), tuple(len(g) - 1 for g in self.grids),
                      tuple((int(params[p.name]),) for p in self.depth_params),
-                     tuple((_values(p).index(params[p.name]),) for p in self.kernel_params))
+                     tuple((param_values(p).index(params[p.name]),) for p in self.kernel_params))
         box = self.box(node)
         z0 = np.array([math.log(float(params[p.name])) for p in self.sizes])
         weights = np.array([1.0 if relax.allows(o, box) else 0.0 for o in relax.options])
@@ -483,15 +483,6 @@ class _Solver:
             per_unit = float(np.sum(duals * counts) / relax.rho0)
             out["rho"] = {"per_unit": per_unit, "per_10_percent": per_unit * relax.rho0 * 0.1}
         return out
-
-
-@lru_cache(maxsize=1024)
-def _value_list(p: Parameter) -> tuple[Value, ...]:
-    return tuple(p.choices) if p.kind == "categorical" else tuple(typed(p, v) for v in grid(p))
-
-
-def _values(p: Parameter) -> list[Value]:
-    return list(_value_list(p))
 
 
 def _replace(items: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
@@ -546,7 +537,7 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
 
 def _infeasible_message(problem: Problem, solver: _Solver) -> str:
     space = problem.space
-    smallest = {p.name: (_values(p)[0] if p.name not in solver.fixed else solver.fixed[p.name])
+    smallest = {p.name: (param_values(p)[0] if p.name not in solver.fixed else solver.fixed[p.name])
                 for p in space.parameters}
     figures = problem.figures(space.decode(smallest))
     parts = ", ".join(f"{k} {figures[k]:.4g}" for k in problem.budgets.items())

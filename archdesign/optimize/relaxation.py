@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -215,9 +216,9 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
         stage_depth.append((governed_depth.get(s), stage_counts[s]))
     stage_kernel: list[int | None] = [None] * num_stages
     for j, p in enumerate(kernels):
-        if len(_choices(p)) < 2:
+        if len(param_values(p)) < 2:
             continue
-        alt = {**k0, p.name: _choices(p)[1]}
+        alt = {**k0, p.name: param_values(p)[1]}
         changed_k = _kernels(probe(0, two, alt), num_stages)
         for s, (a, b) in enumerate(zip(_kernels(base, num_stages), changed_k, strict=True)):
             if a != b:
@@ -225,9 +226,9 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
 
     model = Model(sizes, [grid(p) for p in sizes], depths, kernels, dict(fixed), stage_depth,
                   stage_kernel, [None] * num_stages, num_stages=num_stages)
-    variants = max([len(_choices(p)) for p in kernels] or [1])
+    variants = max([len(param_values(p)) for p in kernels] or [1])
     for v in range(variants):
-        kv = {p.name: _choices(p)[min(v, len(_choices(p)) - 1)] for p in kernels}
+        kv = {p.name: param_values(p)[min(v, len(param_values(p)) - 1)] for p in kernels}
         first, second = probe(0, two, kv), probe(1, two, kv)
         values = [markers(0), markers(1)]
         for b1, b2 in zip(first, second, strict=True):
@@ -250,7 +251,7 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
         i, j = source, own
         model.same_input[s] = (i, j)
         for v in range(variants if stage_kernel[s] is not None else 1):
-            kv = {p.name: _choices(p)[min(v, len(_choices(p)) - 1)] for p in kernels}
+            kv = {p.name: param_values(p)[min(v, len(param_values(p)) - 1)] for p in kernels}
             pair = [next(b for b in probe(m, two, kv, (i, j)) if b.stage == s) for m in (0, 1)]
             model.parts[(s, SAME, v)] = _part(pair[0].layers, pair[1].layers,
                                               [markers(0, (i, j)), markers(1, (i, j))],
@@ -283,7 +284,7 @@ def _structure(model: Model, params: dict[str, Value],
             depth = fixed_depth if dp is None else int(params[model.depth_params[dp].name])
             kp = model.stage_kernel[s]
             kernel = 0 if kp is None else \
-                _choices(model.kernel_params[kp]).index(params[model.kernel_params[kp].name])
+                param_values(model.kernel_params[kp]).index(params[model.kernel_params[kp].name])
             same = s in model.same_input and \
                 z[model.same_input[s][0]] == z[model.same_input[s][1]]
             if variant != kernel or (block == 0 and same) or (block == SAME and not same):
@@ -370,8 +371,10 @@ def _verify(space: SearchSpace, model: Model, samples: int = 12) -> None:
                     f"the space has a structural branch the MP does not model")
 
 
-def _choices(p: Parameter) -> tuple[Value, ...]:
-    return p.choices if p.kind == "categorical" else tuple(typed(p, v) for v in grid(p))
+@lru_cache(maxsize=1024)
+def param_values(p: Parameter) -> tuple[Value, ...]:
+    """Every value a parameter takes, in its own type (choices, or its grid)."""
+    return tuple(p.choices) if p.kind == "categorical" else tuple(typed(p, v) for v in grid(p))
 
 
 def _depths(placed: list, num_stages: int) -> list[int]:
