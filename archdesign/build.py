@@ -9,76 +9,15 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from archdesign.layers import Layer, blocks
+from archdesign.layers import blocks
+from archdesign.ops import OPS, Layer
 from archdesign.spec import ArchSpec
 
 
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW tensor (ConvNeXt)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
-
-
-class LayerScale(nn.Module):
-    def __init__(self, channels: int, init: float = 1e-6) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.full((channels, 1, 1), init))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma
-
-
-class Add(nn.Module):
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a + b
-
-
-class Mul(nn.Module):
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a * b
-
-
-_ACTIVATIONS = {
-    "relu": lambda: nn.ReLU(inplace=True),
-    "relu6": lambda: nn.ReLU6(inplace=True),
-    "silu": lambda: nn.SiLU(inplace=True),
-    "hswish": lambda: nn.Hardswish(inplace=True),
-    "gelu": nn.GELU,
-    "sigmoid": nn.Sigmoid,
-}
-
-
 def layer_module(layer: Layer) -> nn.Module:
-    """The PyTorch module that computes ``layer``."""
-    if layer.op == "conv":
-        return nn.Conv2d(layer.c_in, layer.c_out, layer.kernel, layer.stride, layer.padding,
-                         groups=layer.groups, bias=layer.bias)
-    if layer.op == "linear":
-        return nn.Linear(layer.c_in, layer.c_out, bias=layer.bias)
-    if layer.op == "bn":
-        return nn.BatchNorm2d(layer.c_out)
-    if layer.op == "ln":
-        return LayerNorm2d(layer.c_out, eps=1e-6)
-    if layer.op == "act":
-        return _ACTIVATIONS[layer.act]()
-    if layer.op == "maxpool":
-        return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding)
-    if layer.op == "gap":
-        return nn.AdaptiveAvgPool2d(1)
-    if layer.op == "flatten":
-        return nn.Flatten(1)
-    if layer.op == "scale":
-        return LayerScale(layer.c_out)
-    if layer.op == "add":
-        return Add()
-    if layer.op == "mul":
-        return Mul()
-    raise ValueError(f"no module for op {layer.op!r}")
+    """The PyTorch module that computes ``layer`` (its op table row's)."""
+    return OPS[layer.op].module(layer)
 
 
 class LayerGraph(nn.Module):
@@ -93,7 +32,7 @@ class LayerGraph(nn.Module):
         values: list[torch.Tensor] = []
         for module, inputs in zip(self.ops.values(), self.inputs, strict=True):
             values.append(module(*[x if i < 0 else values[i] for i in inputs]))
-        return values[-1]
+        return values[-1] if values else x  # an identity block runs nothing
 
 
 class Network(nn.Module):

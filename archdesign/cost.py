@@ -28,14 +28,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from archdesign.layers import (
+from archdesign.blocks import FLOAT_FIELDS, NUMERIC_FIELDS, BlockArgs, block_structure, expand_block
+from archdesign.layers import block_layers, block_runs, blocks
+from archdesign.ops import (
     INPLACE_OPS,
     Layer,
-    block_layers,
-    block_runs,
-    block_structure,
-    blocks,
-    expand_block,
+    layer_activations,
+    layer_flops,
+    layer_params,
+    moves_data,
 )
 from archdesign.spec import ArchSpec
 
@@ -49,40 +50,17 @@ def dtype_bytes(dtype: str) -> int:
         raise ValueError(f"dtype: {dtype!r} is not one of {sorted(DTYPE_BYTES)}") from None
 
 
-# -- per layer: pure cost functions ------------------------------------------------------
+# -- per layer: the op table's costs (archdesign.ops) -------------------------------------
 
-
-def layer_flops(layer: Layer) -> int:
-    if layer.op == "conv":
-        return (layer.kernel * layer.kernel * layer.c_in * layer.c_out * layer.h_out
-                * layer.w_out // layer.groups)
-    if layer.op == "linear":
-        return layer.c_in * layer.c_out
-    return 0
-
-
-def layer_params(layer: Layer) -> int:
-    if layer.op == "conv":
-        weights = layer.kernel * layer.kernel * (layer.c_in // layer.groups) * layer.c_out
-        return weights + (layer.c_out if layer.bias else 0)
-    if layer.op == "linear":
-        return layer.c_in * layer.c_out + (layer.c_out if layer.bias else 0)
-    if layer.op in ("bn", "ln"):
-        return 2 * layer.c_out
-    if layer.op == "scale":
-        return layer.c_out
-    return 0
-
-
-def layer_activations(layer: Layer) -> int:
-    if layer.op in ("conv", "linear", "maxpool"):
-        return layer.out_elements
-    return 0
+__all__ = ["BlockCost", "Cost", "LayerCost", "block_cost", "cost", "cost_by_layer",
+           "cost_by_stage", "cost_many", "dtype_bytes", "layer_activations", "layer_flops",
+           "layer_moved_elements", "layer_params", "live_sets", "peak_elements",
+           "pool_activations", "summarize"]
 
 
 def layer_moved_elements(layer: Layer, inputs: tuple[Layer | int, ...]) -> int:
     """Activation elements read and written by ``layer`` (per sample)."""
-    if layer.op == "flatten":
+    if not moves_data(layer):
         return 0
     read = sum(x if isinstance(x, int) else x.out_elements for x in inputs)
     return read + layer.out_elements
@@ -135,7 +113,10 @@ def live_sets(layers: tuple[Layer, ...]) -> list[tuple[int, ...]]:
 
 
 def peak_elements(layers: tuple[Layer, ...]) -> int:
-    """Peak live activation elements while running a block (per sample)."""
+    """Peak live activation elements while running a block (per sample; an identity block
+    runs nothing)."""
+    if not layers:
+        return 0
     size = {b: (layers[0].in_elements if b < 0
                 else layers[b].c_out * layers[b].h_out * layers[b].w_out)
             for b in {-1, *range(len(layers))}}
@@ -150,15 +131,15 @@ def summarize(layers: tuple[Layer, ...]) -> BlockCost:
     """A block's figures from its layers, in one pass (this is the hot path of a search)."""
     flops = params = acts = pool_acts = moved = 0
     outs = [x.c_out * x.h_out * x.w_out for x in layers]
-    block_input = layers[0].c_in * layers[0].h_in * layers[0].w_in
+    block_input = layers[0].in_elements if layers else 0
     for layer, out in zip(layers, outs, strict=True):
         flops += layer_flops(layer)
         params += layer_params(layer)
-        if layer.op in ("conv", "linear", "maxpool"):
-            acts += out
-            if layer.op == "maxpool":
-                pool_acts += out
-        if layer.op != "flatten":
+        layer_acts = layer_activations(layer)
+        acts += layer_acts
+        if layer.op == "maxpool":
+            pool_acts += layer_acts
+        if moves_data(layer):
             moved += out + sum(block_input if i < 0 else outs[i] for i in layer.inputs)
     return BlockCost(flops, params, acts, pool_acts, peak_elements(layers), moved)
 
@@ -268,7 +249,7 @@ def cost_many(specs: list[ArchSpec], batch: int = 1,
             block_rows.append(j)
             repeats.append(run.repeat)
     figures = np.zeros((5, len(unique)), dtype=np.int64)
-    groups: dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...]]]] = {}
+    groups: dict[tuple[Any, ...], list[tuple[int, BlockArgs]]] = {}
     for key, j in unique.items():
         fn = fns[j]
         args = key if fn is block_layers else key[1]
@@ -277,19 +258,21 @@ def cost_many(specs: list[ArchSpec], batch: int = 1,
             figures[:, j] = (part.flops, part.params, part.activations, part.moved_elements,
                              part.peak_elements)
             continue
-        block, c_in, c_out, stride, _, expansion, group_width, se_ratio, act = args[:9]
-        structure = block_structure(block, c_in, c_out, stride, expansion, group_width,
-                                    se_ratio)
-        groups.setdefault((block, structure, act), []).append((j, args))
-    for (block, structure, act), members in groups.items():
+        a = BlockArgs(*args)
+        structure = block_structure(a)
+        # the fields that are not numbers (or not set) are part of a group's structure
+        shape = tuple(v if f not in NUMERIC_FIELDS else v is None  # True: an unset option
+                      for f, v in zip(BlockArgs._fields, a, strict=True))
+        groups.setdefault((structure, shape), []).append((j, a))
+    for (structure, shape), members in groups.items():
         index = np.array([j for j, _ in members])
-        cols = list(zip(*(args for _, args in members), strict=True))
-        ints = {k: np.array(cols[k], dtype=np.int64) for k in (1, 2, 3, 4, 9, 10)}
-        group_width = np.array(cols[6], dtype=np.int64) if structure.grouped else None
-        part = summarize(expand_block(block, structure, ints[1], ints[2], ints[3], ints[4],
-                                      np.array(cols[5], dtype=np.float64), group_width,
-                                      np.array(cols[7], dtype=np.float64), act, ints[9],
-                                      ints[10]))
+        columns = list(zip(*(a for _, a in members), strict=True))
+        values: list[Any] = [
+            value if field not in NUMERIC_FIELDS else None if value else
+            np.array(column, dtype=np.float64 if field in FLOAT_FIELDS else np.int64)
+            for field, value, column in zip(BlockArgs._fields, shape, columns, strict=True)]
+        batched = BlockArgs(*values)
+        part = summarize(expand_block(structure, batched))
         for row, value in enumerate((part.flops, part.params, part.activations,
                                      part.moved_elements, part.peak_elements)):
             figures[row, index] = value

@@ -11,21 +11,27 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 
+from archdesign.blocks import BLOCK_KINDS as _KIND_TABLE
+from archdesign.blocks import BlockConfig
 from archdesign.errors import InputError, read_data_file
 
 SCHEMA_VERSION = 1
 _T = TypeVar("_T")
 
-BlockKind = Literal["basic", "bottleneck", "inverted_residual", "convnext"]
-Activation = Literal["relu", "relu6", "silu", "hswish", "gelu"]
+#: A block kind: a name in :data:`archdesign.blocks.BLOCK_KINDS`.
+BlockKind = str
+Activation = Literal["relu", "relu6", "silu", "hswish", "gelu", "none"]
+SEStyle = Literal["efficientnet", "mobilenetv3"]
 
-BLOCK_KINDS: tuple[str, ...] = get_args(BlockKind)
+BLOCK_KINDS: tuple[str, ...] = tuple(_KIND_TABLE)
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+SE_STYLES: tuple[str, ...] = get_args(SEStyle)
 
 # The counting conventions every exported spec states (DESIGN.md, fvcore/pycls).
 COUNTING_CONVENTIONS = {
@@ -65,14 +71,16 @@ def _check_choice(where: str, name: str, value: object, allowed: tuple[object, .
 class StemSpec:
     """The input stem: one strided conv (+ norm + activation), optionally a 3x3/2 max pool.
 
-    Its norm and activation follow the first stage's block kind: ConvNeXt stems are a
-    patchify conv with bias followed by LayerNorm; all others conv-BN-activation.
+    Its norm follows the first stage's block kind: ConvNeXt stems are a patchify conv with
+    bias followed by LayerNorm; all others conv-BN-activation, with ``activation`` (None:
+    the first stage's).
     """
 
     width: int = 32
     kernel: int = 3
     stride: int = 2
     pool: bool = False
+    activation: Activation | None = None
 
     def __post_init__(self) -> None:
         _check_int("stem", "width", self.width, 1, 4096)
@@ -80,21 +88,46 @@ class StemSpec:
         _check_int("stem", "stride", self.stride, 1, 8)
         if not isinstance(self.pool, bool):
             raise SpecError(f"stem.pool: expected true or false, got {self.pool!r}")
+        if self.activation is not None:
+            _check_choice("stem", "activation", self.activation, ACTIVATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSpec:
+    """Per-block fields of a heterogeneous stage: each one set replaces the stage's."""
+
+    block: BlockKind | None = None
+    kernel: int | None = None
+    expansion: float | None = None
+    hidden_width: int | None = None
+    se_ratio: float | None = None
+    activation: Activation | None = None
+    pointwise_groups: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
 
 
 @dataclass(frozen=True, slots=True)
 class StageSpec:
-    """A stage: ``depth`` blocks of one kind; the first carries ``stride``.
+    """A stage: ``depth`` blocks; the first carries ``stride``.
 
-    ``expansion`` means, by block kind:
-      - ``basic``: unused, must be 1;
+    ``block`` names a kind of :data:`archdesign.blocks.BLOCK_KINDS`. ``expansion`` means,
+    by kind:
+      - ``basic``, ``skip``: unused, must be 1 for basic;
       - ``bottleneck``: inner (bottleneck) width = round(width * expansion);
-      - ``inverted_residual``: hidden width = round(block input width * expansion);
+      - ``inverted_residual``, ``irf``: hidden width = round(block input width * expansion);
       - ``convnext``: MLP hidden width = round(width * expansion).
+    ``hidden_width``, when set, is that inner width itself (DeepMAD's per-stage bottleneck
+    widths) and replaces the expansion rule.
     ``group_width`` is the channels per group of a bottleneck's kxk conv (None: dense);
     inverted-residual and ConvNeXt kxk convs are always depthwise.
-    ``se_ratio`` > 0 adds squeeze-excitation with round(block input width * se_ratio)
-    channels (the EfficientNet and RegNetY convention).
+    ``se_ratio`` > 0 adds squeeze-excitation in the style ``se_style`` (see
+    :meth:`archdesign.blocks.Program.squeeze_excite`).
+    ``pointwise_groups``: groups of an ``irf`` block's 1x1 convs (FBNet's ``g2``).
+    ``blocks``: per-block fields (:class:`BlockSpec`, one per block) for stages whose blocks
+    differ (Once-for-All, FBNet); a field a block leaves unset is the stage's.
     """
 
     block: BlockKind
@@ -106,52 +139,96 @@ class StageSpec:
     group_width: int | None = None
     se_ratio: float = 0.0
     activation: Activation = "relu"
+    hidden_width: int | None = None
+    se_style: SEStyle = "efficientnet"
+    pointwise_groups: int = 1
+    blocks: tuple[BlockSpec, ...] = ()
 
     def validate(self, where: str) -> None:
         _check_choice(where, "block", self.block, BLOCK_KINDS)
         _check_int(where, "width", self.width, 1, 16384)
         _check_int(where, "depth", self.depth, 1, 128)
         _check_choice(where, "stride", self.stride, (1, 2))
-        _check_int(where, "kernel", self.kernel, 1, 15)
-        if self.kernel % 2 == 0:
-            raise SpecError(f"{where}.kernel: must be odd (1, 3, 5, ...), got {self.kernel}")
-        _check_float(where, "expansion", self.expansion, 0.01, 16.0)
-        if self.block == "basic" and self.expansion != 1:
-            raise SpecError(f"{where}.expansion: basic blocks have no expansion; must be 1, "
-                            f"got {self.expansion}")
         if self.group_width is not None:
             _check_int(where, "group_width", self.group_width, 1, 16384)
-            if self.block != "bottleneck":
-                raise SpecError(f"{where}.group_width: only bottleneck blocks take a group "
-                                f"width (the kxk conv of {self.block} blocks is depthwise "
-                                f"or dense); use null")
-            inner = self.inner_width
-            if inner % self.group_width:
-                raise SpecError(f"{where}.group_width: {self.group_width} does not divide the "
-                                f"bottleneck width {inner} (= round({self.width} * "
-                                f"{self.expansion}))")
-        _check_float(where, "se_ratio", self.se_ratio, 0.0, 1.0)
-        if self.se_ratio and self.block not in ("bottleneck", "inverted_residual"):
-            raise SpecError(f"{where}.se_ratio: squeeze-excitation is supported for "
-                            f"bottleneck and inverted_residual blocks, not {self.block}")
-        _check_choice(where, "activation", self.activation, ACTIVATIONS)
+        _check_choice(where, "se_style", self.se_style, SE_STYLES)
+        if not isinstance(self.blocks, tuple):
+            raise SpecError(f"{where}.blocks: expected a list of per-block fields")
+        if self.blocks and len(self.blocks) != self.depth:
+            raise SpecError(f"{where}.blocks: {len(self.blocks)} entries for a stage of depth "
+                            f"{self.depth}; give one per block")
+        self._check_fields(where, self)
+        for j, b in enumerate(self.blocks):
+            if not isinstance(b, BlockSpec):
+                raise SpecError(f"{where}.blocks[{j}]: expected a BlockSpec, got "
+                                f"{type(b).__name__}")
+            self._check_fields(f"{where}.blocks[{j}]", b)
+
+    @staticmethod
+    def _check_fields(where: str, f: StageSpec | BlockSpec) -> None:
+        if f.block is not None:
+            _check_choice(where, "block", f.block, BLOCK_KINDS)
+        if f.kernel is not None:
+            _check_int(where, "kernel", f.kernel, 1, 15)
+            if f.kernel % 2 == 0:
+                raise SpecError(f"{where}.kernel: must be odd (1, 3, 5, ...), got {f.kernel}")
+        if f.expansion is not None:
+            _check_float(where, "expansion", f.expansion, 0.01, 16.0)
+        if f.hidden_width is not None:
+            _check_int(where, "hidden_width", f.hidden_width, 1, 65536)
+        if f.se_ratio is not None:
+            _check_float(where, "se_ratio", f.se_ratio, 0.0, 1.0)
+        if f.activation is not None:
+            _check_choice(where, "activation", f.activation, ACTIVATIONS)
+        if f.pointwise_groups is not None:
+            _check_int(where, "pointwise_groups", f.pointwise_groups, 1, 64)
+
+    def block_configs(self) -> tuple[BlockConfig, ...]:
+        """The fields of each of the stage's blocks, in order."""
+        return _block_configs(self)
 
     @property
     def inner_width(self) -> int:
         """Bottleneck / MLP width for kinds defined relative to the stage width."""
+        if self.hidden_width is not None:
+            return self.hidden_width
         return max(1, round(self.width * self.expansion))
+
+
+@lru_cache(maxsize=1 << 14)
+def _block_configs(stage: StageSpec) -> tuple[BlockConfig, ...]:
+    base = BlockConfig(stage.block, stage.kernel, stage.expansion, stage.hidden_width,
+                       stage.group_width, stage.se_ratio, stage.se_style, stage.activation,
+                       stage.pointwise_groups)
+    if not stage.blocks:
+        return (base,) * stage.depth
+    return tuple(base._replace(**{k: v for k, v in b.to_dict().items()
+                                  if k != "block"}, kind=b.block or stage.block)
+                 for b in stage.blocks)
 
 
 @dataclass(frozen=True, slots=True)
 class HeadSpec:
-    """Classifier head: optional 1x1 conv to ``width`` (0: none), global pool, linear."""
+    """Classifier head: optional 1x1 conv + BN + activation to ``width`` (0: none), global
+    pool, optional linear + activation to ``features`` (0: none; MobileNetV3's 1280, with
+    a bias unless ``features_bias`` is false), the classifier. ``activation`` None: the
+    last stage's."""
 
     num_classes: int = 1000
     width: int = 0
+    features: int = 0
+    features_bias: bool = True
+    activation: Activation | None = None
 
     def __post_init__(self) -> None:
         _check_int("head", "num_classes", self.num_classes, 1, 100000)
         _check_int("head", "width", self.width, 0, 16384)
+        _check_int("head", "features", self.features, 0, 16384)
+        if not isinstance(self.features_bias, bool):
+            raise SpecError(f"head.features_bias: expected true or false, got "
+                            f"{self.features_bias!r}")
+        if self.activation is not None:
+            _check_choice("head", "activation", self.activation, ACTIVATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +257,18 @@ class ArchSpec:
             if not isinstance(stage, StageSpec):
                 raise SpecError(f"stages[{i}]: expected a StageSpec, got {type(stage).__name__}")
             stage.validate(f"stages[{i}]")
-        convnext = [s.block == "convnext" for s in self.stages]
-        if any(convnext) and not all(convnext):
-            raise SpecError("stages: convnext stages cannot be mixed with other block kinds "
+        kinds = [c.kind for s in self.stages for c in s.block_configs()]
+        if "convnext" in kinds and any(k != "convnext" for k in kinds):
+            raise SpecError("stages: convnext blocks cannot be mixed with other block kinds "
                             "(they use LayerNorm downsampling between stages)")
+        c_in = self.stem.width
+        for i, stage in enumerate(self.stages):
+            for j, config in enumerate(stage.block_configs()):
+                problem = _KIND_TABLE[config.kind].check(config, c_in, stage.width)
+                if problem is not None:
+                    where = f"stages[{i}]" + (f".blocks[{j}]" if stage.blocks else "")
+                    raise SpecError(f"{where}.{problem}")
+                c_in = stage.width
         downsample = self.stem.stride * (2 if self.stem.pool else 1)
         for stage in self.stages:
             downsample *= stage.stride
@@ -196,6 +281,10 @@ class ArchSpec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stages"] = [dict(s) for s in data["stages"]]
+        for stage, spec_stage in zip(data["stages"], self.stages, strict=True):
+            stage["blocks"] = [b.to_dict() for b in spec_stage.blocks]
+            if not stage["blocks"]:
+                del stage["blocks"]
         return data
 
     @classmethod
@@ -219,6 +308,8 @@ class ArchSpec:
             for required in ("block", "width", "depth"):
                 if required not in item:
                     raise SpecError(f"{where}: missing required key '{required}'")
+            if "blocks" in item:
+                item = {**item, "blocks": _block_specs(source, where, item["blocks"])}
             stages.append(_construct(source, StageSpec, item))
         kwargs = {k: v for k, v in data.items() if k not in ("stages", "stem", "head")}
         for key, sub in (("stem", StemSpec), ("head", HeadSpec)):
@@ -267,6 +358,18 @@ def _construct(source: str, cls: type[_T], kwargs: dict[str, Any]) -> _T:
         if source == "spec":
             raise
         raise SpecError(f"{source}: {exc}") from None
+
+
+def _block_specs(source: str, where: str, data: Any) -> tuple[BlockSpec, ...]:
+    if not isinstance(data, list):
+        raise SpecError(f"{where}.blocks: expected a list of per-block mappings")
+    out = []
+    for j, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise SpecError(f"{where}.blocks[{j}]: expected a mapping")
+        _reject_unknown(f"{where}.blocks[{j}]", item, BlockSpec)
+        out.append(_construct(source, BlockSpec, item))
+    return tuple(out)
 
 
 def _reject_unknown(where: str, data: dict[str, Any], cls: type) -> None:

@@ -8,6 +8,7 @@ from fvcore_reference import fvcore_counts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archdesign.blocks import BlockArgs
 from archdesign.cost import (
     cost,
     cost_by_layer,
@@ -57,7 +58,7 @@ def test_linear_norm_scale_pool_by_hand() -> None:
 
 def test_basic_block_totals_by_hand() -> None:
     # A downsampling basic block 64 -> 128 at 56x56 input: two 3x3 convs, a 1x1 projection.
-    layers = block_layers("basic", 64, 128, 2, 3, 1.0, None, 0.0, "relu", 56, 56)
+    layers = block_layers(*BlockArgs("basic", 64, 128, 2, 3, 56, 56))
     flops = sum(layer_flops(x) for x in layers)
     params = sum(layer_params(x) for x in layers)
     hw = 28 * 28
@@ -67,7 +68,8 @@ def test_basic_block_totals_by_hand() -> None:
 
 def test_se_bottleneck_by_hand() -> None:
     # RegNetY block 48 -> 104, bottleneck 104 (ratio 1), group width 8, SE 0.25 of 48 = 12.
-    layers = block_layers("bottleneck", 48, 104, 2, 3, 1.0, 8, 0.25, "relu", 56, 56)
+    layers = block_layers(*BlockArgs("bottleneck", 48, 104, 2, 3, 56, 56, group_width=8,
+                                    se_ratio=0.25))
     by_name = {x.name: x for x in layers}
     assert by_name["conv_b"].groups == 13
     assert by_name["se_reduce"].c_out == 12
@@ -83,14 +85,15 @@ def test_se_bottleneck_by_hand() -> None:
 def test_peak_memory_of_a_residual_block_by_hand() -> None:
     # Identity basic block 16 -> 16 at 8x8: while conv_b runs, the block input (held for
     # the residual add), conv_a's output and conv_b's output are live: 3 * 16 * 64.
-    layers = block_layers("basic", 16, 16, 1, 3, 1.0, None, 0.0, "relu", 8, 8)
+    layers = block_layers(*BlockArgs("basic", 16, 16, 1, 3, 8, 8))
     assert peak_elements(layers) == 3 * 16 * 64
 
 
 def test_peak_memory_of_an_inverted_residual_by_hand() -> None:
     # 16 -> 16 at 10x10, expansion 6: while the depthwise conv runs, the input (held),
     # the expanded map and the depthwise output are live: 16*100 + 2 * 96*100.
-    layers = block_layers("inverted_residual", 16, 16, 1, 3, 6.0, None, 0.0, "relu6", 10, 10)
+    layers = block_layers(*BlockArgs("inverted_residual", 16, 16, 1, 3, 10, 10, expansion=6.0,
+                                    activation="relu6"))
     assert peak_elements(layers) == 16 * 100 + 2 * 96 * 100
 
 

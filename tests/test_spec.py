@@ -33,7 +33,7 @@ def _spec(**stage: object) -> ArchSpec:
     ({"activation": "tanh"}, r"stages\[0\].activation: 'tanh' is not one of"),
     ({"group_width": 7}, r"group_width: 7 does not divide the bottleneck width 64"),
     ({"block": "basic", "expansion": 0.5}, r"basic blocks have no expansion"),
-    ({"block": "convnext", "se_ratio": 0.25}, r"se_ratio: squeeze-excitation is supported"),
+    ({"block": "convnext", "se_ratio": 0.25}, r"se_ratio: convnext blocks have no squeeze"),
     ({"block": "inverted_residual", "group_width": 4}, r"only bottleneck blocks"),
 ])
 def test_invalid_stage_names_field_and_allowed_values(stage: dict[str, object],

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archdesign.blocks import BlockArgs, Program
 from archdesign.errors import InputError, read_data_file
 from archdesign.hardware.kernels import (
     KERNEL_COLUMNS,
@@ -31,7 +32,8 @@ from archdesign.hardware.kernels import (
     block_kernels,
 )
 from archdesign.hardware.table import KernelTable
-from archdesign.layers import block_layers, head_layers, stem_layers
+from archdesign.layers import HeadArgs, StemArgs, block_layers, head_layers, stem_layers
+from archdesign.ops import layer_flops, layer_params, op_class
 
 logger = logging.getLogger(__name__)
 
@@ -48,18 +50,14 @@ def tinynas_dtype(path: str | Path) -> str:
 def tinynas_row(kind: str, c_in: int, h: int, w: int, c_out: int, k: int, stride: int,
                 fused_add: int) -> list[float]:
     """The kernel row of one TinyNAS entry (same padding; BN and activation fused)."""
-    depthwise = kind == "Depthwise"
-    groups = c_in if depthwise else 1
-    pad = k // 2
-    h_out = (h + 2 * pad - k) // stride + 1
-    w_out = (w + 2 * pad - k) // stride + 1
-    out = c_out * h_out * w_out
-    flops = k * k * c_in * c_out * h_out * w_out // groups
-    weights = k * k * (c_in // groups) * c_out
+    groups = c_in if kind == "Depthwise" else 1
+    p = Program(c_in, h, w)
+    conv = p.layers[p.conv("conv", c_out, k, stride, groups)]
+    out = conv.out_elements
     fused_ops = 3 if fused_add else 2  # bn + act, or bn + add + act
-    row = [OP_CLASS_INDEX["depthwise" if depthwise else "conv"], c_in, h, w, c_out, h_out,
-           w_out, k, stride, groups, fused_add, fused_ops, flops,
-           c_in * h * w + (out if fused_add else 0), out, weights]
+    row = [OP_CLASS_INDEX[str(op_class(conv))], c_in, h, w, c_out, conv.h_out, conv.w_out,
+           k, stride, groups, fused_add, fused_ops, layer_flops(conv),
+           conv.in_elements + (out if fused_add else 0), out, layer_params(conv)]
     assert len(row) == len(KERNEL_COLUMNS)
     return [float(v) for v in row]
 
@@ -143,18 +141,18 @@ def ofa_block(name: str, fields: dict[str, str], key: str,
         hidden = expand * c_in if expand <= 8 and c_in > 8 else expand  # ratio vs width
         act = "hswish" if fields.get("hs") == "1" else "relu"
         se_ratio = hidden / 4 / c_in if fields.get("se") == "1" else 0.0
-        return block_layers, ("inverted_residual", c_in, c_out, int(fields["stride"]),
-                              int(fields["kernel"]), hidden / c_in, None, se_ratio, act, h, w)
+        return block_layers, BlockArgs("inverted_residual", c_in, c_out, int(fields["stride"]),
+                                       int(fields["kernel"]), h, w, expansion=hidden / c_in,
+                                       se_ratio=se_ratio, activation=act)
     if name == "Conv":  # stem: 3x3/2 conv + BN + activation
         h_out, _, c_out = _shape(fields["output"], key, path)
-        return stem_layers, (c_in, h, c_out, 3, h // h_out, False, False, "relu")
+        return stem_layers, StemArgs(c_in, h, c_out, 3, h // h_out, False, False, "relu")
     if name in ("Conv_1", "Conv_2"):  # 1x1 conv + activation (no pooling)
         _, _, c_out = _shape(fields["output"], key, path)
-        return block_layers, ("inverted_residual", c_in, c_out, 1, 1, 1.0, None, 0.0, "relu",
-                              h, w)
+        return block_layers, BlockArgs("inverted_residual", c_in, c_out, 1, 1, h, w)
     if name in ("Logits", "AvgPool2D"):
         classes = int(fields["output"]) if name == "Logits" else 0
-        return head_layers, (c_in, h, w, 0, max(classes, 1), False, "relu")
+        return head_layers, HeadArgs(c_in, h, w, 0, 0, True, max(classes, 1), False, "relu")
     raise InputError(f"{path}: key {key!r}: unknown layer type {name!r}; known: "
                      f"expanded_conv, Conv, Conv_1, Conv_2, AvgPool2D, Logits")
 

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from archdesign.cost import layer_flops, layer_params
-from archdesign.layers import Layer, blocks
+from archdesign.layers import blocks
+from archdesign.ops import Layer, layer_flops, layer_params, op_class
 from archdesign.spec import ArchSpec
 
 #: Op classes a profile gives peak throughput and efficiency for.
@@ -37,6 +37,7 @@ KERNEL_COLUMNS: tuple[str, ...] = (
 COL = {name: i for i, name in enumerate(KERNEL_COLUMNS)}
 
 _NORM_FOLDABLE = frozenset({"bn", "scale"})  # fold into the producing conv's weights
+_WEIGHTED = frozenset({"conv", "linear"})  # kernels whose weights are read from memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +58,6 @@ class BlockKernels(NamedTuple):
 
     names: tuple[str, ...]
     rows: np.ndarray
-
-
-def op_class(layer: Layer) -> str:
-    """The op class of the kernel a layer starts."""
-    if layer.op == "conv":
-        if layer.groups > 1 and layer.groups == layer.c_in:
-            return "depthwise"
-        return "conv"
-    if layer.op == "linear":
-        return "linear"
-    if layer.op in ("bn", "ln"):
-        return "norm"
-    if layer.op in ("maxpool", "gap"):
-        return "pool"
-    return "elementwise"
 
 
 class _Kernel:
@@ -110,7 +96,7 @@ def _fuse(layers: tuple[Layer, ...], rules: FusionRules) -> list[_Kernel]:
     kernel_of: dict[int, _Kernel] = {}
     input_elements = layers[0].in_elements if layers else 0
     for j, layer in enumerate(layers):
-        if layer.op == "flatten":  # a view: no kernel
+        if op_class(layer) is None:  # a view: no kernel
             source = kernel_of.get(layer.inputs[0])
             if source is not None:
                 kernel_of[j] = source
@@ -152,9 +138,9 @@ def _row(kernel: _Kernel, layers: tuple[Layer, ...], input_elements: int) -> lis
     head = kernel.layers[0]
     read = sum(input_elements if i < 0 else layers[i].out_elements for i in head.inputs)
     flops = layer_flops(head)
-    weights = sum(layer_params(x) for x in kernel.layers if x.op in ("conv", "linear"))
+    weights = sum(layer_params(x) for x in kernel.layers if x.op in _WEIGHTED)
     return [
-        OP_CLASS_INDEX[op_class(head)], head.c_in, head.h_in, head.w_in, head.c_out,
+        OP_CLASS_INDEX[str(op_class(head))], head.c_in, head.h_in, head.w_in, head.c_out,
         head.h_out, head.w_out, head.kernel, head.stride, head.groups, kernel.fused_add,
         len(kernel.layers) - 1, flops, read + kernel.add_elements, head.out_elements,
         weights,

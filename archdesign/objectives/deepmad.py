@@ -1,11 +1,11 @@
 """The DeepMAD objective (Shen et al., CVPR 2023) computed from the layer expansion.
 
 Every counted conv layer (c_in inputs, kernel k, groups g) contributes the entropy term
-½·log(c_in·k²/g); squeeze-excitation convs (``se_*``), projection shortcuts (``proj``)
-and the classifier (a linear layer) are not counted. The network is cut into *groups* at
-every block that downsamples (the stem opens the first group; the head joins the last),
-as the reference implementation cuts its "stages". For group g with output channels C_g
-and output resolution r_g, H_g = (log C_g + log r_g²)·S_g, where S_g is the sum of the
+½·log(c_in·k²/g); squeeze-excitation convs and projection shortcuts (layers of role
+``se`` and ``shortcut``) and the classifier (a linear layer) are not counted. The
+network is cut into *groups* at every block that downsamples (the stem opens the first
+group; the head joins the last), as the reference implementation cuts its "stages". For
+group g with output channels C_g and output resolution r_g, H_g = (log C_g + log r_g²)·S_g, where S_g is the sum of the
 entropy terms of all counted layers up to the end of group g, and
 
     score = Σ_g α_g·H_g − β·exp(std of the per-stage depths).
@@ -26,26 +26,27 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from archdesign.errors import InputError
-from archdesign.layers import Layer, block_runs
+from archdesign.layers import block_runs
 from archdesign.objectives.base import Objective
+from archdesign.ops import Layer
 from archdesign.spec import ArchSpec
 
 REFERENCE_ALPHA = (1.0, 1.0, 1.0, 1.0, 8.0)
 REFERENCE_BETA = 10.0
 LAST_GROUP_WEIGHT = 8.0
 
-# Layer-name prefixes of convs that carry no entropy term (SE gates, projection shortcuts).
-UNCOUNTED_PREFIXES = ("se_", "proj")
+# Roles of convs that carry an entropy term (not SE branches, not projection shortcuts).
+COUNTED_ROLES = frozenset({"main", "head"})
 
 
 def counts_for_entropy(layer: Layer) -> bool:
     """Whether ``layer`` contributes a DeepMAD entropy term (and counts in ρ's depth)."""
-    return layer.op == "conv" and not layer.name.startswith(UNCOUNTED_PREFIXES)
+    return layer.op == "conv" and layer.role in COUNTED_ROLES
 
 
 def log_effective_width(layer: Layer) -> float:
     """log(c_in·k²/g): twice the layer's entropy term (a depthwise conv: log k²)."""
-    return math.log(layer.c_in // layer.groups * layer.kernel * layer.kernel)
+    return math.log(layer.per_group * layer.kernel * layer.kernel)
 
 
 class BlockEntropy(NamedTuple):
@@ -55,12 +56,14 @@ class BlockEntropy(NamedTuple):
     convs: int
     sum_log_width: float
     downsamples: bool
-    c_out: int
-    h_out: int
+    c_out: int | None  # None: an identity block (its output is its input)
+    h_out: int | None
 
 
 def summarize_entropy(layers: tuple[Layer, ...]) -> BlockEntropy:
     counted = [log_effective_width(layer) for layer in layers if counts_for_entropy(layer)]
+    if not layers:
+        return BlockEntropy(0.0, 0, 0.0, False, None, None)
     last = layers[-1]
     return BlockEntropy(0.5 * sum(counted), len(counted), sum(counted),
                         last.h_out < layers[0].h_in, last.c_out, last.h_out)
@@ -109,7 +112,7 @@ def groups(spec: ArchSpec) -> tuple[Group, ...]:
         entropy += run.repeat * info.entropy
         convs += run.repeat * info.convs
         sum_log += run.repeat * info.sum_log_width
-        if run.stage < len(spec.stages):
+        if run.stage < len(spec.stages) and info.c_out is not None and info.h_out is not None:
             channels, resolution = info.c_out, info.h_out
         elif info.convs:  # a head conv (before the pool) widens the last feature map
             layers = run.fn(*run.args)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from archdesign.blocks import BlockArgs
 from archdesign.cost import cost
 from archdesign.errors import InputError
 from archdesign.layers import block_output_hw, block_runs
@@ -94,8 +95,8 @@ def stage_output_sizes(spec: ArchSpec) -> list[int]:
     sizes = [0] * len(spec.stages)
     for run in block_runs(spec):
         if 0 <= run.stage < len(spec.stages) and run.first == 0:
-            block, _, _, stride, kernel, *_, h, w = run.args
-            sizes[run.stage] = block_output_hw(block, stride, kernel, h, w)[0]
+            a = BlockArgs(*run.args)
+            sizes[run.stage] = block_output_hw(a.kind, a.stride, a.kernel, a.h, a.w)[0]
     return sizes
 
 

@@ -30,23 +30,25 @@ from functools import lru_cache
 
 import numpy as np
 
-from archdesign.cost import (
-    cost,
-    dtype_bytes,
+from archdesign.cost import cost, dtype_bytes, live_sets
+from archdesign.errors import InputError
+from archdesign.hardware.kernels import OP_CLASS_INDEX, fused_indices
+from archdesign.hardware.models import RooflineModel
+from archdesign.layers import blocks
+from archdesign.objectives.deepmad import counts_for_entropy
+from archdesign.ops import (
+    OPS,
+    Layer,
     layer_activations,
     layer_flops,
     layer_params,
-    live_sets,
+    op_class,
 )
-from archdesign.errors import InputError
-from archdesign.hardware.kernels import OP_CLASS_INDEX, fused_indices, op_class
-from archdesign.hardware.models import RooflineModel
-from archdesign.layers import Layer, blocks
-from archdesign.objectives.deepmad import counts_for_entropy
 from archdesign.spaces import Parameter, SearchSpace, StagedSpace, Value
 
 COSTS = ("flops", "params", "activations")
-SIZE_FIELDS = ("width", "expansion")
+WIDTH_FIELDS = ("width", "hidden_width")
+SIZE_FIELDS = (*WIDTH_FIELDS, "expansion")
 _WIDTH_MARKERS = ((1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069,
                    1087, 1091, 1093, 1097), (2003, 2011, 2017, 2027, 2029, 2039, 2053, 2063,
                                              2069, 2081, 2083, 2087, 2089, 2099, 2111, 2113))
@@ -172,7 +174,7 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
     kinds = classify(space)
     sizes, depths, kernels = kinds["size"], kinds["depth"], kinds["kernel"]
     index = {p.name: i for i, p in enumerate(sizes)}
-    widths = [p for p in sizes if field_of(p) == "width"]
+    widths = [p for p in sizes if field_of(p) in WIDTH_FIELDS]
     expansions = [p for p in sizes if field_of(p) == "expansion"]
     if len(widths) > len(_WIDTH_MARKERS[0]) or len(expansions) > len(_EXPANSION_MARKERS[0]):
         raise ModelingError("too many width/expansion parameters to probe")
@@ -389,7 +391,7 @@ def _kernels(placed: list, num_stages: int) -> list[int]:
     out = [0] * num_stages
     for b in placed:
         if 0 <= b.stage < num_stages:
-            out[b.stage] = b.args[4]
+            out[b.stage] = b.args.kernel
     return out
 
 
@@ -424,33 +426,19 @@ def _tag(a: int, b: int, values: list[dict[int, float]], n: int,
 
 def _monomials(layer: Layer, c_in: tuple[np.ndarray, float], c_out: tuple[np.ndarray, float],
                per_group: tuple[np.ndarray, float]) -> dict[str, list[Monomial]]:
-    """The layer's costs as monomials of z (mirrors :mod:`archdesign.cost`, and is checked
-    against it on the probe by :func:`_part`)."""
-    def mono(coef: float, *logs: tuple[np.ndarray, float]) -> Monomial:
-        vec = sum((lg[0] for lg in logs), np.zeros_like(c_out[0]))
-        return Monomial(coef * math.exp(sum(lg[1] for lg in logs)), tuple(vec))
-
-    hw = layer.h_out * layer.w_out
-    out: dict[str, list[Monomial]] = {c: [] for c in COSTS}
-    if layer.op == "conv":
-        k2 = layer.kernel * layer.kernel
-        out["flops"].append(mono(k2 * hw, per_group, c_out))
-        out["params"].append(mono(k2, per_group, c_out))
-        if layer.bias:
-            out["params"].append(mono(1, c_out))
-        out["activations"].append(mono(hw, c_out))
-    elif layer.op == "linear":
-        out["flops"].append(mono(1, c_in, c_out))
-        out["params"].append(mono(1, c_in, c_out))
-        if layer.bias:
-            out["params"].append(mono(1, c_out))
-        out["activations"].append(mono(1, c_out))
-    elif layer.op in ("bn", "ln"):
-        out["params"].append(mono(2, c_out))
-    elif layer.op == "scale":
-        out["params"].append(mono(1, c_out))
-    elif layer.op == "maxpool":
-        out["activations"].append(mono(hw, c_out))
+    """The layer's costs as monomials of z: the op table's terms (:mod:`archdesign.ops`),
+    each channel factor replaced by its log-linear tag."""
+    tags = {"c_in": c_in, "c_out": c_out, "per_group": per_group}
+    out: dict[str, list[Monomial]] = {}
+    for name in COSTS:
+        out[name] = []
+        for term in getattr(OPS[layer.op], name):
+            coef = float(term.coef(layer))
+            if coef:
+                logs = [tags[f] for f in term.factors]
+                vec = sum((lg[0] for lg in logs), np.zeros_like(c_out[0]))
+                out[name].append(Monomial(coef * math.exp(sum(lg[1] for lg in logs)),
+                                          tuple(vec)))
     return out
 
 
@@ -466,7 +454,7 @@ def _part(layers1: tuple[Layer, ...], layers2: tuple[Layer, ...],
     block_in = _tag(layers1[0].c_in, layers2[0].c_in, values, n)
     tags: list[tuple[Tag, Tag, Tag]] = []
     for la, lb in zip(layers1, layers2, strict=True):
-        scaled = la.name.startswith("se_")
+        scaled = la.role == "se"
         # squeeze-excitation widths are a fraction of the block's input width
         source = (layers1[0].c_in, layers2[0].c_in, block_in) if scaled else None
         c_in = _tag(la.c_in, lb.c_in, values, n, source)
@@ -545,7 +533,7 @@ def roofline_terms(part: Part, roofline: RooflineModel, batch: int,
     kernels = []
     for indices in fused_indices(layers, roofline.profile.fusion):
         head = layers[indices[0]]
-        cls = OP_CLASS_INDEX[op_class(head)]
+        cls = OP_CLASS_INDEX[str(op_class(head))]
         c_in, c_out, per_group = part.tags[indices[0]]
         flops = _monomials(head, c_in, c_out, per_group)["flops"]
         moved = [elements(i) for i in head.inputs] + [elements(indices[0])]
