@@ -5,8 +5,9 @@ Every counted conv layer (c_in inputs, kernel k, groups g) contributes the entro
 ``se`` and ``shortcut``) and the classifier (a linear layer) are not counted. The
 network is cut into *groups* at every block that downsamples (the stem opens the first
 group; the head joins the last), as the reference implementation cuts its "stages". For
-group g with output channels C_g and output resolution r_g, H_g = (log C_g + log r_g²)·S_g, where S_g is the sum of the
-entropy terms of all counted layers up to the end of group g, and
+group g with output channels C_g and output resolution r_g, H_g = (log C_g + log r_g²)·S_g,
+where S_g is the sum of the entropy terms of all counted layers up to the end of group g,
+and
 
     score = Σ_g α_g·H_g − β·exp(std of the per-stage depths).
 
