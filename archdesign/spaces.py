@@ -8,6 +8,13 @@ Two families:
   top level apply to every stage and, if they are parameters, are one shared parameter
   named after the field. ``resolution`` and stem/head fields may be parameters too, and a
   value ``$NAME`` refers to another parameter (e.g. a ConvNeXt stem as wide as stage 1).
+  ``parameters`` declares parameters by name for such references (``ks0``, ``op3``).
+  A stage may list per-block fields (``blocks``, one entry per block slot); a stage whose
+  depth is a parameter uses its first ``depth`` slots (Once-for-All's elastic depth). A
+  block's ``op`` names an entry of the space's ``ops`` table, a mapping of block fields
+  (FBNet's ``k3_e1_g2``, NAS-Bench-Macro's ``ir_5x5_t6``). ``constraints`` bound ratios of
+  two parameters (``{ratio: [s1.hidden_width, s1.width], min: 0.1, max: 1}``): a point
+  outside them is not in the space.
 - ``regnet``: the quantized-linear parameterization of Radosavovic et al. (2020): depth,
   w0, wa, wm, group width, bottleneck ratio, SE ratio; widths quantized to multiples of
   ``q`` and group widths made compatible with bottleneck widths as pycls does.
@@ -25,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from archdesign.errors import InputError, read_data_file
-from archdesign.spec import ArchSpec, HeadSpec, SpecError, StageSpec, StemSpec
+from archdesign.spec import ArchSpec, BlockSpec, HeadSpec, SpecError, StageSpec, StemSpec
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 SPACE_SCHEMA_VERSION = 1
@@ -215,32 +222,65 @@ class SearchSpace(ABC):
 # -- staged family -------------------------------------------------------------------------
 
 _STAGE_FIELDS = ("block", "width", "depth", "stride", "kernel", "expansion", "group_width",
-                 "se_ratio", "activation")
-_STEM_FIELDS = ("width", "kernel", "stride", "pool")
-_HEAD_FIELDS = ("num_classes", "width")
+                 "se_ratio", "activation", "hidden_width", "se_style", "pointwise_groups")
+_BLOCK_FIELDS = ("block", "kernel", "expansion", "hidden_width", "se_ratio", "activation",
+                 "pointwise_groups")
+_STEM_FIELDS = ("width", "kernel", "stride", "pool", "activation")
+_HEAD_FIELDS = ("num_classes", "width", "features", "features_bias", "activation")
 
 
 class StagedSpace(SearchSpace):
-    """Per-stage choices of width, depth, kernel, expansion, ... (ResNet, MobileNet, ConvNeXt)."""
+    """Per-stage choices of width, depth, kernel, expansion, ... (ResNet, MobileNet, ConvNeXt),
+    optionally per block (Once-for-All, FBNet, NAS-Bench-Macro)."""
 
     def __init__(self, name: str, description: str, source: str, parameters: list[Parameter],
-                 template: dict[str, Any]) -> None:
+                 template: dict[str, Any], ops: dict[str, dict[str, Any]] | None = None,
+                 constraints: list[Ratio] | None = None) -> None:
         super().__init__(name, description, source, parameters)
         self._template = template  # every field: ("fixed", value) or ("param", name)
+        self._ops = ops or {}
+        self.constraints = constraints or []
 
     @staticmethod
     def _value(entry: tuple[str, Any], params: dict[str, Value]) -> Any:
         kind, value = entry
         return params[value] if kind == "param" else value
 
+    def feasible(self, params: dict[str, Value]) -> bool:
+        return all(c.holds(params) for c in self.constraints)
+
+    def _blocks(self, stage: dict[str, Any], depth: int,
+                params: dict[str, Value]) -> tuple[BlockSpec, ...]:
+        slots = stage.get("blocks", ())
+        if not slots:
+            return ()
+        if len(slots) < depth:
+            raise SpaceError(f"{self.source}: a stage of depth {depth} has only {len(slots)} "
+                             f"block slots")
+        out = []
+        for slot in slots[:depth]:
+            fields_ = {k: self._value(v, params) for k, v in slot.items()}
+            op = fields_.pop("op", None)
+            if op is not None:
+                fields_ = {**self._ops[str(op)], **fields_}
+            out.append(BlockSpec(**fields_))
+        return tuple(out)
+
     def decode(self, params: dict[str, Value]) -> ArchSpec:
         t = self._template
+        for c in self.constraints:
+            if not c.holds(params):
+                raise SpaceError(f"{self.source}: parameters {params} break the constraint "
+                                 f"{c.describe()}")
         try:
-            stages = tuple(
-                StageSpec(**{k: self._value(v, params) for k, v in stage.items()})
-                for stage in t["stages"])
+            stages = []
+            for stage in t["stages"]:
+                fields_ = {k: self._value(v, params) for k, v in stage.items()
+                           if k != "blocks"}
+                fields_["blocks"] = self._blocks(stage, int(fields_["depth"]), params)
+                stages.append(StageSpec(**fields_))
             return ArchSpec(
-                stages=stages,
+                stages=tuple(stages),
                 stem=StemSpec(**{k: self._value(v, params) for k, v in t["stem"].items()}),
                 head=HeadSpec(**{k: self._value(v, params) for k, v in t["head"].items()}),
                 resolution=self._value(t["resolution"], params),
@@ -251,23 +291,79 @@ class StagedSpace(SearchSpace):
                              f"architecture: {exc}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """A bound on the ratio of two parameters: min <= numerator / denominator <= max."""
+
+    numerator: str
+    denominator: str
+    low: float
+    high: float
+
+    def holds(self, params: dict[str, Value]) -> bool:
+        ratio = float(params[self.numerator]) / float(params[self.denominator])
+        return self.low - 1e-12 <= ratio <= self.high + 1e-12
+
+    def describe(self) -> str:
+        return f"{self.low:g} <= {self.numerator} / {self.denominator} <= {self.high:g}"
+
+
+def _parse_constraints(data: Any, names: set[str], source: str) -> list[Ratio]:
+    if not isinstance(data, list):
+        raise SpaceError(f"{source}: constraints: expected a list of "
+                         f"{{ratio: [A, B], min: x, max: y}}")
+    out = []
+    for i, item in enumerate(data):
+        where = f"{source}: constraints[{i}]"
+        if not isinstance(item, dict):
+            raise SpaceError(f"{where}: expected a mapping")
+        _reject(where, item, {"ratio", "min", "max"})
+        pair = item.get("ratio")
+        if not (isinstance(pair, list) and len(pair) == 2 and all(p in names for p in pair)):
+            raise SpaceError(f"{where}.ratio: expected two parameter names of this space; "
+                             f"parameters: {sorted(names)}")
+        bounds = [item.get("min", 0.0), item.get("max", math.inf)]
+        if not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds) \
+                or bounds[0] > bounds[1]:
+            raise SpaceError(f"{where}: min and max must be numbers with min <= max")
+        out.append(Ratio(str(pair[0]), str(pair[1]), float(bounds[0]), float(bounds[1])))
+    return out
+
+
 def _staged_from_yaml(name: str, data: dict[str, Any], source: str) -> StagedSpace:
     allowed = {"name", "family", "description", "schema_version", "resolution", "stem",
-               "head", "stages", *_STAGE_FIELDS}
+               "head", "stages", "parameters", "ops", "constraints", *_STAGE_FIELDS}
     _reject(source, data, allowed)
     parameters: list[Parameter] = []
     names: set[str] = set()
 
+    def declare(param_name: str, value: dict[str, Any]) -> None:
+        if param_name in names:
+            raise SpaceError(f"{source}: parameter {param_name!r} is defined twice")
+        parameters.append(_parse_parameter(param_name, value, source))
+        names.add(param_name)
+
     def field(param_name: str, value: Any, where: str) -> tuple[str, Any]:
         if isinstance(value, dict):
-            param = _parse_parameter(param_name, value, source)
-            parameters.append(param)
-            names.add(param_name)
+            declare(param_name, value)
             return ("param", param_name)
         if isinstance(value, str) and value.startswith("$"):
             return ("param", value[1:])  # checked once all parameters are known
         return ("fixed", value)
 
+    declared = data.get("parameters", {})
+    if not isinstance(declared, dict):
+        raise SpaceError(f"{source}: 'parameters' must be a mapping of names to parameters")
+    for param_name, value in declared.items():
+        if not isinstance(value, dict):
+            raise SpaceError(f"{source}: parameters.{param_name}: expected a mapping "
+                             f"(choices, or min/max)")
+        declare(str(param_name), value)
+    ops = data.get("ops", {})
+    if not isinstance(ops, dict) or not all(isinstance(v, dict) for v in ops.values()):
+        raise SpaceError(f"{source}: 'ops' must map op names to mappings of block fields")
+    for op_name, op_fields in ops.items():
+        _reject(f"{source}: ops.{op_name}", op_fields, set(_BLOCK_FIELDS))
     shared = {k: field(k, data[k], k) for k in _STAGE_FIELDS if k in data}
     stages_data = data.get("stages")
     if not isinstance(stages_data, list) or not stages_data:
@@ -276,10 +372,22 @@ def _staged_from_yaml(name: str, data: dict[str, Any], source: str) -> StagedSpa
     for i, stage in enumerate(stages_data, start=1):
         if not isinstance(stage, dict):
             raise SpaceError(f"{source}: stages[{i - 1}] must be a mapping")
-        _reject(f"{source}: stages[{i - 1}]", stage, set(_STAGE_FIELDS))
-        entry = dict(shared)
+        _reject(f"{source}: stages[{i - 1}]", stage, {*_STAGE_FIELDS, "blocks"})
+        entry: dict[str, Any] = dict(shared)
         for key, value in stage.items():
-            entry[key] = field(f"s{i}.{key}", value, f"stages[{i - 1}].{key}")
+            if key != "blocks":
+                entry[key] = field(f"s{i}.{key}", value, f"stages[{i - 1}].{key}")
+        if "blocks" in stage:
+            slots = stage["blocks"]
+            if not isinstance(slots, list) or not all(isinstance(b, dict) for b in slots):
+                raise SpaceError(f"{source}: stages[{i - 1}].blocks must be a list of "
+                                 f"mappings of block fields")
+            entry["blocks"] = []
+            for j, slot in enumerate(slots):
+                _reject(f"{source}: stages[{i - 1}].blocks[{j}]", slot,
+                        {*_BLOCK_FIELDS, "op"})
+                entry["blocks"].append({k: field(f"s{i}.b{j}.{k}", v, f"blocks[{j}].{k}")
+                                        for k, v in slot.items()})
         for required in ("block", "width", "depth"):
             if required not in entry:
                 raise SpaceError(f"{source}: stages[{i - 1}] has no {required!r} (set it in "
@@ -298,7 +406,20 @@ def _staged_from_yaml(name: str, data: dict[str, Any], source: str) -> StagedSpa
         if entry_[0] == "param" and entry_[1] not in names:
             raise SpaceError(f"{source}: reference ${entry_[1]} names no parameter; "
                              f"parameters: {sorted(names)}")
-    space = StagedSpace(name, str(data.get("description", "")), source, parameters, template)
+    by_name = {p.name: p for p in parameters}
+    for stage in stages:
+        for slot in stage.get("blocks", ()):
+            if "op" not in slot:
+                continue
+            kind, value = slot["op"]
+            used = by_name[value].choices if kind == "param" else (value,)
+            unknown = [str(v) for v in used if str(v) not in ops]
+            if unknown:
+                raise SpaceError(f"{source}: op {unknown[0]!r} is not in the space's 'ops' "
+                                 f"table; ops: {sorted(ops)}")
+    constraints = _parse_constraints(data.get("constraints", []), names, source)
+    space = StagedSpace(name, str(data.get("description", "")), source, parameters, template,
+                        {str(k): v for k, v in ops.items()}, constraints)
     space.decode(space.defaults())  # fail at load time if the defaults are not a network
     return space
 
@@ -306,7 +427,9 @@ def _staged_from_yaml(name: str, data: dict[str, Any], source: str) -> StagedSpa
 def _template_entries(template: dict[str, Any]) -> list[tuple[str, Any]]:
     out = [template["resolution"]]
     for stage in template["stages"]:
-        out.extend(stage.values())
+        out.extend(v for k, v in stage.items() if k != "blocks")
+        for slot in stage.get("blocks", ()):
+            out.extend(slot.values())
     out.extend(template["stem"].values())
     out.extend(template["head"].values())
     return out

@@ -1,7 +1,7 @@
 """MP designer vs the evolutionary and Optuna baselines on the DeepMAD ResNet problems.
 
 For the budgets of ResNet-18, -34 and -50 (FLOPs, params, ρ <= 0.3, 224x224) in the
-``resnet-bottleneck`` space, run the MP designer, then the reference-style evolutionary
+``resnet-bottleneck-ratio`` space, run the MP designer, then the reference-style evolutionary
 search and Optuna (TPE) each with 10x the MP's wall time, and print score, certified gap
 and wall time. ``--quick``: ResNet-18 only, short limits (a smoke run).
 
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    space = get_space("resnet-bottleneck")
+    space = get_space("resnet-bottleneck-ratio")
     names = ["resnet18"] if args.quick else list(PROBLEMS)
     mp_limit = 5.0 if args.quick else args.mp_time_limit
     factor = 2.0 if args.quick else args.factor
@@ -69,7 +69,7 @@ def main() -> None:
                          "flops": best.figures["flops"] if best else None,
                          "params": best.figures["params"] if best else None,
                          "rho": best.figures["rho"] if best else None})
-    table = Table(title="DeepMAD ResNet problems in resnet-bottleneck (gap vs the MP's "
+    table = Table(title="DeepMAD ResNet problems in resnet-bottleneck-ratio (gap vs the MP's "
                         "certified upper bound)")
     for col in ("problem", "method", "score", "upper bound", "gap", "wall s", "evals/nodes",
                 "FLOPs", "params", "ρ"):

@@ -17,7 +17,9 @@ from archdesign.spaces import (
 )
 from archdesign.spec import ArchSpec
 
-SPACES = ["convnext", "mobilenet", "regnet", "resnet-basic", "resnet-bottleneck"]
+SPACES = ["convnext", "deepmad-mbconv", "fbnet", "fbnet-cifar100", "mobilenet",
+          "nas-bench-macro", "ofa-mbv3", "regnet", "resnet-basic", "resnet-bottleneck",
+          "resnet-bottleneck-ratio"]
 
 
 def test_registry_lists_the_built_in_spaces() -> None:
@@ -118,3 +120,115 @@ def test_bad_space_files_are_rejected_with_file_and_key(tmp_path: Path, text: st
     assert str(path) in str(info.value)
     with pytest.raises(SpaceError):
         get_space(str(path))
+
+
+# -- the community's benchmark spaces: golden figures from their own model code -----------
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+OFA_MAX = {**{f"d{i}": 4 for i in range(1, 6)}, **{f"ks{b}": 7 for b in range(20)},
+           **{f"e{b}": 6 for b in range(20)}, "resolution": 224}
+OFA_MIN = {**{f"d{i}": 2 for i in range(1, 6)}, **{f"ks{b}": 3 for b in range(20)},
+           **{f"e{b}": 3 for b in range(20)}, "resolution": 128}
+FBNET_ROW0 = [
+    "k5_e6", "skip", "k3_e1_g2", "skip", "k5_e1", "skip", "skip", "skip", "k5_e6", "k5_e1",
+    "k3_e1_g2", "k5_e1", "k5_e6", "k3_e6", "k3_e3", "k5_e6", "k3_e6", "k3_e3", "k5_e1",
+    "k3_e3", "k5_e1", "k5_e1_g2"]
+NBM = ("id", "ir_3x3_t3", "ir_5x5_t6")
+
+
+def _fbnet(ops: list[str]) -> dict[str, str]:
+    return {f"op{i}": op for i, op in enumerate(ops)}
+
+
+def _nbm(code: str) -> dict[str, str]:
+    return {f"l{i}": NBM[int(c)] for i, c in enumerate(code)}
+
+
+# (space, point, conv + linear MACs, params): OFA's code + fvcore; HW-NAS-Bench's FBNet
+# model code + fvcore; NAS-Bench-Macro's published parameter counts (MACs: None).
+GOLDEN = [
+    ("ofa-mbv3", OFA_MAX, 566_170_656, 7_664_760),
+    ("ofa-mbv3", OFA_MIN, 41_476_224, 3_410_792),
+    ("fbnet-cifar100", _fbnet(FBNET_ROW0), 67_605_376, 1_790_500),
+    ("fbnet", _fbnet(FBNET_ROW0), 272_388_736, 3_794_920),
+    ("fbnet-cifar100", _fbnet(["k5_e6"] * 22), 160_926_080, 3_749_652),
+    ("fbnet-cifar100", _fbnet(["skip"] * 22), 11_608_960, 780_660),
+    ("nas-bench-macro", _nbm("02012100"), None, 890_666),
+    ("nas-bench-macro", _nbm("11111221"), None, 2_181_386),
+    ("nas-bench-macro", _nbm("00000000"), None, 387_882),
+    ("nas-bench-macro", _nbm("22222222"), None, 2_932_586),
+]
+
+
+@pytest.mark.parametrize(("name", "point", "flops", "params"), GOLDEN)
+def test_benchmark_spaces_match_golden_figures(name: str, point: dict[str, object],
+                                               flops: int | None, params: int) -> None:
+    c = cost(get_space(name).spec(point))
+    assert c.params == params
+    if flops is not None:
+        assert c.flops == flops
+
+
+def test_ofa_row_of_the_measured_data_matches_golden() -> None:
+    import csv
+
+    path = DATA / "latency" / "ofa_mbv3_gpu.csv"
+    if not path.is_file():
+        pytest.skip("shared data not present")
+    with path.open() as f:
+        row = next(csv.DictReader(f))
+    space = get_space("ofa-mbv3")
+    point = {p.name: row[p.name] for p in space.parameters}
+    c = cost(space.spec(point))
+    assert (c.flops, c.params) == (194_900_424, 4_457_920)  # arch_idx 0, resolution 204
+
+
+def test_elastic_depth_uses_the_first_slots() -> None:
+    space = get_space("ofa-mbv3")
+    spec = space.spec({"d1": 2, "ks0": 3, "ks1": 5, "ks2": 3, "e2": 3})
+    stage = spec.stages[1]
+    assert stage.depth == 2 and [b.kernel for b in stage.blocks] == [3, 5]
+    # slots beyond the depth are ignored: the same network
+    assert space.spec({"d1": 2, "ks0": 3, "ks1": 5, "ks2": 7}) == spec
+
+
+def test_free_bottleneck_widths_follow_deepmads_rule() -> None:
+    space = get_space("resnet-bottleneck")
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        params = space.sample(rng)
+        for i in range(1, 6):
+            ratio = params[f"s{i}.hidden_width"] / params[f"s{i}.width"]  # type: ignore[operator]
+            assert 0.1 <= ratio <= 1.0
+        spec = space.decode(params)
+        assert spec.stages[0].inner_width == params["s1.hidden_width"]
+    with pytest.raises(SpaceError, match=r"s1.hidden_width / s1.width <= 1"):
+        space.spec({"s1.width": 64, "s1.hidden_width": 128})
+    with pytest.raises(SpaceError, match=r"0.1 <= s2.hidden_width / s2.width"):
+        space.spec({"s2.width": 1024, "s2.hidden_width": 64})
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("ops: {a: {block: skip, colour: red}}", r"ops.a: unknown key 'colour'"),
+    ("constraints: [{ratio: [s1.width, nope], min: 0.1}]", r"constraints\[0\].ratio: expected "
+                                                           r"two parameter names"),
+    ("constraints: [{ratio: [s1.width, s1.width], min: 2, max: 1}]", r"min <= max"),
+    ("parameters: {k: 3}", r"parameters.k: expected a mapping"),
+])
+def test_bad_space_extensions_name_file_and_key(tmp_path: Path, text: str,
+                                               message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("family: staged\nblock: basic\n"
+                    "stages: [{width: {min: 8, max: 64, step: 8}, depth: 1}]\n" + text + "\n")
+    with pytest.raises(SpaceError, match=message) as info:
+        load_space(path)
+    assert str(path) in str(info.value)
+
+
+def test_an_op_outside_the_ops_table_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ops.yaml"
+    path.write_text("family: staged\nblock: skip\nops: {a: {block: skip}}\n"
+                    "parameters: {o: {choices: [a, b]}}\n"
+                    "stages: [{width: 16, depth: 1, blocks: [{op: $o}]}]\n")
+    with pytest.raises(SpaceError, match=r"op 'b' is not in the space's 'ops' table"):
+        load_space(path)

@@ -145,6 +145,10 @@ def classify(space: SearchSpace) -> dict[str, list[Parameter]]:
         raise ModelingError(f"space {space.name!r}: the MP designer models staged spaces "
                             f"(per-stage width/depth/kernel/expansion); use the Optuna "
                             f"search for {type(space).__name__}")
+    if space.constraints:
+        raise ModelingError(f"space {space.name!r}: the MP does not model the space's "
+                            f"constraints ({'; '.join(c.describe() for c in space.constraints)})"
+                            f"; use the Optuna search")
     out: dict[str, list[Parameter]] = {"size": [], "depth": [], "kernel": [], "other": []}
     for p in space.parameters:
         kind = field_of(p)

@@ -83,7 +83,7 @@ def test_exact_optimum_under_a_roofline_latency_budget(tiny_space: SearchSpace,
 
 
 @pytest.mark.parametrize("hardware", ["v100", "x86-avx2", "rpi4"])
-@pytest.mark.parametrize("name", ["resnet-bottleneck", "mobilenet", "convnext"])
+@pytest.mark.parametrize("name", ["resnet-bottleneck-ratio", "mobilenet", "convnext"])
 def test_roofline_posynomials_match_the_latency_model(name: str, hardware: str) -> None:
     space = get_space(name)
     fixed = {p.name: p.choices[0] for p in space.parameters
@@ -114,7 +114,7 @@ def test_relaxed_posynomials_match_the_cost_model(tiny_space: SearchSpace) -> No
         assert got[name] == pytest.approx(getattr(exact, name), rel=1e-12)
 
 
-@pytest.mark.parametrize("name", ["resnet-bottleneck", "resnet-basic", "mobilenet",
+@pytest.mark.parametrize("name", ["resnet-bottleneck-ratio", "resnet-basic", "mobilenet",
                                   "convnext"])
 def test_model_reproduces_the_cost_model_with_tied_widths(name: str) -> None:
     """At random points, and at points where a stride-1 stage's input width equals its
@@ -141,7 +141,7 @@ def test_model_reproduces_the_cost_model_with_tied_widths(name: str) -> None:
         assert got["peak_elements"] * 4 == pytest.approx(exact.peak_activation_bytes,
                                                          rel=1e-12)
     assert tied or not model.same_input
-    if name == "resnet-bottleneck":  # its stride-1 fourth stage can repeat the third's width
+    if name == "resnet-bottleneck-ratio":  # its stride-1 4th stage can repeat the 3rd width
         assert model.same_input == {3: (4, 6)}
 
 
@@ -154,7 +154,7 @@ def test_a_structural_branch_the_model_misses_is_refused() -> None:
 def test_node_bounds_hold_for_every_design_in_the_node() -> None:
     """The relaxation over boxes around feasible designs (tied widths included) is never
     below the design's exact score, and equals it (up to the margin) on the point itself."""
-    space = get_space("resnet-bottleneck")
+    space = get_space("resnet-bottleneck-ratio")
     budgets = Budgets(flops=20e9, params=100e6, rho=0.6)
     rules = DesignRules(max_kernel_ratio=None, monotone_widths=False)
     problem = Problem(space, budgets, rules=rules)
