@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import networkx as nx
 import numpy as np
 
 from archdesign.spec import ArchSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Op = Literal["conv", "linear", "bn", "ln", "act", "maxpool", "gap", "flatten", "add", "mul",
              "scale"]
@@ -377,6 +379,8 @@ def layers(spec: ArchSpec) -> list[Layer]:
 
 def graph(spec: ArchSpec) -> nx.DiGraph:
     """The architecture as a DAG: one node per layer (attributes: the layer), plus 'input'."""
+    import networkx as nx  # only graph() needs it, and it costs a third of a second
+
     g = nx.DiGraph()
     g.add_node("input", op="input")
     layer_list = layers(spec)
