@@ -1,11 +1,28 @@
-"""Package plumbing: lazily imported exports."""
+"""Package plumbing: where the built-in data files are, and lazily imported exports."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
+
+_PACKAGE = Path(__file__).resolve().parent
+
+DataDir = Literal["search_spaces", "hardware_profiles", "zoo"]
+
+
+def builtin_dir(name: DataDir) -> Path:
+    """The directory of the built-in data files ``name``.
+
+    A wheel carries ``search_spaces/`` and ``hardware_profiles/`` inside the package
+    (pyproject's ``package-dir``); a source checkout, or an editable install of one, has
+    them at the repository root next to the package. ``zoo/`` is inside the package in
+    both.
+    """
+    packaged = _PACKAGE / name
+    return packaged if packaged.is_dir() else _PACKAGE.parent / name
 
 
 def lazy_exports(package: str, exports: dict[str, str]
