@@ -31,10 +31,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from archdesign._package import builtin_dir
 from archdesign.errors import InputError, read_data_file
 from archdesign.spec import ArchSpec, BlockSpec, HeadSpec, SpecError, StageSpec, StemSpec
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+SPACES_DIR = builtin_dir("search_spaces")
 SPACE_SCHEMA_VERSION = 1
 
 Value = int | float | str | bool

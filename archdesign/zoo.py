@@ -8,14 +8,14 @@ parameters, and decoded by the same generator a search uses.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import yaml
 
+from archdesign._package import builtin_dir
 from archdesign.errors import InputError
 from archdesign.spec import ArchSpec, SpecError
 
-ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+ZOO_DIR = builtin_dir("zoo")
 
 
 def list_archs() -> list[str]:

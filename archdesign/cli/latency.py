@@ -8,7 +8,6 @@ from rich.table import Table
 
 from archdesign.cli.common import print_json, resolve_spec, spec_source_options
 from archdesign.cost import DTYPE_BYTES
-from archdesign.hardware.models import model_for
 from archdesign.hardware.profile import get_profile
 
 
@@ -31,6 +30,8 @@ def latency_command(spec_file: str | None, arch: str | None, space: str | None,
                     dtype: str | None, resolution: int | None, measure: bool, device: str,
                     threads: int, per_layer: bool, as_json: bool) -> None:
     """Predicted latency of SPEC_FILE, a zoo --arch, or a --space point on --hardware."""
+    from archdesign.hardware.models import model_for
+
     spec = resolve_spec(spec_file, arch, space, assignments, resolution)
     profile = get_profile(hardware)
     model = model_for(profile, kind)

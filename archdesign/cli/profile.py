@@ -11,8 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from archdesign.cli.common import print_json
-from archdesign.hardware.profile_io import import_profile
-from archdesign.hardware.validate import validate_profile
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +36,8 @@ def profile_command() -> None:
 def import_command(fmt: str, paths: tuple[str, ...], out: str, base: str | None,
                    batch: int | None, train_fraction: float, seed: int, as_json: bool) -> None:
     """Import measured latency tables PATHS (TinyNAS or Once-for-All format)."""
+    from archdesign.hardware.profile_io import import_profile
+
     profile = import_profile(fmt, [Path(p) for p in paths], Path(out), base, batch,
                              train_fraction, seed)
     figures = profile.validation.get("kernels", {})
@@ -115,6 +115,7 @@ def validate_command(profile: str, data: str | None, kind: str | None, batch: in
                      as_json: bool) -> None:
     """Predicted against measured on held-out data for PROFILE."""
     from archdesign.hardware.profile import get_profile
+    from archdesign.hardware.validate import validate_profile
 
     result = validate_profile(get_profile(profile), data, kind, batch=batch)
     if as_json:

@@ -19,15 +19,16 @@ from typing import Any
 
 import yaml
 
+from archdesign._package import builtin_dir
 from archdesign.cost import DTYPE_BYTES
 from archdesign.errors import InputError, read_data_file
 from archdesign.hardware.kernels import OP_CLASSES, FusionRules
 
 logger = logging.getLogger(__name__)
 
-#: Where the built-in profiles live (repo root ``hardware_profiles/``); override with
+#: Where the built-in profiles live (``hardware_profiles/``); override with
 #: ``ARCHDESIGN_HARDWARE_PATH`` (``os.pathsep``-separated directories, searched first).
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
+BUILTIN_DIR = builtin_dir("hardware_profiles")
 KINDS = ("gpu", "cpu", "npu")
 MODEL_KINDS = ("roofline", "table", "fitted")
 DEFAULT_CLASS = "default"
