@@ -115,12 +115,13 @@ EFFICIENTNET_LITE = {"efficientnet_lite0": 4.7, "efficientnet_lite1": 5.4,
 
 # Published MACs we do not reproduce: name -> (published GMACs, ours GMACs to 4 decimals).
 # - EfficientNet-lite (tensorflow/tpu README: 407M, 631M, 899M, 1.44B, 2.64B MAdds): ours
-#   are 3-6% lower while the params match (4,652,008 for lite0, as timm's port). No layer
-#   choice explains it (the stem/head/depth rules are the builder's); the README's counter
-#   (TF profiler) counts ops that conv/linear multiply-accumulates leave out.
-# - ConvNeXt-B: torchvision's 15.36 needs at least 0.3M MACs (0.002%) more than our
-#   15.3547 (params exact); ConvNeXt-T and -S agree, so it is a counting detail of theirs,
-#   not the structure.
+#   are 3-6% lower while the params match (4,652,008 for lite0, as timm's port). The
+#   stem/head/depth/width rules are the builder's and no layer we could add or drop gives
+#   those figures, so we take it to be the README's counter including ops beyond conv and
+#   linear multiply-accumulates (it does not say which).
+# - ConvNeXt-B: torchvision's 15.36 needs about 0.3M MACs (0.002%) more than our 15.3547
+#   (params exact); ConvNeXt-T and -S agree to their 2 decimals, so we take it to be a
+#   counting detail of theirs, not the structure.
 KNOWN_GAPS = {
     "efficientnet_lite0": (0.407, 0.3852),
     "efficientnet_lite1": (0.631, 0.6002),
