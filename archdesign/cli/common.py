@@ -56,7 +56,8 @@ def spec_source_options(func: Any) -> Any:
     func = click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
                         help="Set a space parameter (with --space; repeatable).")(func)
     func = click.option("--space", help="Search space name; its defaults with --set.")(func)
-    func = click.option("--arch", help="Zoo architecture name (see `archdesign spaces`).")(func)
+    func = click.option("--arch", help="Zoo architecture name (see `archdesign spaces`); "
+                        "NAME@RES for another input resolution.")(func)
     return click.argument("spec_file", required=False,
                           type=click.Path(dir_okay=False))(func)
 

@@ -34,7 +34,7 @@ def spaces_command(ctx: click.Context) -> None:
                       f"{cost(space.spec()).flops / 1e9:.3f} G",
                       " ".join(space.description.split()))
     console.print(table)
-    zoo = Table(title="zoo architectures (--arch NAME)")
+    zoo = Table(title="zoo architectures (--arch NAME or NAME@RES)")
     for col in ("name", "FLOPs", "params"):
         zoo.add_column(col)
     for name in list_archs():
