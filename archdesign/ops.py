@@ -228,7 +228,7 @@ def make_divisible(value: Any, divisor: int = 8) -> Any:
     if hasattr(value, "dtype"):
         import numpy as np
 
-        rounded = np.maximum(divisor, (value + divisor // 2) // divisor * divisor)
+        rounded = np.maximum(divisor, np.floor((value + divisor / 2) / divisor) * divisor)
         return np.where(rounded < 0.9 * value, rounded + divisor, rounded).astype(np.int64)
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
