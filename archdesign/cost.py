@@ -28,7 +28,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from archdesign.blocks import FLOAT_FIELDS, NUMERIC_FIELDS, BlockArgs, block_structure, expand_block
+from archdesign.block_kinds import (
+    FLOAT_FIELDS,
+    NUMERIC_FIELDS,
+    BlockArgs,
+    block_structure,
+    expand_block,
+)
 from archdesign.layers import block_layers, block_runs, blocks
 from archdesign.ops import (
     INPLACE_OPS,

@@ -3,7 +3,7 @@
 Counting, the DeepMAD objective, latency models and the PyTorch builder all read this
 expansion, so they cannot disagree. A network is a sequence of blocks (stem, the blocks of
 each stage, head); each block expands through its kind's entry in
-:data:`archdesign.blocks.BLOCK_KINDS` into :class:`~archdesign.ops.Layer` s. Block
+:data:`archdesign.block_kinds.BLOCK_KINDS` into :class:`~archdesign.ops.Layer` s. Block
 expansions are pure and memoized, which is what makes scoring millions of candidates
 cheap: a search space has few distinct blocks.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from archdesign.blocks import BlockArgs, Program, block_structure, expand_block
+from archdesign.block_kinds import BlockArgs, Program, block_structure, expand_block
 from archdesign.ops import INPLACE_OPS, Layer
 from archdesign.spec import ArchSpec
 

@@ -17,14 +17,14 @@ from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 
-from archdesign.blocks import BLOCK_KINDS as _KIND_TABLE
-from archdesign.blocks import BlockConfig
+from archdesign.block_kinds import BLOCK_KINDS as _KIND_TABLE
+from archdesign.block_kinds import BlockConfig
 from archdesign.errors import InputError, read_data_file
 
 SCHEMA_VERSION = 1
 _T = TypeVar("_T")
 
-#: A block kind: a name in :data:`archdesign.blocks.BLOCK_KINDS`.
+#: A block kind: a name in :data:`archdesign.block_kinds.BLOCK_KINDS`.
 BlockKind = str
 Activation = Literal["relu", "relu6", "silu", "hswish", "gelu", "none"]
 SEStyle = Literal["efficientnet", "mobilenetv3"]
@@ -113,7 +113,7 @@ class BlockSpec:
 class StageSpec:
     """A stage: ``depth`` blocks; the first carries ``stride``.
 
-    ``block`` names a kind of :data:`archdesign.blocks.BLOCK_KINDS`. ``expansion`` means,
+    ``block`` names a kind of :data:`archdesign.block_kinds.BLOCK_KINDS`. ``expansion`` means,
     by kind:
       - ``basic``, ``skip``: unused, must be 1 for basic;
       - ``bottleneck``: inner (bottleneck) width = round(width * expansion);
@@ -124,7 +124,7 @@ class StageSpec:
     ``group_width`` is the channels per group of a bottleneck's kxk conv (None: dense);
     inverted-residual and ConvNeXt kxk convs are always depthwise.
     ``se_ratio`` > 0 adds squeeze-excitation in the style ``se_style`` (see
-    :meth:`archdesign.blocks.Program.squeeze_excite`).
+    :meth:`archdesign.block_kinds.Program.squeeze_excite`).
     ``pointwise_groups``: groups of an ``irf`` block's 1x1 convs (FBNet's ``g2``).
     ``blocks``: per-block fields (:class:`BlockSpec`, one per block) for stages whose blocks
     differ (Once-for-All, FBNet); a field a block leaves unset is the stage's.

@@ -1,4 +1,4 @@
-"""One contract every block kind of :data:`archdesign.blocks.BLOCK_KINDS` must keep.
+"""One contract every block kind of :data:`archdesign.block_kinds.BLOCK_KINDS` must keep.
 
 The suite iterates the registry: a newly registered kind gets a failing case until it has
 examples in :data:`EXAMPLES`. For each example (small specs, resolution 32-48) the kind's
@@ -23,7 +23,7 @@ import pytest
 import torch
 from fvcore_reference import fvcore_counts
 
-from archdesign.blocks import BLOCK_KINDS
+from archdesign.block_kinds import BLOCK_KINDS
 from archdesign.build import build
 from archdesign.cost import block_cost, cost, cost_many, pool_activations
 from archdesign.layers import blocks, layers

@@ -8,7 +8,7 @@ from fvcore_reference import fvcore_counts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archdesign.blocks import BlockArgs
+from archdesign.block_kinds import BlockArgs
 from archdesign.cost import (
     cost,
     cost_by_layer,

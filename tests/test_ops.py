@@ -190,8 +190,6 @@ def test_make_divisible_matches_the_rule_on_ints_and_arrays(divisor: int) -> Non
         assert got.tolist() == expected
 
 
-@pytest.mark.xfail(strict=True, reason="the numpy path adds divisor // 2 where the rule adds "
-                   "divisor / 2: float arrays with an odd divisor round differently")
 def test_make_divisible_arrays_with_an_odd_divisor() -> None:
     assert make_divisible(np.array([16.5]), 3).tolist() == [make_divisible(16.5, 3)] == [18]
 

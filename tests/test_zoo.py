@@ -33,6 +33,8 @@ from archdesign.zoo import ZOO_DIR, get_arch, list_archs
 # name: (params, GMACs to 2 decimals). EfficientNet-B2's torchvision weights use 288px
 # (pycls trains it at 260, the zoo's resolution), so it is checked as a NAME@RES.
 TORCHVISION = {
+    "mobilenet_v3_large": (5_483_032, 0.22),
+    "mobilenet_v3_small": (2_542_856, 0.06),
     "resnet18": (11_689_512, 1.81),
     "resnet34": (21_797_672, 3.66),
     "resnet50": (25_557_032, 4.09),

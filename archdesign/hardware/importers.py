@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from archdesign.blocks import BlockArgs, Program
+from archdesign.block_kinds import BlockArgs, Program
 from archdesign.errors import InputError, read_data_file
 from archdesign.hardware.kernels import (
     KERNEL_COLUMNS,

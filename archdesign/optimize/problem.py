@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from archdesign.blocks import BlockArgs
+from archdesign.block_kinds import BlockArgs
 from archdesign.cost import cost
 from archdesign.errors import InputError
 from archdesign.layers import block_output_hw, block_runs
