@@ -305,10 +305,15 @@ def _check_basic(c: BlockConfig, c_in: int, width: int) -> str | None:
     return _no_group_width(c, c_in, width)
 
 
+def _as_args(c: BlockConfig, c_in: int, width: int) -> BlockArgs:
+    """A block of these fields between these widths (shapes do not matter to the rules)."""
+    return BlockArgs(c.kind, c_in, width, 1, c.kernel, 1, 1, c.expansion, c.hidden_width,
+                     c.group_width, c.se_ratio, c.se_style, c.activation, c.pointwise_groups)
+
+
 def _check_bottleneck(c: BlockConfig, c_in: int, width: int) -> str | None:
     if c.group_width is not None:
-        inner = c.hidden_width if c.hidden_width is not None else \
-            max(1, round(width * c.expansion))
+        inner = _stage_hidden(_as_args(c, c_in, width))
         if inner % c.group_width:
             return (f"group_width: {c.group_width} does not divide the bottleneck width "
                     f"{inner}")
@@ -321,7 +326,7 @@ def _check_inverted(c: BlockConfig, c_in: int, width: int) -> str | None:
 
 def _check_irf(c: BlockConfig, c_in: int, width: int) -> str | None:
     g = c.pointwise_groups
-    hidden = c.hidden_width if c.hidden_width is not None else max(1, round(c_in * c.expansion))
+    hidden = _inverted_hidden(_as_args(c, c_in, width))
     for name, channels in (("input width", c_in), ("hidden width", hidden),
                            ("output width", width)):
         if channels % g:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archdesign.layers import blocks
+from archdesign.layers import blocks, stage_name
 from archdesign.ops import OPS, Layer
 from archdesign.spec import ArchSpec
 
@@ -36,23 +36,26 @@ class LayerGraph(nn.Module):
 
 
 class Network(nn.Module):
-    """``stem`` -> ``stages[i][j]`` -> ``head``, mirroring the spec."""
+    """``stem`` -> ``stages.s<i>.b<j>`` -> ``head``, named as the layers are
+    (:func:`archdesign.layers.stage_name`)."""
 
     def __init__(self, spec: ArchSpec) -> None:
         super().__init__()
         self.spec = spec
         placed = blocks(spec)
         self.stem = LayerGraph(placed[0].layers)
-        stages = [nn.Sequential() for _ in spec.stages]
+        stages: dict[str, nn.Sequential] = {stage_name(i): nn.Sequential()
+                                            for i in range(len(spec.stages))}
         for block in placed[1:-1]:
-            stages[block.stage].append(LayerGraph(block.layers))
-        self.stages = nn.ModuleList(stages)
+            stages[stage_name(block.stage)].add_module(f"b{block.index}",
+                                                       LayerGraph(block.layers))
+        self.stages = nn.ModuleDict(stages)
         self.head = LayerGraph(placed[-1].layers)
         _initialize(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
-        for stage in self.stages:
+        for stage in self.stages.values():
             x = stage(x)
         out: torch.Tensor = self.head(x)
         return out

@@ -35,7 +35,7 @@ from archdesign.block_kinds import (
     block_structure,
     expand_block,
 )
-from archdesign.layers import block_layers, block_runs, blocks
+from archdesign.layers import block_layers, block_runs, blocks, stage_name
 from archdesign.ops import (
     INPLACE_OPS,
     Layer,
@@ -124,7 +124,7 @@ def peak_elements(layers: tuple[Layer, ...]) -> int:
     if not layers:
         return 0
     size = {b: (layers[0].in_elements if b < 0
-                else layers[b].c_out * layers[b].h_out * layers[b].w_out)
+                else layers[b].out_elements)
             for b in {-1, *range(len(layers))}}
     peak: Any = 0
     for live in live_sets(layers):
@@ -136,7 +136,7 @@ def peak_elements(layers: tuple[Layer, ...]) -> int:
 def summarize(layers: tuple[Layer, ...]) -> BlockCost:
     """A block's figures from its layers, in one pass (this is the hot path of a search)."""
     flops = params = acts = pool_acts = moved = 0
-    outs = [x.c_out * x.h_out * x.w_out for x in layers]
+    outs = [x.out_elements for x in layers]
     block_input = layers[0].in_elements if layers else 0
     for layer, out in zip(layers, outs, strict=True):
         flops += layer_flops(layer)
@@ -209,7 +209,7 @@ def pool_activations(spec: ArchSpec) -> int:
 
 def cost_by_stage(spec: ArchSpec, batch: int = 1,
                   dtype: str = "float32") -> list[tuple[str, Cost]]:
-    """Totals per part: ``stem``, ``stage0`` ... ``stageN-1``, ``head``."""
+    """Totals per part: ``stem``, ``s1`` ... ``sN``, ``head``."""
     _check_batch(batch)
     groups: dict[int, list[tuple[BlockCost, int]]] = {}
     for r in block_runs(spec):
@@ -217,7 +217,7 @@ def cost_by_stage(spec: ArchSpec, batch: int = 1,
     out = []
     for stage, parts in groups.items():
         name = ("stem" if stage < 0 else "head" if stage == len(spec.stages)
-                else f"stage{stage}")
+                else stage_name(stage))
         out.append((name, _total(parts, batch, dtype)))
     return out
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = ["INPLACE_OPS", "Block", "BlockRun", "Layer", "block_layers", "block_output_hw",
-           "block_runs", "blocks", "graph", "head_layers", "layers", "stem_layers"]
+           "block_runs", "blocks", "graph", "head_layers", "layers", "stage_name",
+           "stem_layers"]
 
 
 class StemArgs(NamedTuple):
@@ -157,6 +158,12 @@ def block_runs(spec: ArchSpec) -> list[BlockRun]:
     return out
 
 
+def stage_name(stage: int) -> str:
+    """The name of stage ``stage`` (0-based) everywhere: ``s1``, ``s2``, ... as the spaces'
+    parameters (``s2.width``) name it."""
+    return f"s{stage + 1}"
+
+
 def blocks(spec: ArchSpec) -> list[Block]:
     """The network as placed blocks: stem, every block of every stage, head."""
     n_stages = len(spec.stages)
@@ -164,7 +171,7 @@ def blocks(spec: ArchSpec) -> list[Block]:
     for run in block_runs(spec):
         for position in range(run.first, run.first + run.repeat):
             name = ("stem" if run.stage < 0 else "head" if run.stage == n_stages
-                    else f"stages.{run.stage}.{position}")
+                    else f"{stage_name(run.stage)}.b{position}")
             out.append(Block(name, run.stage, position, run.fn, run.args))
     return out
 

@@ -236,7 +236,7 @@ def _reference_groups(spec: ArchSpec) -> list[dict[str, float]]:
     entropy = sum_log = 0.0
     convs = channels = resolution = 0
     for name, block in by_block.items():
-        if name.startswith("stages.") and block[-1].h_out < block[0].h_in and (convs or out):
+        if name not in ("stem", "head") and block[-1].h_out < block[0].h_in and (convs or out):
             out.append({"channels": channels, "resolution": resolution, "entropy": entropy,
                         "convs": convs, "sum_log_width": sum_log})
         for layer in block:

@@ -25,10 +25,10 @@ def test_forward_pass_and_exact_parameter_count(name: str) -> None:
 def test_module_mirrors_the_spec() -> None:
     spec = get_arch("resnet34")
     model = build(spec)
-    assert [len(stage) for stage in model.stages] == [s.depth for s in spec.stages]
+    assert [len(stage) for stage in model.stages.values()] == [s.depth for s in spec.stages]
     names = dict(model.named_modules())
-    assert isinstance(names["stages.1.0.ops.conv_a"], torch.nn.Conv2d)
-    assert names["stages.1.0.ops.conv_a"].stride == (2, 2)
+    assert isinstance(names["stages.s2.b0.ops.conv_a"], torch.nn.Conv2d)
+    assert names["stages.s2.b0.ops.conv_a"].stride == (2, 2)
 
 
 def test_full_resolution_forward() -> None:

@@ -12,11 +12,11 @@ def test_resnet50_expansion_shapes() -> None:
     stem = by_name["stem.conv_stem"]
     assert (stem.c_in, stem.c_out, stem.h_out, stem.kernel, stem.stride) == (3, 64, 112, 7, 2)
     assert by_name["stem.pool"].h_out == 56
-    first = by_name["stages.1.0.conv_b"]  # stride on the 3x3 (ResNet v1.5)
+    first = by_name["s2.b0.conv_b"]  # stride on the 3x3 (ResNet v1.5)
     assert (first.c_in, first.c_out, first.stride, first.h_in, first.h_out) == (128, 128, 2,
                                                                                 56, 28)
-    assert by_name["stages.1.0.proj"].stride == 2
-    assert "stages.1.1.proj" not in by_name
+    assert by_name["s2.b0.proj"].stride == 2
+    assert "s2.b1.proj" not in by_name
     fc = by_name["head.fc"]
     assert (fc.c_in, fc.c_out) == (2048, 1000)
     assert sum(1 for x in by_name.values() if x.op == "conv") == 53
@@ -49,7 +49,7 @@ def test_inputs_reference_earlier_layers_and_graph_is_a_dag() -> None:
 def test_convnext_downsamples_with_layernorm_and_2x2_conv() -> None:
     by_name = {x.name: x for x in layers(get_arch("convnext_tiny"))}
     assert by_name["stem.conv"].kernel == 4 and by_name["stem.conv"].h_out == 56
-    down = by_name["stages.1.0.down_conv"]
+    down = by_name["s2.b0.down_conv"]
     assert (down.kernel, down.stride, down.c_in, down.c_out, down.h_out) == (2, 2, 96, 192, 28)
-    assert by_name["stages.1.0.down_norm"].op == "ln"
-    assert "stages.0.0.down_conv" not in by_name
+    assert by_name["s2.b0.down_norm"].op == "ln"
+    assert "s1.b0.down_conv" not in by_name

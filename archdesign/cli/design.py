@@ -96,6 +96,7 @@ def design_command(space: str, flops: str | None, params_: str | None,
 
 
 def _print_human(result: object) -> None:
+    from archdesign.layers import stage_name
     from archdesign.optimize import Design
 
     assert isinstance(result, Design)
@@ -106,9 +107,9 @@ def _print_human(result: object) -> None:
         table.add_column(col, justify="left" if col in ("stage", "block") else "right")
     table.add_row("stem", "conv", str(spec.stem.width), "1", str(spec.stem.stride),
                   str(spec.stem.kernel), "")
-    for i, s in enumerate(spec.stages, start=1):
-        table.add_row(str(i), s.block, str(s.width), str(s.depth), str(s.stride), str(s.kernel),
-                      f"{s.expansion:g}")
+    for i, s in enumerate(spec.stages):
+        table.add_row(stage_name(i), s.block, str(s.width), str(s.depth), str(s.stride),
+                      str(s.kernel), f"{s.expansion:g}")
     console.print(table)
     f = result.figures
     console.print(f"score {result.score:.2f}   upper bound {result.upper_bound:.2f}   "

@@ -92,7 +92,7 @@ def _pre_pool(model: Any, x: Any) -> Any:
     from torch import nn
 
     x = model.stem(x)
-    for stage in model.stages:
+    for stage in model.stages.values():
         x = stage(x)
     values: list[Any] = []
     for module, inputs in zip(model.head.ops.values(), model.head.inputs, strict=True):

@@ -38,7 +38,7 @@ def test_cost_of_a_spec_file_with_batch_and_per_layer(tmp_path: Path) -> None:
     data = json.loads(result.output)
     assert data["flops"] == 1_814_073_344 and data["batch"] == 4
     assert sum(x["flops"] for x in data["layers"]) == data["flops"]
-    assert set(data["stages"]) == {"stem", "stage0", "stage1", "stage2", "stage3", "head"}
+    assert set(data["stages"]) == {"stem", "s1", "s2", "s3", "s4", "head"}
 
 
 def test_resolution_override_and_human_table() -> None:

@@ -11,7 +11,7 @@ def _names(kernels):
 
 def test_basic_block_fuses_conv_bn_act_and_residual_add():
     spec = get_arch("resnet18")
-    block = blocks(spec)[1]  # stages.0.0: identity shortcut
+    block = blocks(spec)[1]  # s1.b0: identity shortcut
     assert _names(fuse(block.layers, FusionRules())) == [
         ["conv_a", "bn_a", "act_a"], ["conv_b", "bn_b", "add", "act_out"]]
     assert _names(fuse(block.layers, FusionRules(residual_add=False))) == [
@@ -20,13 +20,13 @@ def test_basic_block_fuses_conv_bn_act_and_residual_add():
 
 
 def test_projection_add_fuses_into_the_conv_that_runs_last():
-    block = blocks(get_arch("resnet18"))[3]  # stages.1.0: stride 2, projection
+    block = blocks(get_arch("resnet18"))[3]  # s2.b0: stride 2, projection
     assert _names(fuse(block.layers, FusionRules())) == [
         ["conv_a", "bn_a", "act_a"], ["conv_b", "bn_b"], ["proj", "proj_bn", "add", "act_out"]]
 
 
 def test_se_and_convnext_grouping():
-    ir = next(b for b in blocks(get_arch("efficientnet_b0")) if b.name == "stages.1.1")
+    ir = next(b for b in blocks(get_arch("efficientnet_b0")) if b.name == "s2.b1")
     assert _names(fuse(ir.layers, FusionRules())) == [
         ["conv_expand", "bn_expand", "act_expand"], ["conv_dw", "bn_dw", "act_dw"],
         ["se_pool"], ["se_reduce", "se_act"], ["se_expand", "se_gate"], ["se_scale"],
@@ -54,6 +54,6 @@ def test_kernel_rows_carry_flops_and_residual_reads():
     assert stem[COL["in_elements"]] == 3 * 224 * 224
     assert stem[COL["out_elements"]] == 64 * 112 * 112
     assert rows[1][COL["op_class"]] == OP_CLASS_INDEX["pool"]
-    block = rows[3]  # stages.0.0 conv_b + add: reads its input and the shortcut
+    block = rows[3]  # s1.b0 conv_b + add: reads its input and the shortcut
     assert block[COL["fused_add"]] == 1
     assert block[COL["in_elements"]] == 2 * 64 * 56 * 56
