@@ -70,6 +70,19 @@ class Parameter:
             return math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return math.inf
 
+    def values(self) -> tuple[Value, ...]:
+        """Every value, in order (choices as given; a stepped range ascending)."""
+        if self.kind == "categorical":
+            return self.choices
+        if math.isinf(self.count):
+            raise SpaceError(f"parameter {self.name!r} is continuous: it has no list of "
+                             f"values (give it a step)")
+        assert self.low is not None
+        step = self.step or 1
+        if self.kind == "int":
+            return tuple(int(self.low) + int(step) * i for i in range(int(self.count)))
+        return tuple(round(self.low + i * step, 10) for i in range(int(self.count)))
+
     def sample(self, rng: np.random.Generator) -> Value:
         if self.kind == "categorical":
             return self.choices[int(rng.integers(len(self.choices)))]
@@ -185,6 +198,8 @@ class SearchSpace(ABC):
 
     @property
     def size(self) -> float:
+        """Number of assignments (an upper bound on distinct networks where assignments
+        can decode alike, and where constraints cut the product)."""
         return math.prod(p.count for p in self.parameters)
 
     def parameter(self, name: str) -> Parameter:
@@ -249,6 +264,33 @@ class StagedSpace(SearchSpace):
 
     def feasible(self, params: dict[str, Value]) -> bool:
         return all(c.holds(params) for c in self.constraints)
+
+    @property
+    def size(self) -> float:
+        """Number of assignments, counting a block slot's parameters only for the depths
+        that use the slot: Once-for-All's stages contribute Σ_d Π_{slots < d} instead of
+        the product over all slots. Shared or constrained parameters keep the plain
+        product over them (an upper bound)."""
+        counts = {p.name: p.count for p in self.parameters}
+        uses: dict[str, int] = {}
+        for entry in _template_entries(self._template):
+            if entry[0] == "param":
+                uses[entry[1]] = uses.get(entry[1], 0) + 1
+        total: float = 1  # exact integers while every count is finite
+        accounted: set[str] = set()
+        for stage in self._template["stages"]:
+            kind, depth = stage["depth"]
+            slot_params = [[v[1] for v in slot.values() if v[0] == "param"]
+                           for slot in stage.get("blocks", ())]
+            own = [name for names in slot_params for name in names]
+            if kind != "param" or not own or uses[depth] != 1 or \
+                    any(uses[name] != 1 for name in own):
+                continue
+            per_slot = [math.prod(counts[name] for name in names) for names in slot_params]
+            depths = self.parameter(depth).values()
+            total *= sum(math.prod(per_slot[:int(d)]) for d in depths)
+            accounted.update([depth, *own])
+        return total * math.prod(c for name, c in counts.items() if name not in accounted)
 
     def _blocks(self, stage: dict[str, Any], depth: int,
                 params: dict[str, Value]) -> tuple[BlockSpec, ...]:

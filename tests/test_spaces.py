@@ -232,3 +232,28 @@ def test_an_op_outside_the_ops_table_is_refused(tmp_path: Path) -> None:
                     "stages: [{width: 16, depth: 1, blocks: [{op: $o}]}]\n")
     with pytest.raises(SpaceError, match=r"op 'b' is not in the space's 'ops' table"):
         load_space(path)
+
+
+def test_elastic_depth_counts_only_the_slots_a_depth_uses() -> None:
+    # per stage: sum over depths 2..4 of (3 kernels x 3 expansions)^depth; 25 resolutions
+    assert get_space("ofa-mbv3").size == (81 + 729 + 6561) ** 5 * 25
+    assert get_space("fbnet").size == 9 ** 22  # fixed depths: every slot counts
+    assert get_space("nas-bench-macro").size == 3 ** 8
+
+
+@pytest.mark.parametrize("name", ["ofa-mbv3", "fbnet-cifar100", "nas-bench-macro",
+                                  "deepmad-mbconv", "resnet-bottleneck"])
+def test_sampled_points_of_the_new_spaces_match_fvcore(name: str) -> None:
+    from fvcore_reference import fvcore_counts
+
+    from archdesign.cost import pool_activations
+
+    space = get_space(name)
+    rng = np.random.default_rng(11)
+    for _ in range(2):
+        spec = space.sample_spec(rng)
+        if spec.resolution > 64:  # every stage keeps > 1 pixel at 64: same structures
+            spec = ArchSpec.from_dict({**spec.to_dict(), "resolution": 64})
+        ours, ref = cost(spec), fvcore_counts(spec)
+        assert (ours.flops, ours.params) == (ref["flops"], ref["params"])
+        assert ours.activations - pool_activations(spec) == ref["activations"]

@@ -69,16 +69,14 @@ def field_of(param: Parameter) -> str:
 
 def grid(param: Parameter) -> tuple[float, ...]:
     """Every value of a size parameter, ascending."""
-    if param.kind == "categorical":
-        values = [float(v) for v in param.choices if isinstance(v, (int, float))]
-        if len(values) != len(param.choices):
-            raise ModelingError(f"parameter {param.name!r}: non-numeric choices")
-        return tuple(sorted(values))
-    if math.isinf(param.count):
-        raise ModelingError(f"parameter {param.name!r}: the MP needs a finite grid (a step)")
-    assert param.low is not None
-    step = param.step or 1
-    return tuple(round(param.low + i * step, 10) for i in range(int(param.count)))
+    try:
+        values = param.values()
+    except InputError:
+        raise ModelingError(f"parameter {param.name!r}: the MP needs a finite grid (a step)") \
+            from None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ModelingError(f"parameter {param.name!r}: non-numeric choices")
+    return tuple(sorted(float(v) for v in values))
 
 
 def typed(param: Parameter, value: float) -> Value:
@@ -167,11 +165,14 @@ def other_assignments(params: list[Parameter], limit: int = 64) -> list[dict[str
     for p in params:
         values = p.choices if p.kind == "categorical" else tuple(typed(p, v) for v in grid(p))
         choices.append([(p.name, v) for v in values])
-    combos = [dict(c) for c in itertools.product(*choices)]
-    if len(combos) > limit:
-        raise ModelingError(f"{len(combos)} assignments of {[p.name for p in params]} to "
-                            f"enumerate; the MP handles at most {limit}")
-    return combos
+    count = math.prod(len(c) for c in choices)
+    if count > limit:  # counted before enumerating: per-block spaces have ~10^20
+        names = [p.name for p in params]
+        shown = names if len(names) <= 8 else [*names[:8], f"... ({len(names)} in all)"]
+        raise ModelingError(f"{count:.3g} assignments of {shown} to enumerate; the MP "
+                            f"handles at most {limit} (per-block choices are not modeled "
+                            f"yet); use the Optuna search")
+    return [dict(c) for c in itertools.product(*choices)]
 
 
 def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
@@ -379,8 +380,8 @@ def _verify(space: SearchSpace, model: Model, samples: int = 12) -> None:
 
 @lru_cache(maxsize=1024)
 def param_values(p: Parameter) -> tuple[Value, ...]:
-    """Every value a parameter takes, in its own type (choices, or its grid)."""
-    return tuple(p.choices) if p.kind == "categorical" else tuple(typed(p, v) for v in grid(p))
+    """Every value a parameter takes, in its own type (memoized: the MP's hot loops)."""
+    return p.values()
 
 
 def _depths(placed: list, num_stages: int) -> list[int]:
