@@ -264,20 +264,23 @@ def cost_many(specs: list[ArchSpec], batch: int = 1,
             figures[:, j] = (part.flops, part.params, part.activations, part.moved_elements,
                              part.peak_elements)
             continue
-        a = BlockArgs(*args)
-        structure = block_structure(a)
-        # the fields that are not numbers (or not set) are part of a group's structure
-        shape = tuple(v if f not in NUMERIC_FIELDS else v is None  # True: an unset option
-                      for f, v in zip(BlockArgs._fields, a, strict=True))
-        groups.setdefault((structure, shape), []).append((j, a))
+        # the fields that are not numbers, and which optional widths are set, are part of
+        # a group's structure
+        a = BlockArgs(*args) if type(args) is not BlockArgs else args
+        shape = (a.kind, a.se_style, a.activation, a.hidden_width is None,
+                 a.group_width is None)
+        groups.setdefault((block_structure(a), shape), []).append((j, a))
     for (structure, shape), members in groups.items():
         index = np.array([j for j, _ in members])
         columns = list(zip(*(a for _, a in members), strict=True))
+        kind, se_style, activation, no_hidden, no_groups = shape
+        unset = {"hidden_width": no_hidden, "group_width": no_groups}
         values: list[Any] = [
-            value if field not in NUMERIC_FIELDS else None if value else
             np.array(column, dtype=np.float64 if field in FLOAT_FIELDS else np.int64)
-            for field, value, column in zip(BlockArgs._fields, shape, columns, strict=True)]
-        batched = BlockArgs(*values)
+            if field in NUMERIC_FIELDS and not unset.get(field) else None
+            for field, column in zip(BlockArgs._fields, columns, strict=True)]
+        batched = BlockArgs(*values)._replace(kind=kind, se_style=se_style,
+                                              activation=activation)
         part = summarize(expand_block(structure, batched))
         for row, value in enumerate((part.flops, part.params, part.activations,
                                      part.moved_elements, part.peak_elements)):

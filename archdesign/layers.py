@@ -14,9 +14,15 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from archdesign.block_kinds import BlockArgs, Program, block_structure, expand_block
+from archdesign.block_kinds import (
+    BlockArgs,
+    BlockConfig,
+    Program,
+    block_structure,
+    expand_block,
+)
 from archdesign.ops import INPLACE_OPS, Layer
-from archdesign.spec import ArchSpec
+from archdesign.spec import ArchSpec, StageSpec
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -125,6 +131,13 @@ class BlockRun(NamedTuple):
     args: tuple[Any, ...]
 
 
+def _block_args(c: BlockConfig | StageSpec, kind: str, c_in: int, c_out: int, stride: int,
+                h: int, w: int) -> BlockArgs:
+    """The arguments of a block with the fields ``c`` (a block's, or a uniform stage's)."""
+    return BlockArgs(kind, c_in, c_out, stride, c.kernel, h, w, c.expansion, c.hidden_width,
+                     c.group_width, c.se_ratio, c.se_style, c.activation, c.pointwise_groups)
+
+
 def block_runs(spec: ArchSpec) -> list[BlockRun]:
     """The network run-length encoded: the stem, each stage's first block, runs of
     identical consecutive blocks after it (one run of ``depth - 1`` in a uniform stage),
@@ -138,14 +151,21 @@ def block_runs(spec: ArchSpec) -> list[BlockRun]:
     last = stem_layers(*stem)[-1]
     c, h, w = last.c_out, last.h_out, last.w_out
     for s, stage in enumerate(spec.stages):
+        if not stage.blocks:  # a uniform stage: its first block and one run of the rest
+            first = _block_args(stage, stage.block, c, stage.width, stage.stride, h, w)
+            out.append(BlockRun(s, 0, 1, block_layers, first))
+            c = stage.width
+            h, w = block_output_hw(stage.block, stage.stride, stage.kernel, h, w)
+            if stage.depth > 1:
+                out.append(BlockRun(s, 1, stage.depth - 1, block_layers,
+                                    _block_args(stage, stage.block, c, c, 1, h, w)))
+            continue
         for j, config in enumerate(stage.block_configs()):
-            args = BlockArgs(config.kind, c, stage.width, stage.stride if j == 0 else 1,
-                             config.kernel, h, w, config.expansion, config.hidden_width,
-                             config.group_width, config.se_ratio, config.se_style,
-                             config.activation, config.pointwise_groups)
+            args = _block_args(config, config.kind, c, stage.width,
+                               stage.stride if j == 0 else 1, h, w)
             previous = out[-1]
             if j > 1 and previous.args == args:
-                out[-1] = previous._replace(repeat=previous.repeat + 1)
+                out[-1] = BlockRun(s, previous.first, previous.repeat + 1, block_layers, args)
             else:
                 out.append(BlockRun(s, j, 1, block_layers, args))
             c = stage.width

@@ -1,6 +1,7 @@
 """Analytic cost evaluation rate vs fvcore tracing of the built modules, in one run.
 
     python benchmarks/bench_cost.py [--specs 20000] [--fvcore-specs 12] [--seed 0]
+                                    [--spaces a,b,...]
 
 Two workloads, drawn from every built-in search space, each timed from empty memo caches:
 independent uniform samples (the worst case: almost every block is new) and mutation
@@ -30,17 +31,17 @@ from archdesign.spaces import get_space, list_spaces
 from archdesign.spec import ArchSpec
 
 
-def draw_specs(n: int, seed: int) -> list[ArchSpec]:
+def draw_specs(n: int, seed: int, names: list[str]) -> list[ArchSpec]:
     rng = np.random.default_rng(seed)
-    spaces = [get_space(name) for name in list_spaces()]
+    spaces = [get_space(name) for name in names]
     return [spaces[i % len(spaces)].sample_spec(rng) for i in range(n)]
 
 
-def mutation_chains(n: int, seed: int) -> list[ArchSpec]:
+def mutation_chains(n: int, seed: int, names: list[str]) -> list[ArchSpec]:
     """What an evolutionary or local search scores: each spec differs from the previous
     one of its space by one re-sampled parameter."""
     rng = np.random.default_rng(seed)
-    spaces = [get_space(name) for name in list_spaces()]
+    spaces = [get_space(name) for name in names]
     current = [space.sample(rng) for space in spaces]
     out = []
     for i in range(n):
@@ -67,10 +68,13 @@ def main() -> None:
     parser.add_argument("--specs", type=int, default=20000)
     parser.add_argument("--fvcore-specs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--spaces", default=",".join(list_spaces()),
+                        help="comma-separated spaces to draw from (default: every one)")
     args = parser.parse_args()
+    names = args.spaces.split(",")
 
-    specs = draw_specs(args.specs, args.seed)
-    chains = mutation_chains(args.specs, args.seed)
+    specs = draw_specs(args.specs, args.seed, names)
+    chains = mutation_chains(args.specs, args.seed, names)
     block_cost.cache_clear()
     block_layers.cache_clear()
     cold = rate(specs)
@@ -92,13 +96,15 @@ def main() -> None:
     times = []
     mismatches = 0
     for spec in subset:
+        if spec.resolution > 64:
+            spec = ArchSpec.from_dict({**spec.to_dict(), "resolution": 64})
         start = time.perf_counter()
         ref = fvcore_counts(spec)
         times.append(time.perf_counter() - start)
         mismatches += ref["flops"] != cost(spec).flops or ref["params"] != cost(spec).params
     fvcore_rate = 1.0 / statistics.median(times)
 
-    print(f"specs drawn from {', '.join(list_spaces())}: {len(specs)}")
+    print(f"specs drawn from {', '.join(names)}: {len(specs)}")
     print(f"{'path':<40}{'specs/s':>12}")
     print(f"{'analytic, independent samples, cold':<40}{cold:>12,.0f}")
     print(f"{'analytic, same samples again (median of 5)':<40}{warm:>12,.0f}")
