@@ -1,8 +1,9 @@
 """Predicted against measured: the figures a latency model is judged by.
 
-``within_10pct``: fraction of predictions within ±10% of measured; ``spearman``: rank
-correlation (what a search needs: the order of candidates); ``mape``: *median* absolute
-percentage error (robust to a few outliers; ``mean_ape`` is given beside it); ``n``.
+``within_10pct`` / ``within_20pct``: fraction of predictions within ±10% / ±20% of
+measured; ``spearman`` and ``kendall``: rank correlations (what a search needs: the order
+of candidates); ``mape``: *median* absolute percentage error (robust to a few outliers;
+``mean_ape`` is given beside it); ``n``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import kendalltau, spearmanr
 
 from archdesign.errors import InputError
 from archdesign.hardware.importers import read_tinynas
@@ -24,19 +25,23 @@ logger = logging.getLogger(__name__)
 
 
 def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float | int]:
-    """within_10pct, spearman, mape (median APE, %), mean_ape (%), n."""
+    """within_10pct, within_20pct, spearman, kendall, mape (median APE, %), mean_ape (%), n."""
     predicted = np.asarray(predicted, dtype=np.float64)
     measured = np.asarray(measured, dtype=np.float64)
     if predicted.shape != measured.shape:
         raise ValueError(f"predicted {predicted.shape} and measured {measured.shape} differ")
     n = len(measured)
     if n == 0:
-        return {"within_10pct": float("nan"), "spearman": float("nan"),
+        return {"within_10pct": float("nan"), "within_20pct": float("nan"),
+                "spearman": float("nan"), "kendall": float("nan"),
                 "mape": float("nan"), "mean_ape": float("nan"), "n": 0}
     ape = np.abs(predicted - measured) / measured
     rho = float(spearmanr(predicted, measured).statistic) if n > 2 else float("nan")
-    return {"within_10pct": float(np.mean(ape <= 0.10 + 1e-12)), "spearman": rho,
-            "mape": float(np.median(ape) * 100), "mean_ape": float(np.mean(ape) * 100), "n": n}
+    tau = float(kendalltau(predicted, measured).statistic) if n > 2 else float("nan")
+    return {"within_10pct": float(np.mean(ape <= 0.10 + 1e-12)),
+            "within_20pct": float(np.mean(ape <= 0.20 + 1e-12)), "spearman": rho,
+            "kendall": tau, "mape": float(np.median(ape) * 100),
+            "mean_ape": float(np.mean(ape) * 100), "n": n}
 
 
 def evaluate(model: LatencyModel, table: KernelTable) -> dict[str, float | int]:
