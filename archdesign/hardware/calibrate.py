@@ -369,3 +369,16 @@ def validation_summary(profile: HardwareProfile) -> dict[str, Any] | None:
             return {"level": "held-out kernels", "within_10pct": figures["within_10pct"],
                     "n": figures.get("n"), "source": profile.source}
     return None
+
+
+def calibrate_measurements(base: HardwareProfile, data: MeasurementFile, out: str | Path,
+                           runtime: str = "") -> tuple[HardwareProfile, Calibration]:
+    """``profile calibrate``: fit ``base`` to a measurement file and write ``out``."""
+    out = Path(out)
+    result = calibrate(data.specs, [m.batch for m in data.rows], data.values, base)
+    profile = calibrated_profile(base, result, out.name.removesuffix(".yaml"),
+                                 [measurement_record(data)], runtime=runtime)
+    profile = replace(profile, path=out.resolve())
+    profile.save(out)
+    logger.info("wrote %s (calibrated on %d networks)", out, len(data.rows))
+    return profile, result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
@@ -20,6 +20,9 @@ from archdesign.hardware.importers import read_tinynas
 from archdesign.hardware.models import LatencyModel, TableModel, load_measurements, model_for
 from archdesign.hardware.profile import HardwareProfile
 from archdesign.hardware.table import KernelTable
+
+if TYPE_CHECKING:
+    from archdesign.measurements import MeasurementFile
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +96,28 @@ def validate_profile(profile: HardwareProfile, data: str | Path | None = None,
     if networks:
         result["networks"] = networks
     return result
+
+
+def predict_measured(model: LatencyModel, data: MeasurementFile) -> np.ndarray:
+    """The model's latency (ms) of every network of a measurement file, at its batch."""
+    out = np.empty(len(data.rows))
+    by_batch: dict[int, list[int]] = {}
+    for i, m in enumerate(data.rows):
+        by_batch.setdefault(m.batch, []).append(i)
+    for batch, index in by_batch.items():
+        out[index] = model.predict_many([data.rows[i].spec for i in index], batch)
+    return out
+
+
+def validate_networks(profile: HardwareProfile, data: MeasurementFile,
+                      kind: str | None = None) -> dict[str, Any]:
+    """End-to-end figures of a profile's model on measured networks, and the table."""
+    model = model_for(profile, kind)
+    measured = np.array(data.values)
+    predicted = predict_measured(model, data)
+    return {"profile": profile.name, "model": model.kind, "level": "network",
+            "data": str(data.path), "column": data.column, "skipped": data.skipped,
+            **metrics(predicted, measured),
+            "networks": [{"line": m.line, "network": m.network, "batch": m.batch,
+                          "measured_ms": m.value, "predicted_ms": float(p)}
+                         for m, p in zip(data.rows, predicted.tolist(), strict=True)]}
