@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Fusion rules the data chooses among (conv+norm+act, residual add).
-FUSION_CHOICES = tuple(FusionRules(a, b) for a in (True, False) for b in (True, False))
+#: Fusion rules the data chooses among (a residual add fuses only into a fused conv, so
+#: without conv+norm+act fusion the residual rule changes nothing).
+FUSION_CHOICES = (FusionRules(True, True), FusionRules(True, False), FusionRules(False, False))
 MIN_NETWORKS = 3
 #: Prior standard deviations (natural log) of the fitted constants around the datasheet:
 #: efficiencies within a factor ~3, the overhead within a factor ~20.
@@ -75,20 +76,37 @@ class Features:
                         self.compute_ms[used], self.memory_ms[used], self.n_kernels[index])
 
 
-def featurize(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
-              profile: HardwareProfile, rules: FusionRules,
-              dtype: str | None = None) -> Features:
+@dataclass(frozen=True)
+class KernelCounts:
+    """Which distinct kernels (rows + batch) each network runs, independent of a device."""
+
+    rules: FusionRules
+    counts: csr_matrix  # networks x distinct kernels
+    kernels: np.ndarray  # distinct kernel rows, the batch as a last column
+
+    def features(self, profile: HardwareProfile, dtype: str | None = None) -> Features:
+        """The kernels' times at ``profile``'s peaks (the roofline's own formula)."""
+        from archdesign.hardware.models import RooflineModel
+
+        unit = replace(profile, efficiency={DEFAULT_CLASS: Efficiency(1.0, 1.0)},
+                       kernel_overhead_us=0.0)
+        compute, memory = RooflineModel(unit).terms(self.kernels[:, :-1], self.kernels[:, -1],
+                                                    dtype or profile.precision)
+        return Features(self.rules, self.counts,
+                        self.kernels[:, COL["op_class"]].astype(np.int64),
+                        compute * 1e3, memory * 1e3,
+                        np.asarray(self.counts.sum(axis=1)).ravel())
+
+
+def kernel_counts(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
+                  rules: FusionRules) -> KernelCounts:
     """The distinct kernels of ``specs`` (each at its batch) and how often each runs.
 
     Blocks are shared between networks of a space, so this costs one expansion per
-    distinct block and a sparse matrix; the times at peak come from the roofline's own
-    formula (:meth:`RooflineModel.terms` at efficiency 1).
+    distinct block and a sparse matrix.
     """
     from scipy.sparse import csr_matrix
 
-    from archdesign.hardware.models import RooflineModel
-
-    dtype = dtype or profile.precision
     batches = np.asarray(batches, dtype=np.int64)
     block_index: dict[tuple[Any, ...], int] = {}
     block_rows: list[np.ndarray] = []
@@ -113,21 +131,19 @@ def featurize(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
     kernel_of_row = kernel_of_row.ravel()
     starts = np.concatenate([[0], np.cumsum(sizes)])
     rows_of_block = [kernel_of_row[starts[i]:starts[i + 1]] for i in range(len(sizes))]
-    net_of, kernel = [], []
-    for i, ids in enumerate(net_blocks):
-        cols = np.concatenate([rows_of_block[j] for j in ids])
-        net_of.append(np.full(len(cols), i))
-        kernel.append(cols)
-    counts = csr_matrix((np.ones(sum(len(c) for c in kernel)),
-                         (np.concatenate(net_of), np.concatenate(kernel))),
+    columns = [np.concatenate([rows_of_block[j] for j in ids]) for ids in net_blocks]
+    network = np.repeat(np.arange(len(columns)), [len(c) for c in columns])
+    counts = csr_matrix((np.ones(len(network)), (network, np.concatenate(columns))),
                         shape=(len(specs), len(distinct)))
     counts.sum_duplicates()
-    unit = replace(profile, efficiency={DEFAULT_CLASS: Efficiency(1.0, 1.0)},
-                   kernel_overhead_us=0.0)
-    compute, memory = RooflineModel(unit).terms(distinct[:, :-1], distinct[:, -1], dtype)
-    return Features(rules, counts, distinct[:, COL["op_class"]].astype(np.int64),
-                    compute * 1e3, memory * 1e3,
-                    np.asarray(counts.sum(axis=1)).ravel())
+    return KernelCounts(rules, counts, distinct)
+
+
+def featurize(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
+              profile: HardwareProfile, rules: FusionRules,
+              dtype: str | None = None) -> Features:
+    """:func:`kernel_counts` of ``specs`` timed at ``profile``'s peaks."""
+    return kernel_counts(specs, batches, rules).features(profile, dtype)
 
 
 # -- the fit -----------------------------------------------------------------------------
@@ -147,6 +163,16 @@ class Fit:
     memory: np.ndarray
     overhead_ms: float
     constant_ms: float
+
+    @classmethod
+    def of_profile(cls, profile: HardwareProfile) -> Fit:
+        """A profile's own constants (its datasheet roofline, uncalibrated)."""
+        eff = [profile.efficiency_of(c) for c in OP_CLASSES]
+        constant = (profile.model.calibration.get("constant_ms", 0.0)
+                    if profile.model is not None else 0.0)
+        return cls(profile.fusion, np.array([e.compute for e in eff]),
+                   np.array([e.memory for e in eff]),
+                   max(profile.kernel_overhead_us * 1e-3, MIN_MS), max(constant, MIN_MS))
 
     @property
     def theta(self) -> np.ndarray:
@@ -282,6 +308,14 @@ def calibrate(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
               fusion: Sequence[FusionRules] = FUSION_CHOICES, k: int = 5,
               seed: int = 0) -> Calibration:
     """Fit ``base`` to measured networks; the fusion rules with least CV error win."""
+    return calibrate_features({rules: featurize(specs, batches, base, rules)
+                               for rules in fusion}, measured, base, k, seed)
+
+
+def calibrate_features(candidates: dict[FusionRules, Features],
+                       measured: Sequence[float] | np.ndarray, base: HardwareProfile,
+                       k: int = 5, seed: int = 0) -> Calibration:
+    """:func:`calibrate` on networks already featurized under each candidate fusion."""
     from archdesign.hardware.validate import metrics
 
     measured = np.asarray(measured, dtype=np.float64)
@@ -290,14 +324,14 @@ def calibrate(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
                          f"got {len(measured)}")
     best: tuple[float, Features, np.ndarray] | None = None
     scores: dict[str, float] = {}
-    for rules in fusion:
-        features = featurize(specs, batches, base, rules)
+    for rules, features in candidates.items():
         oof = cross_validate(features, measured, base, k, seed)
         score = float(np.mean(np.abs(np.log(oof / measured))))
         scores[fusion_label(rules)] = score
         if best is None or score < best[0] - 1e-12:
             best = (score, features, oof)
-    assert best is not None  # fusion is never empty
+    if best is None:
+        raise ValueError("calibrate_features: no fusion candidates")
     _, features, oof = best
     return Calibration(fit(features, measured, base), metrics(oof, measured), scores, oof)
 
