@@ -200,12 +200,15 @@ def write_profiles(datasets: dict[str, Dataset], out_dir: Path, k: int, seed: in
             order = np.random.default_rng(seed).permutation(usable)
             parts.append((col, np.sort(order[:k]), np.sort(order[k:]),
                           ds.features(col.batch, base)))
-        joint = {rules: _stack([p[3][rules].subset(p[1]) for p in parts])
+        # batch-1 GPU times are framework overhead that differs between the two data
+        # sets: a GPU profile is fitted on its batch >= 32 columns, checked on all
+        fitted = [p for p in parts if target(p[0]) is not None]
+        joint = {rules: _stack([p[3][rules].subset(p[1]) for p in fitted])
                  for rules in FUSION_CHOICES}
         measured = np.concatenate([datasets[c.file].values[c.column][tr]
-                                   for c, tr, _, _ in parts])
+                                   for c, tr, _, _ in fitted])
         result = calibrate_features(joint, measured, base)
-        held_out: dict[str, Any] = {}
+        held_out: dict[str, Any] = {}  # every column; the summary: the fitted ones
         predicted_all, measured_all = [], []
         records = []
         for col, train, test, feats in parts:
@@ -214,9 +217,11 @@ def write_profiles(datasets: dict[str, Dataset], out_dir: Path, k: int, seed: in
             predicted = result.fit.predict(feats[result.fit.rules].subset(test))
             held_out[f"{col.file}:{col.column}"] = {**metrics(predicted, y[test]),
                                                     "batch": col.batch}
-            predicted_all.append(predicted)
-            measured_all.append(y[test])
-            records.append({"path": f"../shared/data/latency/{col.file}",
+            if target(col) is not None:
+                predicted_all.append(predicted)
+                measured_all.append(y[test])
+            records.append({"fitted": target(col) is not None,
+                            "path": f"../shared/data/latency/{col.file}",
                             "sha256": file_digest(DATA / col.file), "column": col.column,
                             "space": SPACES[col.file], "batch": col.batch,
                             "lines": ds.lines[train].tolist()})

@@ -380,31 +380,6 @@ def calibrated_profile(base: HardwareProfile, result: Calibration, name: str,
                    source=f"{base.source}; calibrated on measured networks".lstrip("; "))
 
 
-def validation_summary(profile: HardwareProfile) -> dict[str, Any] | None:
-    """How a profile was checked: within ±10%, n, level and source; None when never."""
-    v = profile.validation
-    for key, level in (("held_out", "held-out networks"),
-                       ("cross_validated", "cross-validated networks")):
-        figures = v.get(key)
-        if isinstance(figures, dict) and "within_10pct" in figures:
-            return {"level": level, "within_10pct": figures["within_10pct"],
-                    "n": figures.get("n"), "source": v.get("source", "")}
-    networks = v.get("networks")
-    if isinstance(networks, dict):
-        for figures in networks.values():
-            if isinstance(figures, dict) and "within_10pct" in figures:
-                return {"level": "held-out networks", "within_10pct": figures["within_10pct"],
-                        "n": figures.get("n"), "source": v.get("source", "profile measure")}
-    kernels = v.get("kernels")
-    if isinstance(kernels, dict):
-        kind = profile.model.kind if profile.model is not None else "roofline"
-        figures = kernels.get(kind) or next(iter(kernels.values()), None)
-        if isinstance(figures, dict) and "within_10pct" in figures:
-            return {"level": "held-out kernels", "within_10pct": figures["within_10pct"],
-                    "n": figures.get("n"), "source": profile.source}
-    return None
-
-
 def calibrate_measurements(base: HardwareProfile, data: MeasurementFile, out: str | Path,
                            runtime: str = "") -> tuple[HardwareProfile, Calibration]:
     """``profile calibrate``: fit ``base`` to a measurement file and write ``out``."""
