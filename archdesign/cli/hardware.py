@@ -7,7 +7,16 @@ from rich.console import Console
 from rich.table import Table
 
 from archdesign.cli.common import print_json
-from archdesign.hardware.profile import get_profile, list_profiles
+from archdesign.hardware.profile import HardwareProfile, get_profile, list_profiles
+from archdesign.hardware.trust import validation_summary
+
+
+def _validated(profile: HardwareProfile) -> str:
+    summary = validation_summary(profile)
+    if summary is None:
+        return "never checked (datasheet)"
+    return (f"{summary['within_10pct']:.0%} within ±10%, n {summary['n']} "
+            f"({summary['level']}; {summary['source']})")
 
 
 def _si(x: float, unit: str) -> str:
@@ -29,15 +38,18 @@ def hardware_command(ctx: click.Context, as_json: bool) -> None:
         print_json({"profiles": [{"name": p.name, "device": p.device, "kind": p.kind,
                                   "precision": p.precision,
                                   "model": p.model.kind if p.model else "roofline",
+                                  "validation": validation_summary(p),
                                   "path": str(p.path)} for p in profiles]})
         return
     table = Table(title="hardware profiles")
-    for col in ("name", "device", "kind", "precision", "peak", "bandwidth", "model"):
+    for col in ("name", "device", "kind", "precision", "peak", "bandwidth", "model",
+                "validated"):
         table.add_column(col)
     for p in profiles:
         table.add_row(p.name, p.device, p.kind, p.precision,
                       _si(p.peak("conv", p.precision), "FLOP/s"),
-                      _si(p.memory_bandwidth, "B/s"), p.model.kind if p.model else "roofline")
+                      _si(p.memory_bandwidth, "B/s"), p.model.kind if p.model else "roofline",
+                      _validated(p))
     Console().print(table)
 
 
@@ -78,6 +90,7 @@ def show_command(name: str, as_json: bool) -> None:
             console.print(f"  {key}: {note}", markup=False)
     if profile.model is not None:
         console.print(f"model: {profile.model.kind} on {profile.model.measurements}")
+    console.print(f"validated: {_validated(profile)}", markup=False)
     if profile.validation:
         console.print("validation:")
         console.print_json(data=data["validation"])

@@ -9,6 +9,7 @@ from rich.table import Table
 from archdesign.cli.common import print_json, resolve_spec, spec_source_options
 from archdesign.cost import DTYPE_BYTES
 from archdesign.hardware.profile import get_profile
+from archdesign.hardware.trust import warn_if_unvalidated
 
 
 @click.command("latency")
@@ -34,6 +35,7 @@ def latency_command(spec_file: str | None, arch: str | None, space: str | None,
 
     spec = resolve_spec(spec_file, arch, space, assignments, resolution)
     profile = get_profile(hardware)
+    warning = warn_if_unvalidated(profile)  # logged: the CLI prints it on stderr
     model = model_for(profile, kind)
     dtype = dtype or profile.precision
     predicted = model.predict(spec, batch, dtype)
@@ -46,7 +48,7 @@ def latency_command(spec_file: str | None, arch: str | None, space: str | None,
     if as_json:
         data: dict[str, object] = {
             "name": spec.name, "hardware": profile.name, "model": model.kind, "batch": batch,
-            "dtype": dtype, "predicted_ms": predicted}
+            "dtype": dtype, "predicted_ms": predicted, "validated": warning is None}
         if measured is not None:
             data.update(measured_ms=measured.median_ms, measured_spread=measured.spread,
                         device=device, threads=threads)

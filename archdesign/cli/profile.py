@@ -1,9 +1,11 @@
-"""``archdesign profile``: import a measured table, measure this machine, validate."""
+"""``archdesign profile``: import a measured table, measure this machine, calibrate from
+measured networks, validate."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
@@ -11,6 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from archdesign.cli.common import print_json
+
+if TYPE_CHECKING:
+    from archdesign.measurements import MeasurementFile
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +56,15 @@ def import_command(fmt: str, paths: tuple[str, ...], out: str, base: str | None,
 
 def _figures_table(console: Console, figures: dict[str, dict[str, float]], title: str) -> None:
     table = Table(title=title)
-    for col in ("model", "within ±10%", "Spearman", "median APE %", "n"):
+    for col in ("model", "within ±10%", "within ±20%", "Spearman", "Kendall", "median APE %",
+                "n"):
         table.add_column(col, justify="right" if col != "model" else "left")
     for kind, m in figures.items():
         if isinstance(m, dict) and "n" in m:
-            table.add_row(kind, f"{m['within_10pct']:.1%}", f"{m['spearman']:.4f}",
+            table.add_row(kind, f"{m['within_10pct']:.1%}",
+                          f"{m['within_20pct']:.1%}" if "within_20pct" in m else "-",
+                          f"{m['spearman']:.4f}",
+                          f"{m['kendall']:.4f}" if "kendall" in m else "-",
                           f"{m['mape']:.1f}", str(m["n"]))
     console.print(table)
 
@@ -102,26 +111,99 @@ def measure_command(out: str, device: str, threads: int, minutes: float, network
         _figures_table(console, validation["kernels"], "held-out kernels")
 
 
+def _measurement_options(func: Any) -> Any:
+    """--measurements FILE --space --column --batch: a measurement file (one row a network)."""
+    for option in reversed([
+        click.option("--measurements", type=click.Path(exists=True, dir_okay=False),
+                     help="Measurement file (CSV, one row per network: a spec or a space "
+                          "point, optional resolution and batch, the latency in ms)."),
+        click.option("--space", help="Search space of every row (else a 'space' column)."),
+        click.option("--column", default="latency_ms", show_default=True,
+                     help="Column holding the measured latency (ms)."),
+        click.option("--batch", type=click.IntRange(min=1),
+                     help="Batch of rows without a 'batch' column [default: 1]; with --data, "
+                          "keep this batch size only."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _read(measurements: str, column: str, space: str | None,
+          batch: int | None) -> MeasurementFile:
+    from archdesign.measurements import read_measurements
+
+    return read_measurements(measurements, column=column, space=space, batch=batch or 1)
+
+
+@profile_command.command("calibrate")
+@click.option("--base", required=True, help="Datasheet profile (name or YAML) whose peaks "
+                                            "and bandwidth the fit starts from.")
+@_measurement_options
+@click.option("--runtime", default="", help="Runtime the networks were timed in (recorded).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Calibrated profile to write (YAML).")
+@click.option("--json", "as_json", is_flag=True, help="Print the cross-validated figures.")
+def calibrate_command(base: str, measurements: str | None, space: str | None, column: str,
+                      batch: int | None, runtime: str, out: str, as_json: bool) -> None:
+    """Fit a device model to whole networks timed on the device (5-20 are enough)."""
+    from archdesign.hardware.calibrate import calibrate_measurements
+    from archdesign.hardware.profile import get_profile
+
+    if measurements is None:
+        raise click.UsageError("calibrate needs --measurements FILE")
+    data = _read(measurements, column, space, batch)
+    profile, result = calibrate_measurements(get_profile(base), data, out, runtime)
+    figures = profile.validation["cross_validated"]
+    if as_json:
+        print_json({"profile": str(profile.path), "networks": len(data.rows),
+                    "skipped": data.skipped, "cross_validated": figures,
+                    "fusion": profile.validation["calibration"]["fusion_scores"]})
+        return
+    console = Console()
+    console.print(f"wrote {profile.path}: calibrated on {len(data.rows)} networks "
+                  f"({data.skipped} rows skipped); fusion conv+norm+act "
+                  f"{result.fit.rules.conv_norm_act}, residual add {result.fit.rules.residual_add}")
+    _figures_table(console, {"calibrated": figures}, "cross-validated (k-fold) networks")
+
+
 @profile_command.command("validate")
 @click.argument("profile")
+@_measurement_options
 @click.option("--data", type=click.Path(exists=True, dir_okay=False),
               help="Measured table (TinyNAS format) to validate on; entries the profile was "
                    "fitted on are skipped.")
 @click.option("--model", "kind", type=click.Choice(["roofline", "table", "fitted"]),
               help="Model to validate [default: the profile's].")
-@click.option("--batch", type=click.IntRange(min=1), help="Only this batch size of --data.")
 @click.option("--json", "as_json", is_flag=True)
-def validate_command(profile: str, data: str | None, kind: str | None, batch: int | None,
+def validate_command(profile: str, measurements: str | None, space: str | None, column: str,
+                     batch: int | None, data: str | None, kind: str | None,
                      as_json: bool) -> None:
-    """Predicted against measured on held-out data for PROFILE."""
+    """Predicted against measured for PROFILE: whole networks (--measurements) or kernels."""
     from archdesign.hardware.profile import get_profile
-    from archdesign.hardware.validate import validate_profile
+    from archdesign.hardware.validate import validate_networks, validate_profile
 
+    console = Console()
+    if measurements is not None:
+        report = validate_networks(get_profile(profile), _read(measurements, column, space,
+                                                                batch), kind)
+        if as_json:
+            print_json(report)
+            return
+        table = Table(title=f"{report['profile']} ({report['model']}) on {report['data']}")
+        for col in ("line", "network", "batch", "measured ms", "predicted ms", "error"):
+            table.add_column(col, justify="left" if col == "network" else "right")
+        for row in report["networks"]:
+            error = row["predicted_ms"] / row["measured_ms"] - 1
+            table.add_row(str(row["line"]), row["network"], str(row["batch"]),
+                          f"{row['measured_ms']:.3f}", f"{row['predicted_ms']:.3f}",
+                          f"{error:+.1%}")
+        console.print(table)
+        _figures_table(console, {report["model"]: report}, "whole networks")
+        return
     result = validate_profile(get_profile(profile), data, kind, batch=batch)
     if as_json:
         print_json(result)
         return
-    console = Console()
     figures = {result["model"]: {k: result[k] for k in ("within_10pct", "spearman", "mape", "n")}}
     if result["n"] == 0 or np.isnan(result["within_10pct"]):
         console.print("no held-out measurements to validate on")
