@@ -644,8 +644,10 @@ def _check_regnet(source: str, params: dict[str, Parameter], fixed: dict[str, An
         if int(v) % quantum:
             raise SpaceError(f"{source}: parameters.w0: {v} is not a multiple of the "
                              f"quantum {quantum}")
-    widest = (max(params["w0"].values()) + max(params["wa"].values())
-              * (max(params["depth"].values()) - 1))
+    def top(name: str) -> float:
+        return max(float(v) for v in params[name].values())
+
+    widest = top("w0") + top("wa") * (top("depth") - 1)
     if widest > 16384:
         raise SpaceError(f"{source}: parameters: w0 + wa·(depth - 1) reaches {widest:g} "
                          f"channels; at most 16384")

@@ -383,10 +383,9 @@ class ArchSpec:
     def save(self, path: str | Path) -> None:
         """Write JSON or YAML by the file's suffix, atomically."""
         path = Path(path)
-        text = self.to_json() if path.suffix == ".json" else self.to_yaml()
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        from archdesign.files import atomic_write_text
+
+        atomic_write_text(path, self.to_json() if path.suffix == ".json" else self.to_yaml())
 
     @property
     def total_stride(self) -> int:

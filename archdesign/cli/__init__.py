@@ -52,6 +52,11 @@ class _LazyGroup(click.Group):
         except InputError as exc:
             err_console.print(f"error: {exc}", style="bold red", markup=False, highlight=False)
             sys.exit(2)
+        except OSError as exc:  # a full disk, a read-only file system, a vanished directory
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(f"error: {where}{exc.strerror or exc}", style="bold red",
+                              markup=False, highlight=False)
+            sys.exit(2)
 
 
 @click.group(cls=_LazyGroup)

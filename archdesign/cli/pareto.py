@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archdesign.cli.common import print_json
+from archdesign.files import check_output
 from archdesign.report import RunSummary, load_trials, plot_front, read_measured, summarize
 from archdesign.runs import RunDir
 from archdesign.search import SearchConfig, format_metric, frame_for
@@ -53,6 +54,8 @@ def print_front(summary: RunSummary, console: Console, limit: int | None = None)
               help="Write a plot: FILE.png (matplotlib) or FILE.html (interactive plotly).")
 def pareto_command(run_dir: str, as_json: bool, plot: str | None) -> None:
     """The Pareto front of RUN_DIR: rank, trial, metrics, binding budgets, hypervolume."""
+    if plot:
+        check_output("--plot", plot, (".png", ".html"))
     summary = load_summary(run_dir)
     if plot:
         plot_front(summary, plot)

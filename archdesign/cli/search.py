@@ -54,7 +54,7 @@ def _budget_options(func: Any) -> Any:
 @click.option("--strategy", type=click.Choice(STRATEGIES),
               help=f"mp: the MP designer swept over the budget range; mp+nsga2: those "
                    f"designs seed NSGA-II [default: {_DEFAULTS.strategy}].")
-@click.option("--trials", type=int, help=f"Trials to record in all [default: "
+@click.option("--trials", type=click.IntRange(min=1), help=f"Trials to record in all [default: "
                                          f"{_DEFAULTS.trials}].")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Evaluation workers; more than 1 starts a local Ray instance.")
@@ -63,7 +63,7 @@ def _budget_options(func: Any) -> Any:
               help="Measure the latency of front designs on this machine after the search.")
 @click.option("--measure-count", type=click.IntRange(min=1), default=8, show_default=True,
               help="How many front designs --measure times.")
-@click.option("--seed", type=int, help="Sampler seed [default: 0].")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Sampler seed [default: 0].")
 @click.option("--run-dir", type=click.Path(file_okay=False),
               help="Run directory [default: runs/SPACE-HARDWARE-TIME].")
 @click.option("--resume", is_flag=True, help="Continue the search stored in --run-dir.")

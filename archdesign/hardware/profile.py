@@ -22,6 +22,7 @@ import yaml
 from archdesign._package import builtin_dir
 from archdesign.cost import DTYPE_BYTES
 from archdesign.errors import InputError, read_data_file
+from archdesign.files import atomic_write_text
 from archdesign.hardware.kernels import OP_CLASSES, FusionRules
 
 logger = logging.getLogger(__name__)
@@ -128,10 +129,7 @@ class HardwareProfile:
         return data
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump(_plain(self.to_dict()), sort_keys=False))
-        tmp.replace(path)
+        atomic_write_text(path, yaml.safe_dump(_plain(self.to_dict()), sort_keys=False))
 
 
 def _plain(value: Any) -> Any:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from archdesign.errors import MAX_TABLE_BYTES, InputError, read_text_file
+from archdesign.files import atomic_write_text
 from archdesign.hardware.kernels import KERNEL_COLUMNS
 
 EXTRA_COLUMNS = ("batch", "dtype", "latency_ms", "spread", "split")
@@ -88,16 +89,14 @@ class KernelTable:
                            np.concatenate([t.split for t in tables]))
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(HEADER)
-            for i in range(len(self)):
-                writer.writerow(format_row(self.rows[i], int(self.batch[i]), str(self.dtype[i]),
-                                           float(self.latency_ms[i]), float(self.spread[i]),
-                                           str(self.split[i])))
-        tmp.replace(path)
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(HEADER)
+        for i in range(len(self)):
+            writer.writerow(format_row(self.rows[i], int(self.batch[i]), str(self.dtype[i]),
+                                       float(self.latency_ms[i]), float(self.spread[i]),
+                                       str(self.split[i])))
+        atomic_write_text(path, buffer.getvalue())
 
 
 def format_row(row: np.ndarray | list[float], batch: int, dtype: str, latency_ms: float,
