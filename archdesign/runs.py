@@ -257,11 +257,7 @@ class RunDir:
         if url:
             return open_rdb(url)
         if self.journal_path.exists():
-            try:
-                read_journal(self.journal_path)
-            except RunError as exc:
-                raise RunError(f"{exc}; the run is damaged, so --resume will not continue "
-                               f"it (restore the journal or start a new --run-dir)") from None
+            self._writable_journal()
             repair_journal(self.journal_path)
         return JournalStorage(JournalFileBackend(str(self.journal_path)))
 
@@ -269,7 +265,15 @@ class RunDir:
         """How many trials the run's journal records (0 without one, or with an RDB)."""
         if not self.journal_path.exists():
             return 0
-        return sum(r["op_code"] == _CREATE_TRIAL for r in read_journal(self.journal_path).records)
+        return sum(r["op_code"] == _CREATE_TRIAL for r in self._writable_journal().records)
+
+    def _writable_journal(self) -> Journal:
+        """The journal, checked before a writer continues it: damage is never built on."""
+        try:
+            return read_journal(self.journal_path)
+        except RunError as exc:
+            raise RunError(f"{exc}; the run is damaged, so --resume will not continue it "
+                           f"(restore the journal or start a new --run-dir)") from None
 
     def read_storage(self, url: str | None = None) -> Any:
         """A reader's Optuna storage: the journal read once and checked, never written."""
