@@ -249,7 +249,7 @@ def export_from_run(run_dir: str | Path, fmt: str, out: str | Path, trial: int |
                        ", ".join(over))
     check = None
     if fmt in ("json", "yaml"):
-        profile = get_profile(config.hardware)
+        profile = get_profile(run.with_sources(config, always=True).hardware)
         hardware = {"name": profile.name, "device": profile.device,
                     "latency_model": config.latency_model or
                     (profile.model.kind if profile.model else "roofline"),

@@ -16,8 +16,7 @@ from archdesign.errors import InputError
 
 #: Files a run directory owns (:mod:`archdesign.runs`); no output option may name one.
 RUN_FILES = ("config.yaml", "journal.log", "journal.log.lock", "run.lock", "search.log",
-             "pareto.json", "pareto.csv", "pareto.png", "measured.json", "space.yaml",
-             "hardware.yaml")
+             "pareto.json", "pareto.csv", "pareto.png", "measured.json", "sources")
 RUN_MARKER = "config.yaml"
 
 
@@ -57,8 +56,11 @@ def check_output(option: str, path: str | Path, suffixes: Iterable[str] | None =
     if path.is_dir():
         raise InputError(f"{option}: {str(path)!r} is a directory")
     real = path.resolve()
-    if (real.parent / RUN_MARKER).exists() and (real.name in RUN_FILES
-                                                or real.name.startswith("journal.log")):
+    own = [(real.parent, real.name)]
+    if real.parent.name == "sources":  # the run's copies of its space and profile
+        own.append((real.parent.parent, "sources"))
+    if any((run / RUN_MARKER).exists() and (name in RUN_FILES or name.startswith("journal.log"))
+           for run, name in own):
         raise InputError(f"{option}: {str(path)!r} is a file of the run directory "
                          f"{str(real.parent)!r}; write somewhere else")
     return path

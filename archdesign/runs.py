@@ -22,7 +22,9 @@ run: ``run.lock`` is an ``flock`` released by the kernel when its holder dies.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -41,6 +43,10 @@ logger = logging.getLogger(__name__)
 STUDY_NAME = "archdesign"
 CONFIG_FILE = "config.yaml"
 JOURNAL_FILE = "journal.log"
+#: The run's own copies of its search space and hardware profile, with their hashes.
+SOURCES_DIR = "sources"
+MANIFEST_FILE = "manifest.yaml"
+_SOURCE_KINDS = ("space", "hardware")
 
 
 class RunError(InputError):
@@ -126,6 +132,29 @@ def repair_journal(path: Path) -> int:
     logger.warning("%s: dropped an incomplete last record (%d bytes) left by an interrupted "
                    "write", path, journal.tail_bytes)
     return journal.tail_bytes
+
+
+def _source_files(kind: str, given: str) -> list[Path]:
+    """The files a space or profile name stands for (a profile's measurements second)."""
+    if kind == "space":
+        from archdesign.spaces import get_space
+
+        return [Path(get_space(given).source)]
+    from archdesign.hardware.profile import get_profile
+
+    profile = get_profile(given)
+    assert profile.path is not None
+    files = [profile.path]
+    if profile.model is not None and profile.model.measurements:
+        files.append(profile.resolve(profile.model.measurements))
+    return files
+
+
+def _digest(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def open_rdb(url: str) -> Any:
@@ -242,6 +271,59 @@ class RunDir:
             for h in quieted:
                 h.setLevel(logging.NOTSET)
             handler.close()
+
+    # -- the run's own copies of its space and profile -----------------------------------
+
+    def store_sources(self, config: Any) -> None:
+        """Copy the space and profile ``config`` names into the run (first session), or
+        check that the ones it names still hold what the run was started with."""
+        manifest_path = self.path / SOURCES_DIR / MANIFEST_FILE
+        if manifest_path.exists():
+            self.with_sources(config)  # refuses a changed source
+            return
+        (self.path / SOURCES_DIR).mkdir(parents=True, exist_ok=True)
+        manifest: dict[str, Any] = {}
+        for kind in _SOURCE_KINDS:
+            given = getattr(config, kind)
+            files = _source_files(kind, given)
+            copy = self.path / SOURCES_DIR / files[0].name
+            if kind == "hardware" and len(files) > 1:  # the profile names its measurements
+                data = read_data_file(files[0], "profile")
+                data["model"]["measurements"] = files[1].name
+                atomic_write_text(copy, yaml.safe_dump(data, sort_keys=False))
+                atomic_write_text(copy.with_name(files[1].name), files[1].read_text())
+            else:
+                atomic_write_text(copy, files[0].read_text())
+            manifest[kind] = {"given": given, "file": copy.name, "sha256": _digest(files)}
+        atomic_write_text(manifest_path, yaml.safe_dump(manifest, sort_keys=False))
+
+    def with_sources(self, config: Any, always: bool = False) -> Any:
+        """``config`` with its space and profile read from the run's copies where the
+        sources it names cannot be found from here (or ``always``); a source that can be
+        found but changed since the run started is a :class:`RunError`."""
+        manifest_path = self.path / SOURCES_DIR / MANIFEST_FILE
+        if not manifest_path.exists():
+            return config  # a run from before runs kept their sources
+        manifest = read_data_file(manifest_path, "run sources", RunError)
+        changes: dict[str, str] = {}
+        for kind in _SOURCE_KINDS:
+            entry = manifest.get(kind) if isinstance(manifest, dict) else None
+            if not isinstance(entry, dict) or not {"given", "file", "sha256"} <= set(entry):
+                raise RunError(f"{manifest_path}: no valid entry for {kind!r}")
+            copy = str(self.path.resolve() / SOURCES_DIR / str(entry["file"]))
+            given = getattr(config, kind)
+            if always or given != entry["given"]:
+                changes[kind] = copy
+                continue
+            try:
+                files = _source_files(kind, given)
+            except InputError:
+                changes[kind] = copy  # moved, or not reachable from this directory
+                continue
+            if _digest(files) != entry["sha256"]:
+                raise RunError(f"--{kind} {given}: {files[0]} changed since the run started "
+                               f"(its copy is {copy}); restore it, or start a new --run-dir")
+        return dataclasses.replace(config, **changes) if changes else config
 
     def storage(self, url: str | None = None) -> Any:
         """The writer's Optuna storage: the run's journal file, or the RDB at ``url``.

@@ -509,7 +509,8 @@ def run_search(config: SearchConfig, run: RunDir, *, workers: int = 1,
 
     started = time.perf_counter()
     # Validate everything before the run directory is created or touched.
-    config = _resolve_config(run, config, resume)
+    given = _resolve_config(run, config, resume)
+    config = run.with_sources(given)  # on resume: the run's copies where needed
     local = LocalEvaluator(config.eval_config)  # fails fast on a bad space or profile
     extent = space_extent(local, config.seed)
     check_budgets(config, extent)
@@ -517,8 +518,10 @@ def run_search(config: SearchConfig, run: RunDir, *, workers: int = 1,
     if config.storage:
         open_rdb(config.storage)  # a bad URL fails before the run directory is made
     with run.lock():
-        config = _resolve_config(run, config, resume)
-        run.write_config(_config_document(config))
+        given = _resolve_config(run, given, resume)
+        run.store_sources(given)
+        config = run.with_sources(given)
+        run.write_config(_config_document(given))
         with run.logging_to_file():
             logger.info("search %s: %s", "resumed" if resume else "started", config.to_dict())
             own = evaluator is None

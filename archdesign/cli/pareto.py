@@ -20,7 +20,8 @@ def load_summary(run_dir: str) -> RunSummary:
     run = RunDir(run_dir).require()
     data = run.read_config()
     config = SearchConfig.from_dict(data.get("search") or {}, str(run.config_path))
-    return summarize(load_trials(run, config), config, frame_for(config), read_measured(run))
+    frame = frame_for(run.with_sources(config, always=True))
+    return summarize(load_trials(run, config), config, frame, read_measured(run))
 
 
 def print_front(summary: RunSummary, console: Console, limit: int | None = None) -> None:

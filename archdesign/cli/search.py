@@ -107,8 +107,8 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
     from archdesign.report import load_trials, read_measured, summarize
     from archdesign.search import frame_for
 
-    summary = summarize(load_trials(run, config), config, frame_for(config),
-                        read_measured(run))
+    summary = summarize(load_trials(run, config), config,
+                        frame_for(run.with_sources(config, always=True)), read_measured(run))
     print_front(summary, Console(), limit=15)
     console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s; results in "
                   f"{run.path} (pareto.json, pareto.csv, pareto.png). Next: archdesign pareto "

@@ -259,3 +259,37 @@ def test_a_read_only_run_can_be_read_but_not_resumed(tiny_run: Path, tmp_path: P
         assert result.exit_code == 0 and out.exists(), result.output
         _clean_error(_cli("search", "--run-dir", str(run), "--resume", "--trials", "8"),
                      "Read-only file system")
+
+
+# -- self-contained run directories ------------------------------------------------------------
+
+
+def test_a_run_keeps_its_own_space_and_profile(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).resolve().parents[2]
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(root / "search_spaces" / "resnet-basic.yaml", work / "mine.yaml")
+    shutil.copy(root / "hardware_profiles" / "x86-avx2.yaml", work / "box.yaml")
+    monkeypatch.chdir(work)
+    args = ["search", "--space", "mine.yaml", "--hardware", "box.yaml", "--population", "4",
+            "--run-dir", "run"]
+    assert _cli(*args, "--trials", "4").exit_code == 0
+    run = work / "run"
+    assert sorted(p.name for p in (run / "sources").iterdir()) == ["box.yaml",
+                                                                   "manifest.yaml", "mine.yaml"]
+    monkeypatch.chdir(elsewhere)  # the relative sources are not found from here
+    result = _cli("pareto", str(run), "--json")
+    assert result.exit_code == 0 and json.loads(result.output)["trials"] == 4, result.output
+    result = _cli("search", "--run-dir", str(run), "--resume", "--trials", "6")
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(work)
+    (work / "mine.yaml").write_text((work / "mine.yaml").read_text().replace("max: 8", "max: 6"))
+    config = (run / "config.yaml").read_bytes()
+    _clean_error(_cli("search", "--run-dir", "run", "--resume", "--trials", "8"),
+                 "changed since the run started")
+    assert (run / "config.yaml").read_bytes() == config
+    assert _trials(run) == list(range(6))
+    _clean_error(_cli("export", "run", "--trial", "0", "--format", "yaml", "--out",
+                      "run/sources/mine.yaml"), "--out")
