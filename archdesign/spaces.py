@@ -679,7 +679,10 @@ def load_space(path: str | Path) -> SearchSpace:
     if family not in _FAMILIES:
         raise SpaceError(f"{source}: family: {family!r} is not one of {sorted(_FAMILIES)}")
     name = data.get("name", path.stem)
-    return _FAMILIES[family](str(name), data, source)
+    for key, value in (("name", name), ("description", data.get("description", ""))):
+        if not isinstance(value, str) or len(value) > 10000:
+            raise SpaceError(f"{source}: {key}: expected a string, got {value!r:.80}")
+    return _FAMILIES[family](name, data, source)
 
 
 @cache

@@ -207,6 +207,8 @@ BAD_SPACES: dict[str, Any] = {
     "regnet-w0-odd": _regnet({"w0": {"choices": [24, 12], "default": 24}}),
     "regnet-missing": _yaml({k: v for k, v in _REGNET.items() if k != "parameters"}),
     "regnet-num-stages": _regnet(num_stages=0),
+    "name-list": _staged({"name": ["resnet", "basic"]}),
+    "description-map": _staged({"description": {"a": 1}}),
 }
 
 

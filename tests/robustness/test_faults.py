@@ -105,11 +105,11 @@ def test_readers_never_cut_a_record_being_appended(tiny_run: Path, tmp_path: Pat
 
 def test_pareto_during_a_live_search_loses_nothing(tmp_path: Path) -> None:
     run = tmp_path / "live"
-    total = 300
+    total = 200
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen([sys.executable, "-m", "archdesign", "search", "--space",
                              "resnet-basic", "--hardware", "x86-avx2", "--trials", str(total),
-                             "--population", "8", "--run-dir", str(run)],
+                             "--population", "8", "--strategy", "nsga2", "--run-dir", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     reads = 0
     try:
@@ -274,6 +274,7 @@ def test_a_run_keeps_its_own_space_and_profile(tmp_path: Path,
     shutil.copy(root / "hardware_profiles" / "x86-avx2.yaml", work / "box.yaml")
     monkeypatch.chdir(work)
     args = ["search", "--space", "mine.yaml", "--hardware", "box.yaml", "--population", "4",
+            "--strategy", "nsga2",
             "--run-dir", "run"]
     assert _cli(*args, "--trials", "4").exit_code == 0
     run = work / "run"
