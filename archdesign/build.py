@@ -7,12 +7,21 @@ analytic counts by construction, and tests check it against fvcore.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
+from archdesign.cost import cost
+from archdesign.errors import InputError
 from archdesign.layers import blocks, stage_name
 from archdesign.ops import OPS, Layer
 from archdesign.spec import ArchSpec
+
+#: Copies of the float32 weights a build may hold at once (module, trace, ONNX proto and
+#: runtime session) and of the peak live activations (inputs, outputs, reference run).
+WEIGHT_COPIES = 4
+ACTIVATION_COPIES = 3
 
 
 def layer_module(layer: Layer) -> nn.Module:
@@ -72,6 +81,37 @@ def _initialize(model: nn.Module) -> None:
             nn.init.normal_(m.weight, std=0.01)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def available_memory() -> int:
+    """Bytes this process may still allocate: MemAvailable, else physical memory."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def estimated_bytes(spec: ArchSpec, batch: int) -> int:
+    """What running ``spec`` in PyTorch at ``batch`` allocates, from its own counts."""
+    c = cost(spec, batch, "float32")
+    return WEIGHT_COPIES * 4 * c.params + ACTIVATION_COPIES * c.peak_activation_bytes
+
+
+def check_fits(spec: ArchSpec, batch: int, what: str, limit: int | None = None) -> None:
+    """An :class:`InputError` with the estimate, before any allocation, if building and
+    running ``spec`` at ``batch`` would need more than ``limit`` (default: the memory
+    this machine has available)."""
+    need = estimated_bytes(spec, batch)
+    have = available_memory() if limit is None else limit
+    if need > have:
+        raise InputError(f"{what}: {spec.name or 'the network'} at batch {batch} needs about "
+                         f"{need / 2**30:.1f} GiB ({cost(spec).params / 1e6:.1f} M params, "
+                         f"peak activations {cost(spec, batch).peak_activation_bytes / 2**30:.2f}"
+                         f" GiB); only {have / 2**30:.1f} GiB is available")
 
 
 def build(spec: ArchSpec) -> Network:

@@ -26,13 +26,19 @@ from typing import Any
 import yaml
 
 from archdesign.errors import InputError
+from archdesign.files import atomic_write_bytes, atomic_write_text, check_output
 from archdesign.spec import COUNTING_CONVENTIONS, ArchSpec
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("json", "yaml", "onnx", "torch")
+#: The file names each format may be written to.
+SUFFIXES = {"json": (".json",), "yaml": (".yaml", ".yml"), "onnx": (".onnx",),
+            "torch": (".pt", ".pth", ".ts")}
 DESIGN_FORMAT_VERSION = 1
 ONNX_OPSET = 17
+#: Protobuf caps one ONNX file (weights included) at 2 GiB.
+ONNX_MAX_BYTES = 2 << 30
 
 
 def design_document(spec: ArchSpec, metrics: Mapping[str, float], hardware: Mapping[str, Any],
@@ -51,8 +57,6 @@ def design_document(spec: ArchSpec, metrics: Mapping[str, float], hardware: Mapp
 
 
 def write_design(document: Mapping[str, Any], path: str | Path, fmt: str) -> Path:
-    from archdesign.runs import atomic_write_text
-
     path = Path(path)
     text = (json.dumps(document, indent=2) + "\n" if fmt == "json"
             else yaml.safe_dump(dict(document), sort_keys=False))
@@ -77,21 +81,26 @@ def export_onnx(spec: ArchSpec, path: str | Path, batch: int = 1, check: bool = 
     """
     import torch
 
-    from archdesign.build import build
-    from archdesign.runs import atomic_write_bytes
+    from archdesign.build import build, check_fits
+    from archdesign.cost import cost
 
     path = Path(path)
+    if 4 * cost(spec).params > ONNX_MAX_BYTES:
+        raise InputError(f"{path}: ONNX holds at most {ONNX_MAX_BYTES / 2**30:.0f} GiB of "
+                         f"weights in one file; {spec.name or 'the network'} has "
+                         f"{4 * cost(spec).params / 2**30:.1f} GiB")
+    check_fits(spec, batch, str(path))
     model = build(spec).eval()
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, spec.in_channels, spec.resolution, spec.resolution,
                     generator=generator)
     tmp = path.with_name(f".{path.name}.export")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(tmp), dynamo=False, input_names=["input"],
-                          output_names=["logits"], opset_version=ONNX_OPSET,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x,), str(tmp), dynamo=False, input_names=["input"],
+                              output_names=["logits"], opset_version=ONNX_OPSET,
+                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         result = check_onnx(tmp, model, x, tolerance) if check else None
         atomic_write_bytes(path, tmp.read_bytes())
     finally:
@@ -130,9 +139,9 @@ def export_torchscript(spec: ArchSpec, path: str | Path, batch: int = 1) -> Path
 
     import torch
 
-    from archdesign.build import build
-    from archdesign.runs import atomic_write_bytes
+    from archdesign.build import build, check_fits
 
+    check_fits(spec, batch, str(path))
     model = build(spec).eval()
     x = torch.randn(batch, spec.in_channels, spec.resolution, spec.resolution)
     with warnings.catch_warnings():
@@ -216,6 +225,7 @@ def export_from_run(run_dir: str | Path, fmt: str, out: str | Path, trial: int |
         raise InputError(f"--format: {fmt!r} is not one of {list(FORMATS)}")
     if (trial is None) == (conditions is None):
         raise InputError("give exactly one of --trial ID or --best-under METRIC=AMOUNT")
+    out = check_output("--out", out, SUFFIXES[fmt])
     run = RunDir(run_dir).require()
     stored = run.read_config().get("search") or {}
     config = SearchConfig.from_dict(stored, str(run.config_path))
@@ -233,12 +243,13 @@ def export_from_run(run_dir: str | Path, fmt: str, out: str | Path, trial: int |
         chosen = best_under(trials, conditions, rank_by, METRICS[rank_by].maximize)
     spec = ArchSpec.from_dict(chosen.user_attrs["spec"], f"trial {chosen.number}")
     metrics = dict(chosen.user_attrs["metrics"])
-    out = Path(out)
-    if not out.parent.exists():
-        raise InputError(f"--out: the directory {str(out.parent)!r} does not exist")
+    over = sorted(name for name, v in chosen.constraints.items() if v > 0)
+    if over:
+        logger.warning("trial %d is over the run's budgets for %s", chosen.number,
+                       ", ".join(over))
     check = None
     if fmt in ("json", "yaml"):
-        profile = get_profile(config.hardware)
+        profile = get_profile(run.with_sources(config, always=True).hardware)
         hardware = {"name": profile.name, "device": profile.device,
                     "latency_model": config.latency_model or
                     (profile.model.kind if profile.model else "roofline"),

@@ -19,8 +19,9 @@ import numpy as np
 
 from archdesign.errors import InputError
 from archdesign.evaluate import METRICS
+from archdesign.files import atomic_write_bytes
 from archdesign.pareto import Frame, hypervolume, pareto_mask, to_minimized
-from archdesign.runs import STUDY_NAME, RunDir, RunError, atomic_write_bytes
+from archdesign.runs import STUDY_NAME, RunDir, RunError
 
 if TYPE_CHECKING:
     from archdesign.search import SearchConfig
@@ -80,7 +81,7 @@ def load_trials(run: RunDir, config: SearchConfig) -> list[Any]:
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = run.storage(config.storage)
+    storage = run.read_storage(config.storage)
     try:
         study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
     except KeyError:

@@ -13,83 +13,173 @@ A run directory holds::
 Durability: a trial enters the storage in one append of one journal line (fsynced) once it
 is evaluated and told, so a kill loses at most the trials of the batch in flight, which
 were never recorded and are therefore redone, never duplicated. A line cut short by a kill
-is dropped on the next open. Everything else is written atomically (temporary file,
-fsync, rename). One process at a time works on a run: ``run.lock`` is an ``flock``
-released by the kernel when its holder dies.
+is dropped when the writer next opens the run, under the lock; readers never write (they
+read the journal once, check every record, and replay it in memory). Everything else
+is written atomically (temporary file, fsync, rename). One process at a time works on a
+run: ``run.lock`` is an ``flock`` released by the kernel when its holder dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from archdesign.errors import InputError, read_data_file
+from archdesign.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
 STUDY_NAME = "archdesign"
 CONFIG_FILE = "config.yaml"
 JOURNAL_FILE = "journal.log"
+#: The run's own copies of its search space and hardware profile, with their hashes.
+SOURCES_DIR = "sources"
+MANIFEST_FILE = "manifest.yaml"
+_SOURCE_KINDS = ("space", "hardware")
 
 
 class RunError(InputError):
     """A run directory that cannot be used as asked."""
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new, never half."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+# Optuna's journal op codes for the two records an archdesign search writes.
+_CREATE_STUDY = 0
+_CREATE_TRIAL = 4
+#: The user attribute in which a search records each trial's number, so that a lost or
+#: repeated journal record shows as a gap or a repeat in the sequence.
+TRIAL_ATTR = "trial"
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+@dataclass(frozen=True)
+class Journal:
+    """A checked reading of a journal file: its records and any unterminated tail."""
+
+    records: list[dict[str, Any]]
+    complete_bytes: int  # up to and including the last line end
+    tail_bytes: int  # an unterminated last line (an append in flight, or cut by a kill)
+
+
+def read_journal(path: Path) -> Journal:
+    """Every record of the journal at ``path``, checked; :class:`RunError` with the line.
+
+    Detected: a line that is not a JSON record (garbage), a record repeated byte for byte,
+    and a trial record out of sequence (a record lost, or repeated by hand-editing).
+    An unterminated last line is reported in ``tail_bytes``, not an error: a writer may
+    be appending it right now.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read the journal ({exc.strerror})") from None
+    cut = data.rfind(b"\n") + 1
+    records: list[dict[str, Any]] = []
+    seen: dict[bytes, int] = {}
+    expected = 0
+    for number, line in enumerate(data[:cut].split(b"\n")[:-1], start=1):
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise RunError(f"{where}: not a journal record (garbage in the journal?): "
+                           f"{line[:60]!r}") from None
+        if not isinstance(record, dict) or not isinstance(record.get("op_code"), int):
+            raise RunError(f"{where}: not a journal record (no op_code): {line[:60]!r}")
+        if number == 1 and record["op_code"] != _CREATE_STUDY:
+            raise RunError(f"{where}: the journal must start by creating the study (its "
+                           f"first record is missing?)")
+        if line in seen:
+            raise RunError(f"{where}: repeats line {seen[line]} (a duplicated record)")
+        seen[line] = number
+        if record["op_code"] == _CREATE_TRIAL:
+            attrs = record.get("user_attrs")
+            trial = attrs.get(TRIAL_ATTR) if isinstance(attrs, dict) else None
+            if trial is not None and trial != expected:
+                raise RunError(f"{where}: records trial {trial} where trial {expected} comes "
+                               f"next (a record is missing or repeated)")
+            expected += 1
+        records.append(record)
+    return Journal(records, cut, len(data) - cut)
 
 
 def repair_journal(path: Path) -> int:
     """Drop a last line left incomplete by a kill; returns the number of bytes dropped.
 
-    Optuna skips an unterminated last line when reading, but the next append would glue a
-    new record onto it and corrupt both.
+    Only the writer, holding the run lock, may call this: a reader would cut a record a
+    live search is appending. Optuna skips an unterminated last line when reading, but
+    the next append would glue a new record onto it and corrupt both.
     """
-    if not path.exists() or path.stat().st_size == 0:
+    if not path.exists():
+        return 0
+    journal = read_journal(path)
+    if not journal.tail_bytes:
         return 0
     with open(path, "rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        tail_start = size
-        cut = -1
-        while cut < 0 and tail_start > 0:  # look back for the last complete line
-            tail_start = max(0, tail_start - (1 << 16))
-            f.seek(tail_start)
-            tail = f.read(size - tail_start)
-            if tail.endswith(b"\n"):
-                return 0
-            cut = tail.rfind(b"\n")
-        keep = tail_start + cut + 1 if cut >= 0 else 0
-        f.truncate(keep)
+        f.truncate(journal.complete_bytes)
         f.flush()
         os.fsync(f.fileno())
     logger.warning("%s: dropped an incomplete last record (%d bytes) left by an interrupted "
-                   "write", path, size - keep)
-    return size - keep
+                   "write", path, journal.tail_bytes)
+    return journal.tail_bytes
+
+
+def _source_files(kind: str, given: str) -> list[Path]:
+    """The files a space or profile name stands for (a profile's measurements second)."""
+    if kind == "space":
+        from archdesign.spaces import get_space
+
+        return [Path(get_space(given).source)]
+    from archdesign.hardware.profile import get_profile
+
+    profile = get_profile(given)
+    assert profile.path is not None
+    files = [profile.path]
+    if profile.model is not None and profile.model.measurements:
+        files.append(profile.resolve(profile.model.measurements))
+    return files
+
+
+def _digest(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def open_rdb(url: str) -> Any:
+    """The Optuna RDB storage at ``url``, or :class:`RunError` saying why not."""
+    import optuna
+
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL
+        raise RunError(f"--storage: cannot open {url!r}: {exc}") from None
+
+
+def _snapshot_backend(records: list[dict[str, Any]], path: Path) -> Any:
+    from optuna.storages.journal import BaseJournalBackend
+
+    class Snapshot(BaseJournalBackend):
+        """The records read once; appending is refused (readers never write)."""
+
+        def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+            yield from records[log_number_from:]
+
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            raise RunError(f"{path}: opened read-only")
+
+    return Snapshot()
 
 
 class RunDir:
@@ -97,6 +187,7 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._locked = False
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -149,8 +240,10 @@ class RunDir:
             if stale.is_symlink() or stale.exists():
                 logger.warning("%s: removing a journal lock left by an interrupted run", stale)
                 stale.unlink()
+            self._locked = True
             yield
         finally:
+            self._locked = False
             os.close(fd)
 
     @contextlib.contextmanager
@@ -179,17 +272,99 @@ class RunDir:
                 h.setLevel(logging.NOTSET)
             handler.close()
 
+    # -- the run's own copies of its space and profile -----------------------------------
+
+    def store_sources(self, config: Any) -> None:
+        """Copy the space and profile ``config`` names into the run (first session), or
+        check that the ones it names still hold what the run was started with."""
+        manifest_path = self.path / SOURCES_DIR / MANIFEST_FILE
+        if manifest_path.exists():
+            self.with_sources(config)  # refuses a changed source
+            return
+        (self.path / SOURCES_DIR).mkdir(parents=True, exist_ok=True)
+        manifest: dict[str, Any] = {}
+        for kind in _SOURCE_KINDS:
+            given = getattr(config, kind)
+            files = _source_files(kind, given)
+            copy = self.path / SOURCES_DIR / files[0].name
+            if kind == "hardware" and len(files) > 1:  # the profile names its measurements
+                data = read_data_file(files[0], "profile")
+                data["model"]["measurements"] = files[1].name
+                atomic_write_text(copy, yaml.safe_dump(data, sort_keys=False))
+                atomic_write_text(copy.with_name(files[1].name), files[1].read_text())
+            else:
+                atomic_write_text(copy, files[0].read_text())
+            manifest[kind] = {"given": given, "file": copy.name, "sha256": _digest(files)}
+        atomic_write_text(manifest_path, yaml.safe_dump(manifest, sort_keys=False))
+
+    def with_sources(self, config: Any, always: bool = False) -> Any:
+        """``config`` with its space and profile read from the run's copies where the
+        sources it names cannot be found from here (or ``always``); a source that can be
+        found but changed since the run started is a :class:`RunError`."""
+        manifest_path = self.path / SOURCES_DIR / MANIFEST_FILE
+        if not manifest_path.exists():
+            return config  # a run from before runs kept their sources
+        manifest = read_data_file(manifest_path, "run sources", RunError)
+        changes: dict[str, str] = {}
+        for kind in _SOURCE_KINDS:
+            entry = manifest.get(kind) if isinstance(manifest, dict) else None
+            if not isinstance(entry, dict) or not {"given", "file", "sha256"} <= set(entry):
+                raise RunError(f"{manifest_path}: no valid entry for {kind!r}")
+            copy = str(self.path.resolve() / SOURCES_DIR / str(entry["file"]))
+            given = getattr(config, kind)
+            if always or given != entry["given"]:
+                changes[kind] = copy
+                continue
+            try:
+                files = _source_files(kind, given)
+            except InputError:
+                changes[kind] = copy  # moved, or not reachable from this directory
+                continue
+            if _digest(files) != entry["sha256"]:
+                raise RunError(f"--{kind} {given}: {files[0]} changed since the run started "
+                               f"(its copy is {copy}); restore it, or start a new --run-dir")
+        return dataclasses.replace(config, **changes) if changes else config
+
     def storage(self, url: str | None = None) -> Any:
-        """The Optuna storage: the run's journal file, or the RDB at ``url``."""
-        import optuna
+        """The writer's Optuna storage: the run's journal file, or the RDB at ``url``.
+
+        Only under :meth:`lock`: a damaged journal is refused (the line is named) rather
+        than continued, and a tail cut short by a kill is dropped.
+        """
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
+        if not self._locked:
+            raise RuntimeError(f"{self.path}: the writable storage needs the run lock")
         if url:
-            try:
-                return optuna.storages.RDBStorage(url)
-            except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL
-                raise RunError(f"--storage: cannot open {url!r}: {exc}") from None
-        self.path.mkdir(parents=True, exist_ok=True)
-        repair_journal(self.journal_path)
+            return open_rdb(url)
+        if self.journal_path.exists():
+            self._writable_journal()
+            repair_journal(self.journal_path)
         return JournalStorage(JournalFileBackend(str(self.journal_path)))
+
+    def recorded_trials(self) -> int:
+        """How many trials the run's journal records (0 without one, or with an RDB)."""
+        if not self.journal_path.exists():
+            return 0
+        return sum(r["op_code"] == _CREATE_TRIAL for r in self._writable_journal().records)
+
+    def _writable_journal(self) -> Journal:
+        """The journal, checked before a writer continues it: damage is never built on."""
+        try:
+            return read_journal(self.journal_path)
+        except RunError as exc:
+            raise RunError(f"{exc}; the run is damaged, so --resume will not continue it "
+                           f"(restore the journal or start a new --run-dir)") from None
+
+    def read_storage(self, url: str | None = None) -> Any:
+        """A reader's Optuna storage: the journal read once and checked, never written."""
+        from optuna.storages import JournalStorage
+
+        if url:
+            return open_rdb(url)
+        if not self.journal_path.exists():
+            raise RunError(f"{self.path}: the run has no {JOURNAL_FILE} yet (did the search "
+                           f"start?)")
+        journal = read_journal(self.journal_path)
+        return JournalStorage(_snapshot_backend(journal.records, self.journal_path))

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from archdesign.cost import DTYPE_BYTES
 from archdesign.errors import InputError
 from archdesign.evaluate import (
     BUDGET_NAMES,
@@ -44,7 +45,7 @@ from archdesign.evaluate import (
     make_evaluator,
 )
 from archdesign.pareto import Frame, FrontTracker
-from archdesign.runs import STUDY_NAME, RunDir, RunError
+from archdesign.runs import STUDY_NAME, TRIAL_ATTR, RunDir, RunError, open_rdb
 from archdesign.spaces import Parameter, SearchSpace, Value, get_space
 
 logger = logging.getLogger(__name__)
@@ -141,10 +142,13 @@ class SearchConfig:
             check_metric(name, BUDGET_NAMES, "budget")
             parse_quantity(name, value)
         check_metric(self.strategy, STRATEGIES, "--strategy")
-        for key, low in (("trials", 1), ("batch", 1), ("population", 2), ("measure", 0)):
+        for key, low in (("trials", 1), ("batch", 1), ("population", 2), ("measure", 0),
+                         ("seed", 0)):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"--{key}: expected an integer >= {low}, got {value!r}")
+        if self.dtype is not None and self.dtype not in DTYPE_BYTES:
+            raise InputError(f"--dtype: {self.dtype!r} is not one of {sorted(DTYPE_BYTES)}")
         if self.strategy.startswith("mp") and "score" not in self.objectives:
             raise InputError(f"--strategy {self.strategy}: the MP designer maximizes the "
                              f"score, so --objectives must include score")
@@ -472,6 +476,10 @@ def _resolve_config(run: RunDir, config: SearchConfig, resume: bool) -> SearchCo
         stored_values = ", ".join(f"{k}={getattr(stored, k)!r}" for k in differ)
         raise RunError(f"{run.config_path}: --resume continues the stored search, but "
                        f"{differ} differ from it (stored: {stored_values})")
+    recorded = run.recorded_trials()
+    if config.trials < recorded:
+        raise RunError(f"--trials {config.trials}: the run already records {recorded} "
+                       f"trials; give --trials {recorded} or more to continue it")
     return replace(stored, trials=config.trials, measure=config.measure)
 
 
@@ -501,14 +509,19 @@ def run_search(config: SearchConfig, run: RunDir, *, workers: int = 1,
 
     started = time.perf_counter()
     # Validate everything before the run directory is created or touched.
-    config = _resolve_config(run, config, resume)
+    given = _resolve_config(run, config, resume)
+    config = run.with_sources(given)  # on resume: the run's copies where needed
     local = LocalEvaluator(config.eval_config)  # fails fast on a bad space or profile
     extent = space_extent(local, config.seed)
     check_budgets(config, extent)
     frame = make_frame(config, extent)
+    if config.storage:
+        open_rdb(config.storage)  # a bad URL fails before the run directory is made
     with run.lock():
-        config = _resolve_config(run, config, resume)
-        run.write_config(_config_document(config))
+        given = _resolve_config(run, given, resume)
+        run.store_sources(given)
+        config = run.with_sources(given)
+        run.write_config(_config_document(given))
         with run.logging_to_file():
             logger.info("search %s: %s", "resumed" if resume else "started", config.to_dict())
             own = evaluator is None
@@ -646,6 +659,7 @@ def _search_loop(config: SearchConfig, run: RunDir, evaluator: LocalEvaluator | 
 def _tell(study: Any, trial: Any, result: Evaluation, config: SearchConfig) -> Any:
     from optuna.trial import TrialState
 
+    trial.set_user_attr(TRIAL_ATTR, trial.number)  # lets a reader see a lost record
     if not result.ok:
         trial.set_user_attr("error", result.error)
         return study.tell(trial, state=TrialState.FAIL)

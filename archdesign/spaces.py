@@ -33,7 +33,15 @@ import numpy as np
 
 from archdesign._package import builtin_dir
 from archdesign.errors import InputError, read_data_file
-from archdesign.spec import ArchSpec, BlockSpec, HeadSpec, SpecError, StageSpec, StemSpec
+from archdesign.spec import (
+    ArchSpec,
+    BlockSpec,
+    HeadSpec,
+    SpecError,
+    StageSpec,
+    StemSpec,
+    check_field,
+)
 
 SPACES_DIR = builtin_dir("search_spaces")
 SPACE_SCHEMA_VERSION = 1
@@ -121,6 +129,21 @@ class Parameter:
             return int(number)
         return number
 
+    def values(self) -> list[Value]:
+        """Every value (a range of up to 4096 steps), else the ends of the range: what a
+        file's check must accept for the space to hold only valid networks."""
+        if self.kind == "categorical":
+            return list(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.count <= 4096:
+            if self.kind == "int":
+                return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+            assert self.step is not None
+            return [round(self.low + self.step * i, 10) for i in range(int(self.count))]
+        if self.kind == "int":
+            return [int(self.low), int(self.high)]
+        return [self.low, self.high]
+
     def describe(self) -> str:
         if self.kind == "categorical":
             return "{" + ", ".join(str(c) for c in self.choices) + "}"
@@ -150,6 +173,13 @@ def _parse_parameter(name: str, data: dict[str, Any], source: str) -> Parameter:
         choices = data["choices"]
         if not isinstance(choices, list) or not choices:
             raise SpaceError(f"{where}.choices: expected a non-empty list")
+        for choice in choices:
+            if not isinstance(choice, (int, float, str)) or (isinstance(choice, float)
+                                                              and not math.isfinite(choice)):
+                raise SpaceError(f"{where}.choices: {choice!r} is not a number, string or "
+                                 f"true/false")
+        if len(choices) > 100000:
+            raise SpaceError(f"{where}.choices: {len(choices)} choices; at most 100000")
         if set(data) - {"choices", "default"}:
             raise SpaceError(f"{where}: 'choices' cannot be combined with min/max/step/log")
         choice_default: Value = data.get("default", choices[0])  # type: ignore[assignment]
@@ -160,8 +190,8 @@ def _parse_parameter(name: str, data: dict[str, Any], source: str) -> Parameter:
         raise SpaceError(f"{where}: a parameter needs 'choices' or both 'min' and 'max'")
     low, high = data["min"], data["max"]
     for key, v in (("min", low), ("max", high), ("step", data.get("step", 1))):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise SpaceError(f"{where}.{key}: expected a number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise SpaceError(f"{where}.{key}: expected a finite number, got {v!r}")
     if low > high:
         raise SpaceError(f"{where}: min {low} is larger than max {high}")
     integer = all(isinstance(v, int) for v in (low, high, data.get("step", 1)))
@@ -460,11 +490,61 @@ def _staged_from_yaml(name: str, data: dict[str, Any], source: str) -> StagedSpa
             if unknown:
                 raise SpaceError(f"{source}: op {unknown[0]!r} is not in the space's 'ops' "
                                  f"table; ops: {sorted(ops)}")
+    for op_name, op_fields in ops.items():
+        for key, value in op_fields.items():
+            _check_value(source, f"ops.{op_name}", "stage", key, value, None)
+    _check_template(template, by_name, source)
     constraints = _parse_constraints(data.get("constraints", []), names, source)
     space = StagedSpace(name, str(data.get("description", "")), source, parameters, template,
                         {str(k): v for k, v in ops.items()}, constraints)
     space.decode(space.defaults())  # fail at load time if the defaults are not a network
     return space
+
+
+def _check_value(source: str, where: str, part: str, key: str, value: Any,
+                 param: Parameter | None) -> None:
+    try:
+        check_field(part, where, key, value)
+    except SpecError as exc:
+        if param is None:
+            raise SpaceError(f"{source}: {exc}") from None
+        raise SpaceError(f"{source}: parameter {param.name!r} allows a value that is not a "
+                         f"valid {key}: {exc}") from None
+
+
+def _check_template(template: dict[str, Any], by_name: dict[str, Parameter],
+                    source: str) -> None:
+    """Every fixed value and every value of every parameter is allowed where it is used."""
+    used: list[tuple[str, str, str, tuple[str, Any]]] = [
+        ("resolution", "spec", "resolution", template["resolution"])]
+    for i, stage in enumerate(template["stages"]):
+        used.extend((f"stages[{i}]", "stage", k, v) for k, v in stage.items() if k != "blocks")
+        for j, slot in enumerate(stage.get("blocks", ())):
+            used.extend((f"stages[{i}].blocks[{j}]", "stage", k, v) for k, v in slot.items()
+                        if k != "op")
+        depth_kind, depth = stage["depth"]
+        slots = len(stage.get("blocks", ()))
+        if slots:
+            deepest = max(by_name[depth].values()) if depth_kind == "param" else depth
+            if isinstance(deepest, int) and deepest > slots:
+                raise SpaceError(f"{source}: stages[{i}]: depth can be {deepest} but the stage "
+                                 f"has only {slots} block slots")
+    for part in ("stem", "head"):
+        used.extend((part, part, k, v) for k, v in template[part].items())
+    referenced = {value for _, _, _, (kind, value) in used if kind == "param"}
+    referenced |= {slot["op"][1] for stage in template["stages"]
+                   for slot in stage.get("blocks", ()) if slot.get("op", ("",))[0] == "param"}
+    unused = sorted(set(by_name) - referenced)
+    if unused:
+        raise SpaceError(f"{source}: parameter {unused[0]!r} is used by no field (a top-level "
+                         f"field every stage sets again?)")
+    for where, part, key, (kind, value) in used:
+        if kind == "fixed":
+            _check_value(source, where, part, key, value, None)
+            continue
+        param = by_name[value]
+        for v in param.values():
+            _check_value(source, where, part, key, v, param)
 
 
 def _template_entries(template: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -569,9 +649,50 @@ def _regnet_from_yaml(name: str, data: dict[str, Any], source: str) -> RegNetSpa
         _reject(f"{source}: {part}", section, set(fields_))
     fixed = {"quantum": data.get("quantum", 8), "num_stages": data.get("num_stages"),
              "stem": data.get("stem", {}), "head": data.get("head", {})}
+    _check_regnet(source, {p.name: p for p in parameters}, fixed)
     space = RegNetSpace(name, str(data.get("description", "")), source, parameters, fixed)
     space.decode(space.defaults())
     return space
+
+
+# RegNet parameter -> (low, high, whether low is excluded); widths w0 + wa·j stay under
+# the spec's largest width, checked below, so no value of the space decodes to a giant.
+_REGNET_BOUNDS = {"depth": (1, 512, False), "w0": (0, 16384, True), "wa": (0, 16384, False),
+                  "wm": (1, 16, True), "group_w": (1, 16384, False),
+                  "bottleneck": (0, 16, True), "se": (0, 1, False),
+                  "resolution": (8, 4096, False)}
+
+
+def _check_regnet(source: str, params: dict[str, Parameter], fixed: dict[str, Any]) -> None:
+    quantum = fixed["quantum"]
+    if isinstance(quantum, bool) or not isinstance(quantum, int) or not 1 <= quantum <= 1024:
+        raise SpaceError(f"{source}: quantum: expected an integer in [1, 1024], got "
+                         f"{quantum!r}")
+    stages = fixed["num_stages"]
+    if stages is not None and (isinstance(stages, bool) or not isinstance(stages, int)
+                               or not 1 <= stages <= 16):
+        raise SpaceError(f"{source}: num_stages: expected an integer in [1, 16], got "
+                         f"{stages!r}")
+    for name, (low, high, open_low) in _REGNET_BOUNDS.items():
+        for v in params[name].values():
+            if isinstance(v, (str, bool)) or not (low < v if open_low else low <= v) \
+                    or v > high:
+                raise SpaceError(f"{source}: parameters.{name}: {v!r} is outside "
+                                 f"{'(' if open_low else '['}{low}, {high}]")
+        if name in ("depth", "w0", "group_w", "resolution") and any(
+                v != int(v) for v in params[name].values()):
+            raise SpaceError(f"{source}: parameters.{name}: expected integers")
+    for v in params["w0"].values():
+        if int(v) % quantum:
+            raise SpaceError(f"{source}: parameters.w0: {v} is not a multiple of the "
+                             f"quantum {quantum}")
+    def top(name: str) -> float:
+        return max(float(v) for v in params[name].values())
+
+    widest = top("w0") + top("wa") * (top("depth") - 1)
+    if widest > 16384:
+        raise SpaceError(f"{source}: parameters: w0 + wa·(depth - 1) reaches {widest:g} "
+                         f"channels; at most 16384")
 
 
 # -- loading and registry ------------------------------------------------------------------
@@ -600,7 +721,10 @@ def load_space(path: str | Path) -> SearchSpace:
     if family not in _FAMILIES:
         raise SpaceError(f"{source}: family: {family!r} is not one of {sorted(_FAMILIES)}")
     name = data.get("name", path.stem)
-    return _FAMILIES[family](str(name), data, source)
+    for key, value in (("name", name), ("description", data.get("description", ""))):
+        if not isinstance(value, str) or len(value) > 10000:
+            raise SpaceError(f"{source}: {key}: expected a string, got {value!r:.80}")
+    return _FAMILIES[family](name, data, source)
 
 
 @cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,9 @@ SEStyle = Literal["efficientnet", "mobilenetv3"]
 BLOCK_KINDS: tuple[str, ...] = tuple(_KIND_TABLE)
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 SE_STYLES: tuple[str, ...] = get_args(SEStyle)
+#: The fields a block of a heterogeneous stage may set (:class:`BlockSpec`).
+BLOCK_FIELDS = ("block", "kernel", "expansion", "hidden_width", "se_ratio", "activation",
+                "pointwise_groups")
 
 # The counting conventions every exported spec states (DESIGN.md, fvcore/pycls).
 COUNTING_CONVENTIONS = {
@@ -63,8 +67,78 @@ def _check_float(where: str, name: str, value: object, low: float, high: float) 
 
 
 def _check_choice(where: str, name: str, value: object, allowed: tuple[object, ...]) -> None:
-    if value not in allowed:
+    if isinstance(value, (dict, list)) or value not in allowed:
         raise SpecError(f"{where}.{name}: {value!r} is not one of {list(allowed)}")
+
+
+Rule = Callable[[str, str, object], None]
+
+
+def _int(low: int, high: int) -> Rule:
+    return lambda where, name, value: _check_int(where, name, value, low, high)
+
+
+def _float(low: float, high: float) -> Rule:
+    return lambda where, name, value: _check_float(where, name, value, low, high)
+
+
+def _choice(allowed: tuple[object, ...]) -> Rule:
+    return lambda where, name, value: _check_choice(where, name, value, allowed)
+
+
+def _int_choice(allowed: tuple[int, ...]) -> Rule:
+    def check(where: str, name: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{where}.{name}: expected an integer, one of {list(allowed)}, "
+                            f"got {value!r}")
+        _check_choice(where, name, value, allowed)
+    return check
+
+
+def _optional(rule: Rule) -> Rule:
+    def check(where: str, name: str, value: object) -> None:
+        if value is not None:
+            rule(where, name, value)
+    return check
+
+
+def _flag(where: str, name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(f"{where}.{name}: expected true or false, got {value!r}")
+
+
+def _odd_kernel(where: str, name: str, value: object) -> None:
+    _check_int(where, name, value, 1, 15)
+    if isinstance(value, int) and value % 2 == 0:
+        raise SpecError(f"{where}.{name}: must be odd (1, 3, 5, ...), got {value}")
+
+
+#: The allowed values of every field, by part of a spec: the one table construction
+#: validates against and search-space files are checked against (every choice of every
+#: parameter, see :mod:`archdesign.spaces`).
+FIELD_RULES: dict[str, dict[str, Rule]] = {
+    "spec": {"resolution": _int(8, 4096), "in_channels": _int(1, 64)},
+    "stem": {"width": _int(1, 4096), "kernel": _int(1, 15), "stride": _int(1, 8),
+             "pool": _flag, "activation": _optional(_choice(ACTIVATIONS))},
+    "stage": {"block": _choice(BLOCK_KINDS), "width": _int(1, 16384), "depth": _int(1, 128),
+              "stride": _int_choice((1, 2)), "kernel": _odd_kernel, "expansion": _float(0.01, 16.0),
+              "group_width": _optional(_int(1, 16384)), "se_ratio": _float(0.0, 1.0),
+              "activation": _choice(ACTIVATIONS), "hidden_width": _optional(_int(1, 65536)),
+              "se_style": _choice(SE_STYLES), "pointwise_groups": _int(1, 64)},
+    "head": {"num_classes": _int(1, 100000), "width": _int(0, 16384),
+             "features": _int(0, 16384), "features_bias": _flag,
+             "activation": _optional(_choice(ACTIVATIONS))},
+}
+
+
+def check_field(part: str, where: str, name: str, value: object) -> None:
+    """Raise :class:`SpecError` unless ``value`` is allowed for field ``name`` of ``part``."""
+    FIELD_RULES[part][name](where, name, value)
+
+
+def _check_part(part: str, obj: object, names: tuple[str, ...] | None = None) -> None:
+    for name in names or tuple(FIELD_RULES[part]):
+        check_field(part, part, name, getattr(obj, name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +157,7 @@ class StemSpec:
     activation: Activation | None = None
 
     def __post_init__(self) -> None:
-        _check_int("stem", "width", self.width, 1, 4096)
-        _check_int("stem", "kernel", self.kernel, 1, 15)
-        _check_int("stem", "stride", self.stride, 1, 8)
-        if not isinstance(self.pool, bool):
-            raise SpecError(f"stem.pool: expected true or false, got {self.pool!r}")
-        if self.activation is not None:
-            _check_choice("stem", "activation", self.activation, ACTIVATIONS)
+        _check_part("stem", self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +213,8 @@ class StageSpec:
     blocks: tuple[BlockSpec, ...] = ()
 
     def validate(self, where: str) -> None:
-        _check_choice(where, "block", self.block, BLOCK_KINDS)
-        _check_int(where, "width", self.width, 1, 16384)
-        _check_int(where, "depth", self.depth, 1, 128)
-        _check_choice(where, "stride", self.stride, (1, 2))
-        if self.group_width is not None:
-            _check_int(where, "group_width", self.group_width, 1, 16384)
-        _check_choice(where, "se_style", self.se_style, SE_STYLES)
+        for name in ("block", "width", "depth", "stride", "group_width", "se_style"):
+            check_field("stage", where, name, getattr(self, name))
         if not isinstance(self.blocks, tuple):
             raise SpecError(f"{where}.blocks: expected a list of per-block fields")
         if self.blocks and len(self.blocks) != self.depth:
@@ -166,22 +229,10 @@ class StageSpec:
 
     @staticmethod
     def _check_fields(where: str, f: StageSpec | BlockSpec) -> None:
-        if f.block is not None:
-            _check_choice(where, "block", f.block, BLOCK_KINDS)
-        if f.kernel is not None:
-            _check_int(where, "kernel", f.kernel, 1, 15)
-            if f.kernel % 2 == 0:
-                raise SpecError(f"{where}.kernel: must be odd (1, 3, 5, ...), got {f.kernel}")
-        if f.expansion is not None:
-            _check_float(where, "expansion", f.expansion, 0.01, 16.0)
-        if f.hidden_width is not None:
-            _check_int(where, "hidden_width", f.hidden_width, 1, 65536)
-        if f.se_ratio is not None:
-            _check_float(where, "se_ratio", f.se_ratio, 0.0, 1.0)
-        if f.activation is not None:
-            _check_choice(where, "activation", f.activation, ACTIVATIONS)
-        if f.pointwise_groups is not None:
-            _check_int(where, "pointwise_groups", f.pointwise_groups, 1, 64)
+        for name in BLOCK_FIELDS:  # a block leaves a field None to take the stage's
+            value = getattr(f, name)
+            if value is not None:
+                check_field("stage", where, name, value)
 
     def block_configs(self) -> tuple[BlockConfig, ...]:
         """The fields of each of the stage's blocks, in order."""
@@ -221,14 +272,7 @@ class HeadSpec:
     activation: Activation | None = None
 
     def __post_init__(self) -> None:
-        _check_int("head", "num_classes", self.num_classes, 1, 100000)
-        _check_int("head", "width", self.width, 0, 16384)
-        _check_int("head", "features", self.features, 0, 16384)
-        if not isinstance(self.features_bias, bool):
-            raise SpecError(f"head.features_bias: expected true or false, got "
-                            f"{self.features_bias!r}")
-        if self.activation is not None:
-            _check_choice("head", "activation", self.activation, ACTIVATIONS)
+        _check_part("head", self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +293,10 @@ class ArchSpec:
         if self.schema_version != SCHEMA_VERSION:
             raise SpecError(f"schema_version: this archdesign reads version {SCHEMA_VERSION}, "
                             f"got {self.schema_version!r}")
-        _check_int("spec", "resolution", self.resolution, 8, 4096)
-        _check_int("spec", "in_channels", self.in_channels, 1, 64)
+        if not isinstance(self.name, str) or len(self.name) > 200:
+            raise SpecError(f"spec.name: expected a string of at most 200 characters, got "
+                            f"{self.name!r:.80}")
+        _check_part("spec", self)
         if not self.stages:
             raise SpecError("stages: a network needs at least one stage")
         for i, stage in enumerate(self.stages):
@@ -337,10 +383,9 @@ class ArchSpec:
     def save(self, path: str | Path) -> None:
         """Write JSON or YAML by the file's suffix, atomically."""
         path = Path(path)
-        text = self.to_json() if path.suffix == ".json" else self.to_yaml()
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        from archdesign.files import atomic_write_text
+
+        atomic_write_text(path, self.to_json() if path.suffix == ".json" else self.to_yaml())
 
     @property
     def total_stride(self) -> int:

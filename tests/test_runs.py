@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from archdesign.runs import RunDir, RunError, atomic_write_text, repair_journal
+from archdesign.files import atomic_write_text
+from archdesign.runs import RunDir, RunError, repair_journal
 
 
 def test_repair_drops_only_an_incomplete_last_line(tmp_path: Path) -> None:
     journal = tmp_path / "journal.log"
-    journal.write_bytes(b'{"a":1}\n{"b":2}\n{"c":')
+    journal.write_bytes(b'{"op_code":0}\n{"op_code":4}\n{"c":')
     assert repair_journal(journal) == len(b'{"c":')
-    assert journal.read_bytes() == b'{"a":1}\n{"b":2}\n'
+    assert journal.read_bytes() == b'{"op_code":0}\n{"op_code":4}\n'
     assert repair_journal(journal) == 0
     journal.write_bytes(b'{"only":')
     repair_journal(journal)

@@ -50,7 +50,13 @@ class _LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            err_console.print(f"error: {exc}", style="bold red", markup=False, highlight=False)
+            err_console.print(f"error: {exc}", style="bold red", markup=False, highlight=False,
+                              soft_wrap=True)
+            sys.exit(2)
+        except OSError as exc:  # a full disk, a read-only file system, a vanished directory
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(f"error: {where}{exc.strerror or exc}", style="bold red",
+                              markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
 
 

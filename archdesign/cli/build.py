@@ -7,7 +7,8 @@ from rich.console import Console
 
 from archdesign.cli.common import resolve_spec, spec_source_options
 from archdesign.errors import InputError
-from archdesign.export import export_onnx, export_torchscript
+from archdesign.export import SUFFIXES, export_onnx, export_torchscript
+from archdesign.files import check_output
 
 
 @click.command("build")
@@ -22,6 +23,10 @@ def build_command(spec_file: str | None, arch: str | None, space: str | None,
     """Build SPEC_FILE (or --arch / --space) as a PyTorch network and export it."""
     if not onnx_path and not ts_path:
         raise InputError("give --onnx PATH and/or --torchscript PATH")
+    if onnx_path:
+        check_output("--onnx", onnx_path, SUFFIXES["onnx"])
+    if ts_path:
+        check_output("--torchscript", ts_path, SUFFIXES["torch"])
     spec = resolve_spec(spec_file, arch, space, assignments)
     console = Console(stderr=True)
     if onnx_path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -10,6 +11,19 @@ import click
 
 from archdesign.errors import InputError
 from archdesign.spec import ArchSpec, load_spec
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf (``FloatRange`` lets nan through)."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def parse_assignments(items: tuple[str, ...]) -> dict[str, str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 from rich.console import Console
 from rich.table import Table
 
-from archdesign.cli.common import print_json
+from archdesign.cli.common import FiniteFloat, print_json
 from archdesign.errors import InputError
+from archdesign.files import check_output
 
 
 def parse_quantity(text: str | None, option: str, units: dict[str, float]) -> float | None:
@@ -26,8 +29,8 @@ def parse_quantity(text: str | None, option: str, units: dict[str, float]) -> fl
     except ValueError:
         raise InputError(f"{option}: expected a number (e.g. 1.82e9, 25.5M), got {text!r}") \
             from None
-    if not value > 0:
-        raise InputError(f"{option}: must be positive, got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"{option}: must be a positive number, got {text!r}")
     return value
 
 
@@ -41,7 +44,8 @@ TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
 @click.option("--params", "params_", help="Parameter budget, e.g. 11.69e6 or 11.69M.")
 @click.option("--activations", help="Activation-count budget.")
 @click.option("--peak-memory", help="Peak activation memory budget in bytes (e.g. 8M).")
-@click.option("--rho", type=float, help="Effectiveness bound ρ0 (0.3 for ResNet-sized).")
+@click.option("--rho", type=FiniteFloat(min=0, min_open=True),
+              help="Effectiveness bound ρ0 (0.3 for ResNet-sized).")
 @click.option("--latency", help="Latency budget on --hardware, e.g. 2ms.")
 @click.option("--hardware", help="Hardware profile for --latency.")
 @click.option("--latency-model", type=click.Choice(["roofline", "table", "fitted"]),
@@ -49,9 +53,10 @@ TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
                    "model is in the MP's relaxation; measured models are checked on designs.")
 @click.option("--resolution", type=int, help="Fix the input resolution.")
 @click.option("--objective", default="deepmad", show_default=True)
-@click.option("--tolerance", type=float, default=0.005, show_default=True,
+@click.option("--tolerance", type=FiniteFloat(min=0), default=0.005, show_default=True,
               help="Stop when the certified gap is below this fraction (0: prove optimality).")
-@click.option("--time-limit", type=float, default=60.0, show_default=True,
+@click.option("--time-limit", type=FiniteFloat(min=0, min_open=True), default=60.0,
+              show_default=True,
               help="Seconds before returning the best design with its certified gap.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the spec (JSON/YAML).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -64,10 +69,8 @@ def design_command(space: str, flops: str | None, params_: str | None,
     """Design the most expressive network of --space within the budgets (DeepMAD MP)."""
     from archdesign.optimize import Budgets, design
 
-    if rho is not None and rho <= 0:
-        raise InputError(f"--rho: must be positive, got {rho}")
-    if tolerance < 0:
-        raise InputError(f"--tolerance: must be >= 0, got {tolerance}")
+    if out:
+        check_output("--out", out, (".json", ".yaml", ".yml"))
     budgets = Budgets(
         flops=parse_quantity(flops, "--flops", COUNT_UNITS),
         params=parse_quantity(params_, "--params", COUNT_UNITS),

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archdesign.cli.common import print_json
+from archdesign.files import check_output
 from archdesign.report import RunSummary, load_trials, plot_front, read_measured, summarize
 from archdesign.runs import RunDir
 from archdesign.search import SearchConfig, format_metric, frame_for
@@ -19,7 +20,8 @@ def load_summary(run_dir: str) -> RunSummary:
     run = RunDir(run_dir).require()
     data = run.read_config()
     config = SearchConfig.from_dict(data.get("search") or {}, str(run.config_path))
-    return summarize(load_trials(run, config), config, frame_for(config), read_measured(run))
+    frame = frame_for(run.with_sources(config, always=True))
+    return summarize(load_trials(run, config), config, frame, read_measured(run))
 
 
 def print_front(summary: RunSummary, console: Console, limit: int | None = None) -> None:
@@ -53,6 +55,8 @@ def print_front(summary: RunSummary, console: Console, limit: int | None = None)
               help="Write a plot: FILE.png (matplotlib) or FILE.html (interactive plotly).")
 def pareto_command(run_dir: str, as_json: bool, plot: str | None) -> None:
     """The Pareto front of RUN_DIR: rank, trial, metrics, binding budgets, hypervolume."""
+    if plot:
+        check_output("--plot", plot, (".png", ".html"))
     summary = load_summary(run_dir)
     if plot:
         plot_front(summary, plot)

@@ -12,7 +12,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from archdesign.cli.common import print_json
+from archdesign.cli.common import FiniteFloat, print_json
+from archdesign.files import check_output
 
 if TYPE_CHECKING:
     from archdesign.measurements import MeasurementFile
@@ -34,15 +35,16 @@ def profile_command() -> None:
 @click.option("--base", help="Datasheet profile for the roofline figures "
                              "[default: v100 for tinynas, rpi4 for ofa].")
 @click.option("--batch", type=click.IntRange(min=1), help="Keep one batch size only.")
-@click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.8,
+@click.option("--train-fraction", type=FiniteFloat(0, 1, min_open=True), default=0.8,
               show_default=True, help="Fraction fitted on; the rest is held out.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def import_command(fmt: str, paths: tuple[str, ...], out: str, base: str | None,
                    batch: int | None, train_fraction: float, seed: int, as_json: bool) -> None:
     """Import measured latency tables PATHS (TinyNAS or Once-for-All format)."""
     from archdesign.hardware.profile_io import import_profile
 
+    check_output("--out", out, (".yaml",))
     profile = import_profile(fmt, [Path(p) for p in paths], Path(out), base, batch,
                              train_fraction, seed)
     figures = profile.validation.get("kernels", {})
@@ -75,16 +77,17 @@ def _figures_table(console: Console, figures: dict[str, dict[str, float]], title
                    "taken (run again to resume).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=8.0,
+@click.option("--minutes", type=FiniteFloat(min=0, min_open=True), default=8.0,
               show_default=True, help="Time budget for the whole run.")
 @click.option("--networks", type=click.IntRange(min=0), default=100, show_default=True,
               help="Held-out networks timed end to end.")
-@click.option("--max-mflops", type=float, default=1500.0, show_default=True,
+@click.option("--max-mflops", type=FiniteFloat(min=0, min_open=True), default=1500.0,
+              show_default=True,
               help="Draw networks with at most this many MMACs.")
 @click.option("--spaces", default="mobilenet,resnet-basic,resnet-bottleneck,regnet,convnext",
               show_default=True)
 @click.option("--base", help="Datasheet profile for the roofline baseline.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def measure_command(out: str, device: str, threads: int, minutes: float, networks: int,
                     max_mflops: float, spaces: str, base: str | None, seed: int,
@@ -92,6 +95,7 @@ def measure_command(out: str, device: str, threads: int, minutes: float, network
     """Profile this machine: time kernels, fit, validate on held-out networks."""
     from archdesign.hardware.measure import SampleConfig, measure_profile
 
+    check_output("--out", out, (".yaml",))
     sample = SampleConfig(spaces=tuple(s.strip() for s in spaces.split(",") if s.strip()),
                           max_mflops=max_mflops)
     result = measure_profile(out, device, threads, minutes, base, networks=networks,

@@ -54,7 +54,7 @@ def _budget_options(func: Any) -> Any:
 @click.option("--strategy", type=click.Choice(STRATEGIES),
               help=f"mp: the MP designer swept over the budget range; mp+nsga2: those "
                    f"designs seed NSGA-II [default: {_DEFAULTS.strategy}].")
-@click.option("--trials", type=int, help=f"Trials to record in all [default: "
+@click.option("--trials", type=click.IntRange(min=1), help=f"Trials to record in all [default: "
                                          f"{_DEFAULTS.trials}].")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Evaluation workers; more than 1 starts a local Ray instance.")
@@ -63,7 +63,7 @@ def _budget_options(func: Any) -> Any:
               help="Measure the latency of front designs on this machine after the search.")
 @click.option("--measure-count", type=click.IntRange(min=1), default=8, show_default=True,
               help="How many front designs --measure times.")
-@click.option("--seed", type=int, help="Sampler seed [default: 0].")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Sampler seed [default: 0].")
 @click.option("--run-dir", type=click.Path(file_okay=False),
               help="Run directory [default: runs/SPACE-HARDWARE-TIME].")
 @click.option("--resume", is_flag=True, help="Continue the search stored in --run-dir.")
@@ -107,8 +107,8 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
     from archdesign.report import load_trials, read_measured, summarize
     from archdesign.search import frame_for
 
-    summary = summarize(load_trials(run, config), config, frame_for(config),
-                        read_measured(run))
+    summary = summarize(load_trials(run, config), config,
+                        frame_for(run.with_sources(config, always=True)), read_measured(run))
     print_front(summary, Console(), limit=15)
     console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s; results in "
                   f"{run.path} (pareto.json, pareto.csv, pareto.png). Next: archdesign pareto "

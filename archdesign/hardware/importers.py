@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from archdesign.block_kinds import BlockArgs, Program
-from archdesign.errors import InputError, read_data_file
+from archdesign.errors import MAX_TABLE_BYTES, InputError, read_data_file, read_text_file
 from archdesign.hardware.kernels import (
     KERNEL_COLUMNS,
     OP_CLASS_INDEX,
@@ -68,10 +69,7 @@ def read_tinynas(path: str | Path, batch: int | None = None,
     path = Path(path)
     dtype = dtype or tinynas_dtype(path)
     records = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read TinyNAS table ({exc.strerror})") from None
+    lines = read_text_file(path, "TinyNAS table", max_bytes=MAX_TABLE_BYTES).splitlines()
     for number, line in enumerate(lines, start=1):
         line = line.strip()
         if not line:
@@ -81,19 +79,38 @@ def read_tinynas(path: str | Path, batch: int | None = None,
             raise InputError(f"{path}:{number}: not a TinyNAS entry "
                              f"'{{Regular|Depthwise,batch,c_in,h,w,c_out,k,stride,fused_add}} "
                              f"latency_ms': {line[:80]!r}")
-        latency = float(m.group(10))
-        if latency <= 0:
+        try:
+            latency = float(m.group(10))
+        except ValueError:
+            raise InputError(f"{path}:{number}: latency {m.group(10)!r} is not a number") \
+                from None
+        if latency == -1:  # the table's mark for "not measured"
             continue
+        if not (math.isfinite(latency) and latency > 0):
+            raise InputError(f"{path}:{number}: latency must be a positive number of ms (or "
+                             f"-1: not measured), got {m.group(10)}")
         b = int(m.group(2))
+        c_in, h, w, c_out, k, stride, fused = (int(m.group(i)) for i in range(3, 10))
+        _check_tinynas_shape(path, number, m.group(1), b, c_in, h, w, c_out, k, stride)
         if batch is not None and b != batch:
             continue
-        c_in, h, w, c_out, k, stride, fused = (int(m.group(i)) for i in range(3, 10))
         records.append((tinynas_row(m.group(1), c_in, h, w, c_out, k, stride, fused), b,
                         dtype, latency, float("nan"), "train"))
     if not records:
         raise InputError(f"{path}: no measured entries"
                          + (f" for batch {batch}" if batch is not None else ""))
     return KernelTable.from_records(records)
+
+
+def _check_tinynas_shape(path: Path, number: int, kind: str, batch: int, c_in: int, h: int,
+                         w: int, c_out: int, k: int, stride: int) -> None:
+    for name, value in (("batch", batch), ("c_in", c_in), ("h", h), ("w", w),
+                        ("c_out", c_out), ("k", k), ("stride", stride)):
+        if not 1 <= value <= 1 << 16:
+            raise InputError(f"{path}:{number}: {name} must be in [1, 65536], got {value}")
+    if kind == "Depthwise" and c_out % c_in:
+        raise InputError(f"{path}:{number}: a depthwise conv needs c_out a multiple of c_in, "
+                         f"got c_in {c_in}, c_out {c_out}")
 
 
 def random_split(n: int, train_fraction: float, seed: int = 0) -> np.ndarray:
@@ -128,30 +145,74 @@ def _shape(value: str, key: str, path: Path) -> tuple[int, int, int]:
     if m is None:
         raise InputError(f"{path}: key {key!r}: shape {value!r} is not HxWxC")
     h, w, c = (int(m.group(i)) for i in (1, 2, 3))
+    if not all(1 <= v <= 1 << 16 for v in (h, w, c)):
+        raise InputError(f"{path}: key {key!r}: shape {value!r} needs sizes in [1, 65536]")
     return h, w, c
+
+
+def _field(fields: dict[str, str], name: str, key: str, path: Path) -> str:
+    try:
+        return fields[name]
+    except KeyError:
+        raise InputError(f"{path}: key {key!r}: missing field {name!r}") from None
+
+
+def _number(fields: dict[str, str], name: str, key: str, path: Path, low: float,
+            integer: bool = True) -> float:
+    text = _field(fields, name, key, path)
+    try:
+        value = float(int(text)) if integer else float(text)
+    except ValueError:
+        raise InputError(f"{path}: key {key!r}: {name} {text!r} is not "
+                         f"{'an integer' if integer else 'a number'}") from None
+    if not (math.isfinite(value) and low <= value <= 1 << 16):
+        raise InputError(f"{path}: key {key!r}: {name} must be in [{low:g}, 65536], got "
+                         f"{text}")
+    return value
+
+
+def _measured(value: object, name: str, key: object, path: Path, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InputError(f"{path}: key {key!r}: {name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(f"{path}: key {key!r}: {name} must be a number, got {value!r}") \
+            from None
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise InputError(f"{path}: key {key!r}: {name} must be a finite number "
+                         f"{'> 0' if positive else '>= 0'}, got {value!r}")
+    return number
 
 
 def ofa_block(name: str, fields: dict[str, str], key: str,
               path: Path) -> tuple[object, tuple[object, ...]]:
     """The ``(fn, args)`` of the archdesign block an OFA entry measures."""
-    h, w, c_in = _shape(fields["input"], key, path)
+    h, w, c_in = _shape(_field(fields, "input", key, path), key, path)
     if name == "expanded_conv":
-        _, _, c_out = _shape(fields["output"], key, path)
-        expand = float(fields["expand"])
+        _, _, c_out = _shape(_field(fields, "output", key, path), key, path)
+        expand = _number(fields, "expand", key, path, 0.01, integer=False)
         hidden = expand * c_in if expand <= 8 and c_in > 8 else expand  # ratio vs width
         act = "hswish" if fields.get("hs") == "1" else "relu"
         se_ratio = hidden / 4 / c_in if fields.get("se") == "1" else 0.0
-        return block_layers, BlockArgs("inverted_residual", c_in, c_out, int(fields["stride"]),
-                                       int(fields["kernel"]), h, w, expansion=hidden / c_in,
-                                       se_ratio=se_ratio, activation=act)
+        stride = int(_number(fields, "stride", key, path, 1))
+        kernel = int(_number(fields, "kernel", key, path, 1))
+        if stride not in (1, 2) or kernel % 2 == 0 or kernel > 15:
+            raise InputError(f"{path}: key {key!r}: expected stride 1 or 2 and an odd kernel "
+                             f"up to 15, got stride {stride}, kernel {kernel}")
+        return block_layers, BlockArgs("inverted_residual", c_in, c_out, stride, kernel, h, w,
+                                       expansion=hidden / c_in, se_ratio=se_ratio,
+                                       activation=act)
     if name == "Conv":  # stem: 3x3/2 conv + BN + activation
-        h_out, _, c_out = _shape(fields["output"], key, path)
+        h_out, _, c_out = _shape(_field(fields, "output", key, path), key, path)
+        if h_out > h:
+            raise InputError(f"{path}: key {key!r}: the output is larger than the input")
         return stem_layers, StemArgs(c_in, h, c_out, 3, h // h_out, False, False, "relu")
     if name in ("Conv_1", "Conv_2"):  # 1x1 conv + activation (no pooling)
-        _, _, c_out = _shape(fields["output"], key, path)
+        _, _, c_out = _shape(_field(fields, "output", key, path), key, path)
         return block_layers, BlockArgs("inverted_residual", c_in, c_out, 1, 1, h, w)
     if name in ("Logits", "AvgPool2D"):
-        classes = int(fields["output"]) if name == "Logits" else 0
+        classes = int(_number(fields, "output", key, path, 1)) if name == "Logits" else 0
         return head_layers, HeadArgs(c_in, h, w, 0, 0, True, max(classes, 1), False, "relu")
     raise InputError(f"{path}: key {key!r}: unknown layer type {name!r}; known: "
                      f"expanded_conv, Conv, Conv_1, Conv_2, AvgPool2D, Logits")
@@ -171,15 +232,25 @@ def read_ofa(path: str | Path, rules: FusionRules,
             raise InputError(f"{path}: key {key!r}: missing 'mean'")
         name, fields = _parse_key(str(key), path)
         fn, args = ofa_block(name, fields, str(key), path)
-        rows = np.array(block_kernels(fn, args, rules).rows)
+        try:
+            rows = np.array(block_kernels(fn, args, rules).rows)
+        except (ValueError, ArithmeticError) as exc:  # shapes no block of the kind has
+            raise InputError(f"{path}: key {key!r}: not a block archdesign can expand "
+                             f"({exc})") from None
         if name == "AvgPool2D":
             rows = rows[rows[:, 0] == OP_CLASS_INDEX["pool"]]
         elif name == "Logits" and fields["input"].startswith("1x1x"):
             rows = rows[rows[:, 0] == OP_CLASS_INDEX["linear"]]
-        mean = float(entry["mean"])
-        std = float(entry["std"]) if "std" in entry else float(np.sqrt(float(entry.get("var")
-                                                                             or 0.0)))
+        mean = _measured(entry["mean"], "mean", key, path, positive=True)
+        if "std" in entry:
+            std = _measured(entry["std"], "std", key, path, positive=False)
+        else:
+            std = float(np.sqrt(_measured(entry.get("var") or 0.0, "var", key, path,
+                                          positive=False)))
         weights = np.asarray(roofline_ms(rows), dtype=np.float64)
+        if not (len(weights) and np.isfinite(weights).all() and weights.sum() > 0):
+            raise InputError(f"{path}: key {key!r}: the entry measures no kernel archdesign "
+                             f"can time")
         share = weights / weights.sum()
         for row, part in zip(rows, share, strict=True):
             records.append((row, 1, dtype, mean * float(part), std / mean, "train"))

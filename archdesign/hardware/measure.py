@@ -169,8 +169,9 @@ def kernel_callable(layers: tuple[Layer, ...], indices: list[int], batch: int,
 def network_callable(spec: ArchSpec, batch: int, device: str) -> Callable[[], object]:
     import torch
 
-    from archdesign.build import build
+    from archdesign.build import build, check_fits
 
+    check_fits(spec, batch, "--batch")
     model = build(spec).eval().to(device)
     x = torch.randn(batch, spec.in_channels, spec.resolution, spec.resolution, device=device)
 

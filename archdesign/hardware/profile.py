@@ -22,6 +22,7 @@ import yaml
 from archdesign._package import builtin_dir
 from archdesign.cost import DTYPE_BYTES
 from archdesign.errors import InputError, read_data_file
+from archdesign.files import atomic_write_text
 from archdesign.hardware.kernels import OP_CLASSES, FusionRules
 
 logger = logging.getLogger(__name__)
@@ -128,10 +129,7 @@ class HardwareProfile:
         return data
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump(_plain(self.to_dict()), sort_keys=False))
-        tmp.replace(path)
+        atomic_write_text(path, yaml.safe_dump(_plain(self.to_dict()), sort_keys=False))
 
 
 def _plain(value: Any) -> Any:
@@ -164,10 +162,57 @@ def _positive(source: str, key: str, value: Any, allow_zero: bool = False) -> fl
             value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise ProfileError(f"{_where(source, key)}: expected a number, got {value!r}")
+    if math.isinf(value):
+        raise ProfileError(f"{_where(source, key)}: expected a finite number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ProfileError(f"{_where(source, key)}: must be {'>= 0' if allow_zero else '> 0'}"
                            f", got {value!r}")
     return float(value)
+
+
+def _number(source: str, key: str, value: Any) -> float:
+    """A finite number of any sign."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProfileError(f"{_where(source, key)}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+# calibration key -> whether it must be > 0 (the scale) or may be any finite number
+_CALIBRATION_KEYS = {"scale": True, "per_kernel_ms": False, "constant_ms": False}
+# regressor hyperparameter -> (integer?, min, max): the fitted model's only knobs
+_FIT_PARAMS: dict[str, tuple[bool, float, float]] = {
+    "max_iter": (True, 1, 10000), "learning_rate": (False, 1e-6, 1.0),
+    "max_leaf_nodes": (True, 2, 4096), "min_samples_leaf": (True, 1, 100000),
+    "l2_regularization": (False, 0.0, 1e6), "random_state": (True, 0, 2**32 - 1),
+}
+
+
+def _calibration(source: str, data: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in data.items():
+        where = f"model.calibration.{key}"
+        if key not in _CALIBRATION_KEYS:
+            raise ProfileError(f"{_where(source, 'model.calibration')}: unknown key {key!r}; "
+                               f"allowed: {list(_CALIBRATION_KEYS)}")
+        out[str(key)] = (_positive(source, where, value) if _CALIBRATION_KEYS[key]
+                         else _number(source, where, value))
+    return out
+
+
+def _fit_params(source: str, data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _FIT_PARAMS:
+            raise ProfileError(f"{_where(source, 'model.params')}: unknown key {key!r}; "
+                               f"allowed: {list(_FIT_PARAMS)}")
+        integer, low, high = _FIT_PARAMS[key]
+        number = _number(source, f"model.params.{key}", value)
+        if (integer and not isinstance(value, int)) or not low <= number <= high:
+            raise ProfileError(f"{_where(source, f'model.params.{key}')}: expected "
+                               f"{'an integer' if integer else 'a number'} in "
+                               f"[{low:g}, {high:g}], got {value!r}")
+        out[str(key)] = value
+    return out
 
 
 def _mapping(source: str, key: str, value: Any) -> dict[str, Any]:
@@ -245,6 +290,10 @@ def profile_from_dict(data: Any, source: str, path: Path | None = None) -> Hardw
         if not isinstance(value, bool):
             raise ProfileError(f"{_where(source, f'fusion.{key}')}: expected true or false")
     derived = _mapping(source, "derived", data.get("derived", {}))
+    for key, value in derived.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ProfileError(f"{_where(source, f'derived.{key}')}: expected a note (a "
+                               f"string), got {value!r:.80}")
     model = None
     if data.get("model") is not None:
         m = _mapping(source, "model", data["model"])
@@ -258,10 +307,11 @@ def profile_from_dict(data: Any, source: str, path: Path | None = None) -> Hardw
         if m["kind"] != "roofline" and not isinstance(m.get("measurements"), str):
             raise ProfileError(f"{_where(source, 'model.measurements')}: a {m['kind']} model "
                                f"needs the path of its measurements (CSV)")
-        calibration = {str(k): float(v) for k, v in
-                       _mapping(source, "model.calibration", m.get("calibration", {})).items()}
+        calibration = _calibration(source, _mapping(source, "model.calibration",
+                                                    m.get("calibration", {})))
         model = ModelConfig(m["kind"], m.get("measurements"),
-                            dict(_mapping(source, "model.params", m.get("params", {}))),
+                            _fit_params(source, _mapping(source, "model.params",
+                                                         m.get("params", {}))),
                             calibration)
     return HardwareProfile(
         name=data["name"], device=data["device"], kind=data["kind"],

@@ -10,6 +10,7 @@ Rows can be appended one at a time, so an interrupted measurement keeps what it 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from archdesign.errors import InputError
+from archdesign.errors import MAX_TABLE_BYTES, InputError, read_text_file
+from archdesign.files import atomic_write_text
 from archdesign.hardware.kernels import KERNEL_COLUMNS
 
 EXTRA_COLUMNS = ("batch", "dtype", "latency_ms", "spread", "split")
@@ -87,16 +89,14 @@ class KernelTable:
                            np.concatenate([t.split for t in tables]))
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(HEADER)
-            for i in range(len(self)):
-                writer.writerow(format_row(self.rows[i], int(self.batch[i]), str(self.dtype[i]),
-                                           float(self.latency_ms[i]), float(self.spread[i]),
-                                           str(self.split[i])))
-        tmp.replace(path)
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(HEADER)
+        for i in range(len(self)):
+            writer.writerow(format_row(self.rows[i], int(self.batch[i]), str(self.dtype[i]),
+                                       float(self.latency_ms[i]), float(self.spread[i]),
+                                       str(self.split[i])))
+        atomic_write_text(path, buffer.getvalue())
 
 
 def format_row(row: np.ndarray | list[float], batch: int, dtype: str, latency_ms: float,
@@ -109,23 +109,28 @@ def append_row(path: str | Path, row: np.ndarray | list[float], batch: int, dtyp
                latency_ms: float, spread: float, split: str) -> None:
     """Append one measurement (writing the header to a new file), flushed at once."""
     path = Path(path)
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as f:
+    size = path.stat().st_size if path.exists() else 0
+    with path.open("a+b") as raw:
+        # A row cut short by an interruption has no line end: end it, or the new row
+        # would be glued onto it (the reader drops the short row).
+        if size:
+            raw.seek(size - 1)
+            if raw.read(1) != b"\n":
+                raw.write(b"\n")
+        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         writer = csv.writer(f)
-        if new:
+        if not size:
             writer.writerow(HEADER)
         writer.writerow(format_row(row, batch, dtype, latency_ms, spread, split))
         f.flush()
+        f.detach()
 
 
 def load_table(path: str | Path) -> KernelTable:
     """Read a measurements CSV; errors name the file, line and column."""
     path = Path(path)
-    try:
-        f = path.open(newline="")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read measurements ({exc.strerror})") from None
-    with f:
+    text = read_text_file(path, "measurements", max_bytes=MAX_TABLE_BYTES)
+    with io.StringIO(text, newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or tuple(header) != HEADER:
@@ -144,6 +149,12 @@ def load_table(path: str | Path) -> KernelTable:
                 spread = float(fields[n_kernel + 3])
             except ValueError:
                 raise InputError(f"{path}:{line}: not a number in {fields}") from None
+            if not all(math.isfinite(v) and v >= 0 for v in row) or batch < 1:
+                raise InputError(f"{path}:{line}: kernel columns must be finite numbers >= 0 "
+                                 f"and batch >= 1, got {fields}")
+            if not (math.isfinite(latency) and latency > 0):
+                raise InputError(f"{path}:{line}: latency_ms must be a positive number, got "
+                                 f"{fields[n_kernel + 2]!r}")
             split = fields[n_kernel + 4]
             if split not in SPLITS:
                 raise InputError(f"{path}:{line}: split {split!r} is not one of {list(SPLITS)}")
