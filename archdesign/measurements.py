@@ -19,20 +19,19 @@ bad row is an :class:`InputError` naming the file, line and column.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archdesign.errors import InputError
+from archdesign.errors import MAX_TABLE_BYTES, InputError, read_text_file
 from archdesign.spec import ArchSpec, load_spec
 
 if TYPE_CHECKING:
     from archdesign.spaces import SearchSpace
 
-NETWORK_COLUMNS = ("spec", "space", "resolution", "batch")
-MAX_BYTES = 256 << 20  # a measurement file larger than this is not one
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +122,12 @@ def read_measurements(path: str | Path, column: str = "latency_ms", space: str |
     path = Path(path)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InputError(f"--batch: expected a positive integer, got {batch!r}")
-    if not path.is_file():
-        raise InputError(f"{path}: no such measurement file")
-    if path.stat().st_size > MAX_BYTES:
-        raise InputError(f"{path}: {path.stat().st_size} bytes is more than a measurement "
-                         f"file may hold ({MAX_BYTES} bytes)")
+    text = read_text_file(path, "measurement file", max_bytes=MAX_TABLE_BYTES)
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            records = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = reader.fieldnames or []
+        records = list(reader)
+    except csv.Error as exc:
         raise InputError(f"{path}: cannot read a CSV measurement file ({exc})") from None
     if column not in header:
         raise InputError(f"{path}: no column {column!r} (the measured value); columns: "

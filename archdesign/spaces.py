@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -129,17 +130,12 @@ class Parameter:
             return int(number)
         return number
 
-    def values(self) -> list[Value]:
+    def check_values(self) -> list[Value]:
         """Every value (a range of up to 4096 steps), else the ends of the range: what a
         file's check must accept for the space to hold only valid networks."""
-        if self.kind == "categorical":
-            return list(self.choices)
-        assert self.low is not None and self.high is not None
         if self.count <= 4096:
-            if self.kind == "int":
-                return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-            assert self.step is not None
-            return [round(self.low + self.step * i, 10) for i in range(int(self.count))]
+            return list(self.values())
+        assert self.low is not None and self.high is not None
         if self.kind == "int":
             return [int(self.low), int(self.high)]
         return [self.low, self.high]
@@ -267,12 +263,11 @@ class SearchSpace(ABC):
 
 # -- staged family -------------------------------------------------------------------------
 
-_STAGE_FIELDS = ("block", "width", "depth", "stride", "kernel", "expansion", "group_width",
-                 "se_ratio", "activation", "hidden_width", "se_style", "pointwise_groups")
-_BLOCK_FIELDS = ("block", "kernel", "expansion", "hidden_width", "se_ratio", "activation",
-                 "pointwise_groups")
-_STEM_FIELDS = ("width", "kernel", "stride", "pool", "activation")
-_HEAD_FIELDS = ("num_classes", "width", "features", "features_bias", "activation")
+# The fields a space file may set are the spec's own (the spec validates their values).
+_STAGE_FIELDS = tuple(f.name for f in dataclass_fields(StageSpec) if f.name != "blocks")
+_BLOCK_FIELDS = tuple(f.name for f in dataclass_fields(BlockSpec))
+_STEM_FIELDS = tuple(f.name for f in dataclass_fields(StemSpec))
+_HEAD_FIELDS = tuple(f.name for f in dataclass_fields(HeadSpec))
 
 
 class StagedSpace(SearchSpace):
@@ -525,7 +520,7 @@ def _check_template(template: dict[str, Any], by_name: dict[str, Parameter],
         depth_kind, depth = stage["depth"]
         slots = len(stage.get("blocks", ()))
         if slots:
-            deepest = max(by_name[depth].values()) if depth_kind == "param" else depth
+            deepest = max(by_name[depth].check_values()) if depth_kind == "param" else depth
             if isinstance(deepest, int) and deepest > slots:
                 raise SpaceError(f"{source}: stages[{i}]: depth can be {deepest} but the stage "
                                  f"has only {slots} block slots")
@@ -543,7 +538,7 @@ def _check_template(template: dict[str, Any], by_name: dict[str, Parameter],
             _check_value(source, where, part, key, value, None)
             continue
         param = by_name[value]
-        for v in param.values():
+        for v in param.check_values():
             _check_value(source, where, part, key, v, param)
 
 
@@ -674,7 +669,7 @@ def _check_regnet(source: str, params: dict[str, Parameter], fixed: dict[str, An
         raise SpaceError(f"{source}: num_stages: expected an integer in [1, 16], got "
                          f"{stages!r}")
     for name, (low, high, open_low) in _REGNET_BOUNDS.items():
-        for v in params[name].values():
+        for v in params[name].check_values():
             if isinstance(v, (str, bool)) or not (low < v if open_low else low <= v) \
                     or v > high:
                 raise SpaceError(f"{source}: parameters.{name}: {v!r} is outside "
@@ -687,7 +682,7 @@ def _check_regnet(source: str, params: dict[str, Parameter], fixed: dict[str, An
             raise SpaceError(f"{source}: parameters.w0: {v} is not a multiple of the "
                              f"quantum {quantum}")
     def top(name: str) -> float:
-        return max(float(v) for v in params[name].values())
+        return max(float(v) for v in params[name].check_values())
 
     widest = top("w0") + top("wa") * (top("depth") - 1)
     if widest > 16384:
