@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -74,6 +77,34 @@ def test_resumed_sampler_gets_a_fresh_stream() -> None:
 
 def _records(run: RunDir, config: SearchConfig) -> list[tuple]:
     return [(t.number, t.state, t.params, t.values) for t in load_trials(run, config)]
+
+
+TINY_SPACE = str(Path(__file__).with_name("optimize") / "tiny-bottleneck.yaml")
+
+
+def test_same_seed_same_trials_under_another_processs_cpu_load(tmp_path: Path) -> None:
+    """Nothing a search computes depends on wall-clock time: the MP-seeded search gives
+    the same trials (parameters, values, constraints, metrics) on an idle machine and on
+    one whose every core another process keeps busy."""
+    config = SearchConfig(TINY_SPACE, "x86-avx2", strategy="mp+nsga2", trials=40,
+                          population=10, budgets={"latency": 0.2})
+    idle, loaded = RunDir(tmp_path / "idle"), RunDir(tmp_path / "loaded")
+    run_search(config, idle)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(os.cpu_count() or 2)]
+    try:
+        run_search(config, loaded)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+    def every_field(run: RunDir) -> list[tuple]:
+        return [(t.number, t.state, t.params, t.values, t.constraints,
+                 t.user_attrs.get("metrics")) for t in load_trials(run, config)]
+
+    assert len(every_field(idle)) == 40
+    assert every_field(idle) == every_field(loaded)
 
 
 def test_search_records_constraints_spec_and_costs(tmp_path: Path) -> None:
