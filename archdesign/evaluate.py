@@ -50,10 +50,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("activations", False, "", "output elements of conv, linear and pooling layers"),
     Metric("memory", False, "B", "peak activation bytes + weight bytes at the batch and "
                                  "dtype"),
+    Metric("rho", False, "", "DeepMAD effectiveness: conv layers per unit of mean log "
+                             "width (0.3-0.5 is trainable, DeepMAD's rule)"),
 )}
 
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(METRICS)
-BUDGET_NAMES: tuple[str, ...] = ("latency", "flops", "params", "activations", "memory")
+BUDGET_NAMES: tuple[str, ...] = ("latency", "flops", "params", "activations", "memory", "rho")
 
 
 def check_metric(name: str, allowed: Sequence[str], what: str) -> str:
@@ -100,7 +102,7 @@ class Evaluator:
 
     def __init__(self, config: EvalConfig) -> None:
         from archdesign.hardware import get_profile, model_for
-        from archdesign.objectives import get_objective
+        from archdesign.objectives import effectiveness, get_objective
         from archdesign.spaces import get_space
 
         self.config = config
@@ -108,6 +110,7 @@ class Evaluator:
         self.profile = get_profile(config.hardware)
         self.latency_model = model_for(self.profile, config.latency_model)
         self.objective = get_objective(config.objective)
+        self.effectiveness = effectiveness
         self.dtype = config.dtype or self.profile.precision
         dtype_bytes(self.dtype)
         if config.batch < 1:
@@ -129,6 +132,7 @@ class Evaluator:
                 "memory": float(c.peak_activation_bytes + c.params * weight_bytes),
                 "peak_activation_bytes": float(c.peak_activation_bytes),
                 "bytes_moved": float(c.bytes_moved),
+                "rho": float(self.effectiveness(spec)),
             })
         return out
 

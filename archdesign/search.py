@@ -71,6 +71,7 @@ _UNITS: dict[str, dict[str, float]] = {
     "memory": {"": 1.0, "b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2.0**10,
                "mib": 2.0**20, "gib": 2.0**30},
     "count": {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12},
+    "rho": {"": 1.0},
 }
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Zµ]*)\s*$")
 
@@ -362,7 +363,7 @@ class SearchResult:
 # Search metric -> the MP's budget field, for the metrics its relaxation models exactly
 # (the search's "memory" is peak activations plus weights: not one of them).
 _MP_BUDGETS = {"flops": "flops", "params": "params", "activations": "activations",
-               "latency": "latency_ms"}
+               "latency": "latency_ms", "rho": "rho"}
 
 
 def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_POINTS,

@@ -36,7 +36,9 @@ def _budget_options(func: Any) -> Any:
              "flops": "FLOP (multiply-accumulate) budget, e.g. 600M, 4.1G.",
              "params": "Parameter budget, e.g. 5M.",
              "activations": "Activation-count budget, e.g. 10M.",
-             "memory": "Peak activation + weight memory budget, e.g. 8MiB, 64MB."}
+             "memory": "Peak activation + weight memory budget, e.g. 8MiB, 64MB.",
+             "rho": "DeepMAD effectiveness budget, e.g. 0.3 (ResNet-sized) or 0.5 "
+                    "[default: none]."}
     for name in reversed(BUDGET_NAMES):
         func = click.option(f"--{name}", f"budget_{name}", metavar="AMOUNT",
                             help=helps[name])(func)
@@ -119,8 +121,9 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
 def _budgets_text(config: SearchConfig) -> str:
     from archdesign.search import format_metric
 
-    return ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in config.budgets.items()) \
+    text = ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in config.budgets.items()) \
         or "none"
+    return text if "rho" in config.budgets else f"{text} (no rho budget)"
 
 
 def _resolve(ctx: click.Context, opts: dict[str, Any]) -> tuple[SearchConfig, RunDir]:
