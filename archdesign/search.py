@@ -41,6 +41,7 @@ from archdesign.evaluate import (
     LocalEvaluator,
     RayEvaluator,
     check_metric,
+    check_ray_address,
     make_evaluator,
 )
 from archdesign.pareto import Frame, FrontTracker
@@ -509,6 +510,8 @@ def run_search(config: SearchConfig, run: RunDir, *, workers: int = 1,
     extent = space_extent(local, config.seed)
     check_budgets(config, extent)
     frame = make_frame(config, extent)
+    if evaluator is None and ray_address:
+        check_ray_address(ray_address)
     with run.lock():
         config = _resolve_config(run, config, resume)
         run.write_config(_config_document(config))

@@ -68,7 +68,7 @@ def test_bad_names_are_input_errors() -> None:
 @pytest.fixture(scope="module")
 def ray_session():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              resources={"archdesign_timer": 1})
     # Test helpers are sent to workers by value (workers cannot import this test module).
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
