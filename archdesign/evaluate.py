@@ -202,6 +202,9 @@ class LocalEvaluator:
     def metrics(self, specs: Sequence[ArchSpec]) -> list[dict[str, float]]:
         return self._evaluator.metrics(specs)
 
+    def decode(self, params: dict[str, Value]) -> ArchSpec:
+        return self._evaluator.decode(params)
+
     def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
         return self._evaluator.evaluate(list(candidates))
 

@@ -155,3 +155,28 @@ def test_mp_seeded_search_reaches_the_requested_trials(tmp_path: Path) -> None:
                           population=10, budgets={"latency": 2.0})
     result = run_search(config, RunDir(tmp_path / "run"))
     assert result.done == 20
+
+
+@pytest.mark.parametrize(("space", "what"), [("regnet", "outside"), (TINY_SPACE, "reused")])
+def test_duplicates_come_from_the_study_and_infeasible_samples_are_not_trials(
+        tmp_path: Path, space: str, what: str) -> None:
+    from optuna.trial import TrialState
+
+    from archdesign.evaluate import LocalEvaluator
+
+    config = SearchConfig(space, "x86-avx2", strategy="nsga2", trials=120, population=20)
+    result = run_search(config, RunDir(tmp_path / "run"))
+    assert getattr(result, what) > 0
+    assert result.evaluated + result.reused == result.done == 120
+    trials = load_trials(RunDir(tmp_path / "run"), config)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 120
+    local = LocalEvaluator(config.eval_config)
+    fresh = local.evaluate([(t.number, t.params) for t in trials])
+    assert [t.user_attrs["metrics"] for t in trials] == [e.metrics for e in fresh]
+    assert len({_spec_key(t.user_attrs["spec"]) for t in trials}) == result.evaluated
+
+
+def _spec_key(data: dict) -> str:
+    import json
+
+    return json.dumps(data, sort_keys=True)

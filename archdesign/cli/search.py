@@ -112,7 +112,10 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
     summary = summarize(load_trials(run, config), config, frame_for(config),
                         read_measured(run))
     print_front(summary, Console(), limit=15)
-    console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s; results in "
+    console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s "
+                  f"({result.reused} more answered from the study: networks evaluated "
+                  f"before; {result.outside} samples outside the space not spent as "
+                  f"trials); results in "
                   f"{run.path} (pareto.json, pareto.csv, pareto.png). Next: archdesign pareto "
                   f"{run.path} --plot front.html; archdesign export {run.path} --trial ID "
                   f"--format onnx --out net.onnx")
