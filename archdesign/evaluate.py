@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -32,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 # The Ray resource a measured-latency actor holds; one unit per device that times.
 TIMER_RESOURCE = "archdesign_timer"
+# Seconds to wait for a --ray-address to accept a connection before calling it dead.
+CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +58,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("activations", False, "", "output elements of conv, linear and pooling layers"),
     Metric("memory", False, "B", "peak activation bytes + weight bytes at the batch and "
                                  "dtype"),
+    Metric("rho", False, "", "DeepMAD effectiveness: conv layers per unit of mean log "
+                             "width (0.3-0.5 is trainable, DeepMAD's rule)"),
 )}
 
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(METRICS)
-BUDGET_NAMES: tuple[str, ...] = ("latency", "flops", "params", "activations", "memory")
+BUDGET_NAMES: tuple[str, ...] = ("latency", "flops", "params", "activations", "memory", "rho")
 
 
 def check_metric(name: str, allowed: Sequence[str], what: str) -> str:
@@ -100,7 +110,7 @@ class Evaluator:
 
     def __init__(self, config: EvalConfig) -> None:
         from archdesign.hardware import get_profile, model_for
-        from archdesign.objectives import get_objective
+        from archdesign.objectives import effectiveness, get_objective
         from archdesign.spaces import get_space
 
         self.config = config
@@ -108,6 +118,7 @@ class Evaluator:
         self.profile = get_profile(config.hardware)
         self.latency_model = model_for(self.profile, config.latency_model)
         self.objective = get_objective(config.objective)
+        self.effectiveness = effectiveness
         self.dtype = config.dtype or self.profile.precision
         dtype_bytes(self.dtype)
         if config.batch < 1:
@@ -129,6 +140,7 @@ class Evaluator:
                 "memory": float(c.peak_activation_bytes + c.params * weight_bytes),
                 "peak_activation_bytes": float(c.peak_activation_bytes),
                 "bytes_moved": float(c.bytes_moved),
+                "rho": float(self.effectiveness(spec)),
             })
         return out
 
@@ -190,6 +202,9 @@ class LocalEvaluator:
     def metrics(self, specs: Sequence[ArchSpec]) -> list[dict[str, float]]:
         return self._evaluator.metrics(specs)
 
+    def decode(self, params: dict[str, Value]) -> ArchSpec:
+        return self._evaluator.decode(params)
+
     def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
         return self._evaluator.evaluate(list(candidates))
 
@@ -203,21 +218,115 @@ class LocalEvaluator:
         self.close()
 
 
-def _init_ray(workers: int, address: str | None, timer_slots: int = 1) -> bool:
-    """Connect to Ray (a new local instance or ``address``); True if we started it."""
+def _machine_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count() or 1
+
+
+def check_ray_address(address: str) -> None:
+    """An InputError, within :data:`CONNECT_TIMEOUT_S`, if nothing listens at ``address``
+    (``host:port`` or ``ray://host:port``): Ray itself retries a dead address for about a
+    minute before it gives up. ``auto`` is left to Ray, which fails at once when no
+    cluster was started on this machine."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if address == "auto" or not sep:
+        return
+    if not port.isdigit():
+        raise InputError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT "
+                         f"or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise InputError(f"--ray-address {address}: no Ray cluster answers there ({exc}); "
+                         f"start one with `ray start --head`, or leave out --ray-address "
+                         f"to run on a Ray instance of this machine") from None
+
+
+@contextmanager
+def _ray_warnings_silenced() -> Iterator[None]:
+    """Ray's start-up warnings off (e.g. 2.60's "Token authentication is enabled for this
+    Ray cluster", printed on every local start): the user sees our lines, and Ray's
+    errors."""
+    ray_logger = logging.getLogger("ray")
+    level = ray_logger.level
+    ray_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ray_logger.setLevel(level)
+
+
+class _RaySession:
+    """The Ray connection of one evaluator: a new local instance, or ``address``.
+
+    A local instance lives in its own temporary directory (its session files and logs
+    never land next to the user's files) and is watched by :mod:`archdesign._ray_reaper`,
+    which ends its processes and removes that directory when the driver closes it or
+    dies, even by SIGKILL. ``address="local"``: never attach to a cluster that happens to
+    run on the machine.
+    """
+
+    def __init__(self, workers: int, address: str | None, timer_slots: int = 1) -> None:
+        import ray
+
+        self.started = False
+        self._reaper: subprocess.Popen[bytes] | None = None
+        if ray.is_initialized():
+            return
+        common: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "logging_level": logging.WARNING,
+                                  "configure_logging": False}
+        if address:
+            check_ray_address(address)
+            try:
+                with _ray_warnings_silenced():
+                    ray.init(address=address, **common)
+            except ConnectionError as exc:
+                raise InputError(f"--ray-address {address}: {exc}") from None
+        else:
+            from archdesign._ray_reaper import MARK
+
+            temp_dir = tempfile.mkdtemp(prefix="archdesign-ray-")
+            self._reaper = subprocess.Popen(
+                [sys.executable, "-m", "archdesign._ray_reaper", temp_dir],
+                stdin=subprocess.PIPE, start_new_session=True)
+            os.environ[MARK] = temp_dir  # inherited by every process Ray starts
+            try:
+                with _ray_warnings_silenced():
+                    ray.init(address="local", num_cpus=min(workers, _machine_cpus()),
+                             resources={TIMER_RESOURCE: timer_slots}, _temp_dir=temp_dir,
+                             **common)
+            except BaseException:
+                self.close()
+                raise
+            finally:
+                os.environ.pop(MARK, None)
+        self.started = True
+
+    def close(self) -> None:
+        import ray
+
+        if self.started and ray.is_initialized():
+            ray.shutdown()
+        self.started = False
+        if self._reaper is not None:  # it sweeps what shutdown left and the directory
+            assert self._reaper.stdin is not None
+            self._reaper.stdin.close()
+            self._reaper.wait()
+            self._reaper = None
+
+
+def _cap_workers(workers: int) -> int:
+    """``workers``, at most the CPUs Ray reports (saying so when it caps)."""
     import ray
 
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)
-    else:
-        # Local: exactly ``workers`` CPUs, one timer slot, no dashboard, no usage reporting.
-        ray.init(num_cpus=workers, resources={TIMER_RESOURCE: timer_slots},
-                 include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False, configure_logging=False)
-    return True
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    if workers > cpus:
+        logger.warning("--workers %d: Ray reports %d CPUs; using %d workers", workers, cpus,
+                       cpus)
+        return cpus
+    return workers
 
 
 class RayEvaluator:
@@ -237,13 +346,13 @@ class RayEvaluator:
         if workers < 1:
             raise InputError(f"--workers: must be >= 1, got {workers}")
         self.config = config
-        self.workers = workers
         self.min_chunk = min_chunk
         self.attempts = attempts
         self._evaluate_fn = evaluate_fn
         # Fail early, in the driver, on a bad space or profile.
         _evaluator(config)
-        self._started = _init_ray(workers, address)
+        self._session = _RaySession(workers, address)
+        self.workers = _cap_workers(workers)
         # max_retries: Ray itself resubmits a task whose worker process died.
         self._task = ray.remote(evaluate_fn).options(num_cpus=1, max_retries=2)
         self._config_ref = ray.put(config)
@@ -280,11 +389,7 @@ class RayEvaluator:
         return results
 
     def close(self) -> None:
-        import ray
-
-        if self._started and ray.is_initialized():
-            ray.shutdown()
-        self._started = False
+        self._session.close()
 
     def __enter__(self) -> RayEvaluator:
         return self

@@ -153,7 +153,8 @@ def front_csv(summary: RunSummary) -> str:
     writer.writerow(["rank", "trial", *[_column(m) for m in metric_names], "binding",
                      "measured_latency_ms"])
     for e in summary.front:
-        writer.writerow([e.rank, e.trial, *[repr(e.metrics[m]) for m in metric_names],
+        writer.writerow([e.rank, e.trial, *[repr(e.metrics[m]) if m in e.metrics else ""
+                                            for m in metric_names],
                          " ".join(e.binding),
                          "" if e.measured_latency_ms is None else repr(e.measured_latency_ms)])
     return out.getvalue()

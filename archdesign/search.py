@@ -42,11 +42,12 @@ from archdesign.evaluate import (
     LocalEvaluator,
     RayEvaluator,
     check_metric,
+    check_ray_address,
     make_evaluator,
 )
 from archdesign.pareto import Frame, FrontTracker
 from archdesign.runs import STUDY_NAME, TRIAL_ATTR, RunDir, RunError, open_rdb
-from archdesign.spaces import Parameter, SearchSpace, Value, get_space
+from archdesign.spaces import Parameter, SearchSpace, SpaceError, Value, get_space
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,15 @@ DEFAULT_OBJECTIVES: tuple[str, ...] = ("score", "latency")
 MP_SWEEP_POINTS = 8
 # At most this many seeds in all (the sweep's optima, then designs from the MP fronts).
 MP_FRONT_SEEDS = 120
+# Relaxations the MP designer solves at each sweep level: the seeding is bounded by work,
+# never by wall-clock time, so a seed gives the same trials on any machine under any load.
+# (MobileNet's levels on x86-avx2 close their 1% gap in 8-24 nodes.)
+MP_SEED_NODES = 40
 # A budget "binds" a design that uses at least this fraction of it.
 BINDING_FRACTION = 0.95
+# Batches in a row whose every sample falls outside the space's feasible set before the
+# search gives up (those samples are not spent as trials, so nothing else would stop it).
+MAX_INFEASIBLE_BATCHES = 100
 
 
 # -- configuration -----------------------------------------------------------------------
@@ -68,6 +76,7 @@ _UNITS: dict[str, dict[str, float]] = {
     "memory": {"": 1.0, "b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2.0**10,
                "mib": 2.0**20, "gib": 2.0**30},
     "count": {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12},
+    "rho": {"": 1.0},
 }
 _QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Zµ]*)\s*$")
 
@@ -354,6 +363,8 @@ class SearchResult:
     hypervolume: float
     evaluated: int  # by this session
     seconds: float
+    reused: int = 0  # trials answered from the study: their network was evaluated before
+    outside: int = 0  # samples outside the space's feasible set, not spent as trials
 
 
 # -- MP seeds ------------------------------------------------------------------------------
@@ -362,11 +373,11 @@ class SearchResult:
 # Search metric -> the MP's budget field, for the metrics its relaxation models exactly
 # (the search's "memory" is peak activations plus weights: not one of them).
 _MP_BUDGETS = {"flops": "flops", "params": "params", "activations": "activations",
-               "latency": "latency_ms"}
+               "latency": "latency_ms", "rho": "rho"}
 
 
 def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_POINTS,
-             time_limit: float = 2.0, total_time: float = 20.0) -> list[dict[str, Value]]:
+             max_nodes: int = MP_SEED_NODES) -> list[dict[str, Value]]:
     """Designs of the mathematical program swept across a budget range.
 
     The sweep runs over the search's first cost objective that the MP's relaxation models
@@ -375,8 +386,9 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     the user's budgets, which the MP also respects where it models them. Each design's
     parameters seed the study and are judged by the search like any trial's.
     A sweep point the MP cannot solve is logged and skipped: the sampler fills the front
-    anyway. The MP solves the search's own problem (without the kernel-to-feature-map
-    rule, which the search does not impose).
+    anyway. Each level's MP stops after ``max_nodes`` relaxations (no time limit). The MP
+    solves the search's own problem (without the kernel-to-feature-map rule, which the
+    search does not impose).
     """
     from archdesign.hardware import get_profile, model_for
     from archdesign.hardware.models import RooflineModel
@@ -403,9 +415,6 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     failures: list[str] = []
     started = time.perf_counter()
     for level in levels.tolist():
-        if time.perf_counter() - started > total_time:
-            logger.info("MP sweep: stopped after %.0f s", total_time)
-            break
         field = _MP_BUDGETS[swept]
         budgets = Budgets(**{**native, field: min(level, native.get(field, math.inf))},
                           batch=config.batch, dtype=dtype)
@@ -413,7 +422,7 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
             found = mp.design(config.space, budgets, config.score, hardware,
                               rules=DesignRules(monotone_widths=False, max_kernel_ratio=None),
                               tolerance=0.01,
-                              time_limit=time_limit, latency_model=config.latency_model,
+                              max_nodes=max_nodes, latency_model=config.latency_model,
                               front_of=field)
         except InputError as exc:
             logger.info("MP sweep: no design at %s <= %s: %s", swept,
@@ -517,6 +526,8 @@ def run_search(config: SearchConfig, run: RunDir, *, workers: int = 1,
     frame = make_frame(config, extent)
     if config.storage:
         open_rdb(config.storage)  # a bad URL fails before the run directory is made
+    if evaluator is None and ray_address:
+        check_ray_address(ray_address)
     with run.lock():
         given = _resolve_config(run, given, resume)
         run.store_sources(given)
@@ -527,8 +538,8 @@ def run_search(config: SearchConfig, run: RunDir, *, workers: int = 1,
             own = evaluator is None
             evaluator = evaluator or make_evaluator(config.eval_config, workers, ray_address)
             try:
-                evaluated, durable = _search_loop(config, run, evaluator, frame, extent,
-                                                  on_progress, results_every_s)
+                counts, durable = _search_loop(config, run, evaluator, local, frame, extent,
+                                               on_progress, results_every_s)
                 trials = _finished(durable)
                 if config.measure:
                     summary = summarize(trials, config, frame)
@@ -542,7 +553,8 @@ def run_search(config: SearchConfig, run: RunDir, *, workers: int = 1,
                         "hypervolume %.4f", summary.done, summary.feasible,
                         len(summary.front), summary.hypervolume)
     return SearchResult(run, summary.done, summary.feasible, len(summary.front),
-                        summary.hypervolume, evaluated, time.perf_counter() - started)
+                        summary.hypervolume, counts.evaluated, time.perf_counter() - started,
+                        counts.reused, counts.outside)
 
 
 def measure_front(run: RunDir, summary: Any, config: SearchConfig,
@@ -583,10 +595,25 @@ def _finished(study: Any) -> list[Any]:
     return sorted(trials, key=lambda t: t.number)
 
 
+@dataclass
+class _Counts:
+    evaluated: int = 0
+    reused: int = 0
+    outside: int = 0
+
+
 def _search_loop(config: SearchConfig, run: RunDir, evaluator: LocalEvaluator | RayEvaluator,
-                 frame: Frame, extent: SpaceExtent,
+                 local: LocalEvaluator, frame: Frame, extent: SpaceExtent,
                  on_progress: Callable[[SearchProgress], None] | None,
-                 results_every_s: float) -> tuple[int, Any]:
+                 results_every_s: float) -> tuple[_Counts, Any]:
+    """Ask, evaluate, tell until the trials are recorded.
+
+    The driver decodes every asked trial (microseconds): a sample outside the space's
+    feasible set is told FAIL to the sampler but neither evaluated nor recorded nor
+    counted; one whose network was evaluated before (in this study or this batch) is
+    answered with those figures. Evaluation is a pure function of the network, so both
+    leave the trials exactly as evaluating would.
+    """
     import optuna
     from optuna.trial import TrialState
 
@@ -623,8 +650,17 @@ def _search_loop(config: SearchConfig, run: RunDir, evaluator: LocalEvaluator | 
             if params not in seen:
                 study.enqueue_trial(params, skip_if_exists=True)
 
+    from archdesign.spec import ArchSpec
+
+    known: dict[ArchSpec, Evaluation] = {}
+    for t in recorded:
+        if t.state == TrialState.COMPLETE and "metrics" in t.user_attrs:
+            spec = ArchSpec.from_dict(t.user_attrs["spec"])
+            known[spec] = Evaluation(t.number, dict(t.params), dict(t.user_attrs["metrics"]),
+                                     t.user_attrs["spec"])
+    counts = _Counts()
+    barren = 0  # batches in a row with no sample in the feasible set
     per_batch = batch_size(config)
-    evaluated = 0
     last_write = time.perf_counter()
     report = _progress_reporter(on_progress, config.trials)
     report(done, feasible, tracker)
@@ -637,15 +673,44 @@ def _search_loop(config: SearchConfig, run: RunDir, evaluator: LocalEvaluator | 
                 break
             n = min(n, waiting)
         asked = [study.ask(dists) for _ in range(n)]
-        results = evaluator.evaluate([(t.number, t.params) for t in asked])
-        for trial, result in zip(asked, results, strict=True):
+        specs: list[ArchSpec | None] = []
+        first: dict[ArchSpec, Any] = {}  # a network new to the study -> its first trial
+        for trial in asked:
+            decoded: ArchSpec | None
+            try:
+                decoded = local.decode(trial.params)
+            except SpaceError:
+                decoded = None
+            specs.append(decoded)
+            if decoded is not None and decoded not in known and decoded not in first:
+                first[decoded] = trial
+        fresh = list(first.values())
+        results = evaluator.evaluate([(t.number, t.params) for t in fresh])
+        for trial, result in zip(fresh, results, strict=True):
             if result.number != trial.number:
                 raise RuntimeError(f"evaluator returned trial {result.number} for "
                                    f"{trial.number}")
-            frozen = _tell(study, trial, result, config)
+        counts.evaluated += len(fresh)
+        by_number = {r.number: r for r in results}
+        known.update((net, by_number[t.number]) for net, t in first.items()
+                     if by_number[t.number].ok)
+        barren = barren + 1 if all(s is None for s in specs) else 0
+        if barren >= MAX_INFEASIBLE_BATCHES:
+            raise InputError(f"space {config.space!r}: the {config.strategy} sampler drew "
+                             f"{barren} batches in a row outside the space's feasible set")
+        for trial, network in zip(asked, specs, strict=True):
+            if network is None:  # the sampler learns it; the study does not spend a trial on it
+                study.tell(trial, state=TrialState.FAIL)
+                counts.outside += 1
+                continue
+            answer = by_number.get(trial.number)
+            if answer is None:
+                source = known.get(network) or by_number[first[network].number]
+                answer = replace(source, number=trial.number, params=trial.params)
+                counts.reused += 1
+            frozen = _tell(study, trial, answer, config)
             durable.add_trial(frozen)  # one fsynced record: the trial is now safe
             done += 1
-            evaluated += 1
             if _feasible(frozen):
                 feasible += 1
                 tracker.add(frozen.number, _minimized(frozen.values, config.maximize))
@@ -653,7 +718,10 @@ def _search_loop(config: SearchConfig, run: RunDir, evaluator: LocalEvaluator | 
         if time.perf_counter() - last_write > results_every_s:
             write_results(run, summarize(_finished(durable), config, frame), plot=False)
             last_write = time.perf_counter()
-    return evaluated, durable
+    logger.info("%d trials evaluated, %d answered from the study (networks evaluated "
+                "before), %d samples outside the space's feasible set not spent as trials",
+                counts.evaluated, counts.reused, counts.outside)
+    return counts, durable
 
 
 def _tell(study: Any, trial: Any, result: Evaluation, config: SearchConfig) -> Any:

@@ -29,7 +29,7 @@ def _candidates(n: int, seed: int = 0) -> list[Candidate]:
 
 def test_local_metrics_agree_with_the_library() -> None:
     from archdesign.hardware import get_profile, model_for
-    from archdesign.objectives import get_objective
+    from archdesign.objectives import effectiveness, get_objective
 
     evaluator = LocalEvaluator(CONFIG)
     profile = get_profile("x86-avx2")
@@ -42,6 +42,7 @@ def test_local_metrics_agree_with_the_library() -> None:
                                                               c.activations)
         assert m["memory"] == c.peak_activation_bytes + 4 * c.params
         assert m["score"] == get_objective("deepmad").score(spec)
+        assert m["rho"] == effectiveness(spec)
         assert m["latency"] == pytest.approx(model_for(profile).predict(spec))
         assert result.spec == spec.to_dict()
 
@@ -67,7 +68,7 @@ def test_bad_names_are_input_errors() -> None:
 @pytest.fixture(scope="module")
 def ray_session():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              resources={"archdesign_timer": 1})
     # Test helpers are sent to workers by value (workers cannot import this test module).
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -76,6 +79,34 @@ def _records(run: RunDir, config: SearchConfig) -> list[tuple]:
     return [(t.number, t.state, t.params, t.values) for t in load_trials(run, config)]
 
 
+TINY_SPACE = str(Path(__file__).with_name("optimize") / "tiny-bottleneck.yaml")
+
+
+def test_same_seed_same_trials_under_another_processs_cpu_load(tmp_path: Path) -> None:
+    """Nothing a search computes depends on wall-clock time: the MP-seeded search gives
+    the same trials (parameters, values, constraints, metrics) on an idle machine and on
+    one whose every core another process keeps busy."""
+    config = SearchConfig(TINY_SPACE, "x86-avx2", strategy="mp+nsga2", trials=40,
+                          population=10, budgets={"latency": 0.2})
+    idle, loaded = RunDir(tmp_path / "idle"), RunDir(tmp_path / "loaded")
+    run_search(config, idle)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(os.cpu_count() or 2)]
+    try:
+        run_search(config, loaded)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+    def every_field(run: RunDir) -> list[tuple]:
+        return [(t.number, t.state, t.params, t.values, t.constraints,
+                 t.user_attrs.get("metrics")) for t in load_trials(run, config)]
+
+    assert len(every_field(idle)) == 40
+    assert every_field(idle) == every_field(loaded)
+
+
 def test_search_records_constraints_spec_and_costs(tmp_path: Path) -> None:
     config = SearchConfig("mobilenet", "x86-avx2", strategy="nsga2", trials=30,
                           population=10, budgets={"latency": 3.0, "params": 3e6})
@@ -124,3 +155,28 @@ def test_mp_seeded_search_reaches_the_requested_trials(tmp_path: Path) -> None:
                           population=10, budgets={"latency": 2.0})
     result = run_search(config, RunDir(tmp_path / "run"))
     assert result.done == 20
+
+
+@pytest.mark.parametrize(("space", "what"), [("regnet", "outside"), (TINY_SPACE, "reused")])
+def test_duplicates_come_from_the_study_and_infeasible_samples_are_not_trials(
+        tmp_path: Path, space: str, what: str) -> None:
+    from optuna.trial import TrialState
+
+    from archdesign.evaluate import LocalEvaluator
+
+    config = SearchConfig(space, "x86-avx2", strategy="nsga2", trials=120, population=20)
+    result = run_search(config, RunDir(tmp_path / "run"))
+    assert getattr(result, what) > 0
+    assert result.evaluated + result.reused == result.done == 120
+    trials = load_trials(RunDir(tmp_path / "run"), config)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 120
+    local = LocalEvaluator(config.eval_config)
+    fresh = local.evaluate([(t.number, t.params) for t in trials])
+    assert [t.user_attrs["metrics"] for t in trials] == [e.metrics for e in fresh]
+    assert len({_spec_key(t.user_attrs["spec"]) for t in trials}) == result.evaluated
+
+
+def _spec_key(data: dict) -> str:
+    import json
+
+    return json.dumps(data, sort_keys=True)

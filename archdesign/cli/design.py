@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import click
 from rich.console import Console
@@ -55,16 +56,23 @@ TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
 @click.option("--objective", default="deepmad", show_default=True)
 @click.option("--tolerance", type=FiniteFloat(min=0), default=0.005, show_default=True,
               help="Stop when the certified gap is below this fraction (0: prove optimality).")
-@click.option("--time-limit", type=FiniteFloat(min=0, min_open=True), default=60.0,
-              show_default=True,
-              help="Seconds before returning the best design with its certified gap.")
+# The default is the designer's own (archdesign.optimize.mp.DEFAULT_MAX_NODES, checked by
+# a test): importing it here would load cvxpy for `archdesign --help`.
+@click.option("--max-nodes", type=click.IntRange(min=1),
+              help="Relaxations solved before returning the best design with its certified "
+                   "gap (the same design on any machine) [default: 1000].")
+@click.option("--time-limit", type=FiniteFloat(min=0, min_open=True),
+              help="Also stop after this many seconds (the design then depends on the "
+                   "machine's speed and load) [default: none].")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the spec (JSON/YAML).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def design_command(space: str, flops: str | None, params_: str | None,
                    activations: str | None, peak_memory: str | None, rho: float | None,
                    latency: str | None, hardware: str | None, latency_model: str | None,
                    resolution: int | None,
-                   objective: str, tolerance: float, time_limit: float, out: str | None,
+                   objective: str, tolerance: float, max_nodes: int | None,
+                   time_limit: float | None,
+                   out: str | None,
                    as_json: bool) -> None:
     """Design the most expressive network of --space within the budgets (DeepMAD MP)."""
     from archdesign.optimize import Budgets, design
@@ -88,8 +96,9 @@ def design_command(space: str, flops: str | None, params_: str | None,
             raise InputError(f"--resolution: space {the_space.name!r} has a fixed resolution "
                              f"{the_space.spec().resolution}")
         fixed = None
+    limits: dict[str, Any] = {"max_nodes": max_nodes} if max_nodes is not None else {}
     result = design(the_space, budgets, objective, hardware, tolerance=tolerance,
-                    time_limit=time_limit, fixed=fixed, latency_model=latency_model)
+                    time_limit=time_limit, fixed=fixed, latency_model=latency_model, **limits)
     if out:
         result.spec.save(out)
     if as_json:

@@ -12,7 +12,7 @@ from archdesign.report import RunSummary, load_trials, plot_front, read_measured
 from archdesign.runs import RunDir
 from archdesign.search import SearchConfig, format_metric, frame_for
 
-_COLUMNS = ("score", "latency", "flops", "params", "memory")
+_COLUMNS = ("score", "latency", "flops", "params", "memory", "rho")
 
 
 def load_summary(run_dir: str) -> RunSummary:
@@ -34,7 +34,9 @@ def print_front(summary: RunSummary, console: Console, limit: int | None = None)
         table.add_column(col, justify="left" if col == "binds" else "right")
     shown = summary.front if limit is None else summary.front[:limit]
     for e in shown:
-        row = [str(e.rank), str(e.trial), *[format_metric(m, e.metrics[m]) for m in _COLUMNS]]
+        # runs made before rho was a metric have no rho in their trials
+        row = [str(e.rank), str(e.trial), *[format_metric(m, e.metrics[m])
+                                            if m in e.metrics else "" for m in _COLUMNS]]
         if measured:
             row.append("" if e.measured_latency_ms is None
                        else format_metric("latency", e.measured_latency_ms))

@@ -36,7 +36,9 @@ def _budget_options(func: Any) -> Any:
              "flops": "FLOP (multiply-accumulate) budget, e.g. 600M, 4.1G.",
              "params": "Parameter budget, e.g. 5M.",
              "activations": "Activation-count budget, e.g. 10M.",
-             "memory": "Peak activation + weight memory budget, e.g. 8MiB, 64MB."}
+             "memory": "Peak activation + weight memory budget, e.g. 8MiB, 64MB.",
+             "rho": "DeepMAD effectiveness budget, e.g. 0.3 (ResNet-sized) or 0.5 "
+                    "[default: none]."}
     for name in reversed(BUDGET_NAMES):
         func = click.option(f"--{name}", f"budget_{name}", metavar="AMOUNT",
                             help=helps[name])(func)
@@ -110,7 +112,10 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
     summary = summarize(load_trials(run, config), config,
                         frame_for(run.with_sources(config, always=True)), read_measured(run))
     print_front(summary, Console(), limit=15)
-    console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s; results in "
+    console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s "
+                  f"({result.reused} more answered from the study: networks evaluated "
+                  f"before; {result.outside} samples outside the space not spent as "
+                  f"trials); results in "
                   f"{run.path} (pareto.json, pareto.csv, pareto.png). Next: archdesign pareto "
                   f"{run.path} --plot front.html; archdesign export {run.path} --trial ID "
                   f"--format onnx --out net.onnx")
@@ -119,8 +124,9 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
 def _budgets_text(config: SearchConfig) -> str:
     from archdesign.search import format_metric
 
-    return ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in config.budgets.items()) \
+    text = ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in config.budgets.items()) \
         or "none"
+    return text if "rho" in config.budgets else f"{text} (no rho budget)"
 
 
 def _resolve(ctx: click.Context, opts: dict[str, Any]) -> tuple[SearchConfig, RunDir]:

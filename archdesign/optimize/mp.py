@@ -63,7 +63,11 @@ LOCAL_STEPS = 8
 # ResNet problems: fixing every F at its relaxed value drops the open nodes' bounds
 # below the incumbent; forcing integral depths barely moves them).
 F_SLACK_PRIORITY = 10.0
-
+# Relaxations solved before the designer returns its best design with the certified gap.
+# The bound is work, not time, so the same problem gives the same design on any machine
+# under any load (bench_mp's ResNet-18/34/50 problems close their 0.5% gap in 265-361
+# nodes).
+DEFAULT_MAX_NODES = 1000
 
 
 @dataclass
@@ -81,7 +85,7 @@ class Design:
     shadow_prices: dict[str, dict[str, float]]
     seconds: float
     nodes: int
-    status: str  # "optimal" (gap within tolerance) or "time_limit"
+    status: str  # "optimal" (gap within tolerance), "node_limit" or "time_limit"
     objective: str = "deepmad"
     notes: list[str] = field(default_factory=list)
     # every exactly evaluated feasible design no other one beats on both the score and
@@ -128,14 +132,15 @@ class _Node:
 
 
 class _Solver:
-    def __init__(self, problem: Problem, tolerance: float, time_limit: float,
-                 fixed: dict[str, Value]) -> None:
+    def __init__(self, problem: Problem, tolerance: float, max_nodes: int,
+                 time_limit: float | None, fixed: dict[str, Value]) -> None:
         if not isinstance(problem.objective, DeepMAD):
             raise InputError(f"the MP designer optimizes the deepmad objective, not "
                              f"{problem.objective.name!r}; use the Optuna search for others")
         self.problem = problem
         self.objective: DeepMAD = problem.objective
         self.tolerance = tolerance
+        self.max_nodes = max_nodes
         self.time_limit = time_limit
         space = problem.space
         kinds = classify(space)
@@ -386,13 +391,22 @@ class _Solver:
             logger.info("design rules exclude %s", "; ".join(excluded))
         return out
 
+    def _stop(self, start: float) -> str | None:
+        """Why the search must stop now (the node limit, an explicit time limit), if it
+        must."""
+        if self.nodes >= self.max_nodes:
+            return "node_limit"
+        if self.time_limit is not None and time.perf_counter() - start > self.time_limit:
+            return "time_limit"
+        return None
+
     def run(self) -> tuple[float, str]:
         start = time.perf_counter()
         heap: list[tuple[float, int, _Node]] = []
         counter = itertools.count()
         for root in self.roots():
             self.bound(root)
-            if root.sol is not None and time.perf_counter() - start < self.time_limit:
+            if root.sol is not None:  # bounded by its steps: runs whatever the limits
                 self.local_search(self.round_solution(root, root.sol), max_steps=LOCAL_STEPS)
             if root.bound > -math.inf:
                 heapq.heappush(heap, (-root.bound, next(counter), root))
@@ -405,9 +419,10 @@ class _Solver:
                 closed_bound = max(closed_bound, -neg)
                 heap.clear()
                 break
-            if time.perf_counter() - start > self.time_limit:
+            stop = self._stop(start)
+            if stop is not None:
                 heapq.heappush(heap, (neg, next(counter), node))
-                status = "time_limit"
+                status = stop
                 break
             if node.sol is not None:  # the most promising node: search from its rounding
                 self.local_search(self.round_solution(node, node.sol), max_steps=LOCAL_STEPS)
@@ -494,13 +509,17 @@ def _replace(items: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
 
 def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objective = "deepmad",
            hardware: str | None = None, *, rules: DesignRules | None = None,
-           tolerance: float = 0.005, time_limit: float = 60.0,
-           fixed: dict[str, Any] | None = None, latency_model: str | None = None,
-           front_of: str | None = None) -> Design:
+           tolerance: float = 0.005, max_nodes: int = DEFAULT_MAX_NODES,
+           time_limit: float | None = None, fixed: dict[str, Any] | None = None,
+           latency_model: str | None = None, front_of: str | None = None) -> Design:
     """The best design of ``space`` within ``budgets``, with a certified upper bound.
 
     ``tolerance``: stop once the bound is within this fraction of the incumbent (0: prove
-    optimality). ``fixed``: space parameters held at given values (e.g. resolution).
+    optimality). ``max_nodes``: return the best design, with its certified gap, once this
+    many relaxations are solved; a pure bound on work, so the answer is the same on any
+    machine. ``time_limit``: seconds, an optional cut on top of it; a design it cuts
+    depends on the machine's speed and load, and says so in its notes.
+    ``fixed``: space parameters held at given values (e.g. resolution).
     ``hardware``: a profile name; with ``budgets.latency_ms`` the latency (``latency_model``,
     by default the profile's own) is enforced exactly on every design. The roofline model
     is also in the relaxation, so the bound respects the latency budget; a measured
@@ -508,18 +527,36 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     ``front_of``: a figure (e.g. ``latency_ms``) for :attr:`Design.front`.
     """
     start = time.perf_counter()
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
+        raise InputError(f"max_nodes: expected an integer >= 1, got {max_nodes!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise InputError(f"time_limit: expected a positive number of seconds, got "
+                         f"{time_limit!r}")
     if isinstance(space, str):
         space = get_space(space)
     if isinstance(objective, str):
         objective = get_objective(objective)
     problem = Problem(space, budgets, objective, hardware, rules, latency_model)
-    solver = _Solver(problem, tolerance, time_limit, dict(fixed or {}))
+    solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}))
     upper, status = solver.run()
     best = solver.incumbent
+    if best is None and status != "optimal":
+        raise InputError(f"the {status.replace('_', ' ')} stopped the MP designer after "
+                         f"{solver.nodes} nodes, before it found a design within the budgets; "
+                         f"raise max_nodes" + (" or the time limit"
+                                               if status == "time_limit" else ""))
     if best is None:
         raise InputError(_infeasible_message(problem, solver))
     gap = (upper - best.score) / abs(best.score) if best.score else math.inf
     notes = []
+    if status == "time_limit":
+        notes.append(f"the time limit of {time_limit:g} s stopped the search after "
+                     f"{solver.nodes} nodes (of max_nodes {max_nodes}): this design depends "
+                     f"on the machine's speed and load; bound the search by max_nodes alone "
+                     f"for the same design everywhere")
+    elif status == "node_limit":
+        notes.append(f"the node limit stopped the search after {solver.nodes} nodes, before "
+                     f"the gap closed to the tolerance")
     if budgets.latency_ms is not None and not solver.latency_modeled:
         notes.append(f"the {problem.latency.kind if problem.latency else ''} latency model is "
                      f"enforced exactly on designs but only the roofline model is in the "

@@ -64,3 +64,18 @@ def test_score_json_for_a_zoo_arch() -> None:
 def test_score_unknown_objective_exits_2() -> None:
     code, text = run("score", "--arch", "resnet18", "--objective", "nope")
     assert code == 2 and "unknown objective" in text
+
+
+def test_design_node_limit_default_is_the_designers() -> None:
+    from archdesign.optimize.mp import DEFAULT_MAX_NODES
+
+    code, text = run("design", "--help")
+    assert code == 0 and f"[default: {DEFAULT_MAX_NODES}]" in " ".join(text.split())
+
+
+def test_design_time_limit_cut_is_stated() -> None:
+    code, text = run("design", "--space", TINY, "--flops", "3e6", "--params", "40e3",
+                     "--tolerance", "0", "--time-limit", "1e-9")
+    assert code == 0, text
+    assert "time_limit" in text and "the time limit of 1e-09 s stopped the search" in \
+        " ".join(text.split())

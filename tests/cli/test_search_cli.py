@@ -83,3 +83,19 @@ def test_run_directory_misuse_exits_2(tmp_path: Path) -> None:
                      str(tmp_path / "x.json"))
     assert code == 2
     assert not (tmp_path / "x.json").exists()
+
+
+def test_rho_budget_is_stated_enforced_and_shown(tmp_path: Path) -> None:
+    common = ["search", "--space", "resnet-basic", "--hardware", "a100", "--strategy",
+              "nsga2", "--population", "10", "--trials", "30"]
+    code, out = _run(*common, "--run-dir", str(tmp_path / "free"))
+    assert code == 0, out
+    assert "(no rho budget)" in out
+    code, out = _run(*common, "--rho", "0.5", "--run-dir", str(tmp_path / "rho"))
+    assert code == 0, out
+    assert "rho <= 0.5" in out and "no rho budget" not in out
+    assert "rho" in out.split("Pareto front")[1]  # a column of the front table
+    front = json.loads((tmp_path / "rho" / "pareto.json").read_text())["front"]
+    assert front and all(0 < e["metrics"]["rho"] <= 0.5 for e in front)
+    code, out = _run(*common, "--rho", "1e-3", "--run-dir", str(tmp_path / "none"))
+    assert code == 2 and "--rho" in out and "cheapest network" in " ".join(out.split())

@@ -40,7 +40,7 @@ def test_exact_optimum_on_an_enumerable_space(tiny_space: SearchSpace, budgets: 
     problem = Problem(tiny_space, budgets)
     best = brute_force(problem)
     assert best is not None
-    result = design(tiny_space, budgets, tolerance=0.0, time_limit=120)
+    result = design(tiny_space, budgets, tolerance=0.0)
     assert result.status == "optimal"
     assert result.score == pytest.approx(best.score, rel=1e-6)
     assert result.upper_bound >= result.score
@@ -62,7 +62,7 @@ def test_exact_optimum_with_tied_widths(budgets: Budgets, brute_force: Callable)
     the MP still finds the brute-force optimum."""
     space = load_space(Path(__file__).with_name("tiny-tied.yaml"))
     best = brute_force(Problem(space, budgets))
-    result = design(space, budgets, tolerance=0.0, time_limit=120)
+    result = design(space, budgets, tolerance=0.0)
     assert result.status == "optimal"
     assert result.score == pytest.approx(best.score, rel=1e-6)
     assert result.upper_bound >= result.score
@@ -75,7 +75,7 @@ def test_exact_optimum_under_a_roofline_latency_budget(tiny_space: SearchSpace,
     budgets = Budgets(latency_ms=0.12, rho=0.3)
     best = brute_force(Problem(tiny_space, budgets, hardware="v100"))
     assert best is not None and best.figures["latency_ms"] > 0.11  # the budget binds
-    result = design(tiny_space, budgets, hardware="v100", tolerance=0.0, time_limit=120)
+    result = design(tiny_space, budgets, hardware="v100", tolerance=0.0)
     assert result.score == pytest.approx(best.score, rel=1e-6)
     assert result.figures["latency_ms"] <= 0.12
     assert result.notes == []
@@ -214,7 +214,7 @@ def test_stages_of_fixed_depth_one_and_rule_excluded_resolutions() -> None:
     # mobilenet: stages 1 and 7 have depth fixed at 1 (no repeated block), and at 128px
     # the last feature map (4) admits no kernel under kernel <= size / 1.5: that resolution
     # is left out instead of failing the whole design.
-    result = design(get_space("mobilenet"), Budgets(flops=3e8), time_limit=20)
+    result = design(get_space("mobilenet"), Budgets(flops=3e8), max_nodes=50)
     assert result.spec.resolution != 128
     assert cost(result.spec).flops <= 3e8
     assert result.upper_bound >= result.score > 0
@@ -231,3 +231,31 @@ def test_front_of_explored_designs(tiny_space: SearchSpace) -> None:
     scores = [ev.score for ev in evaluated]
     assert flops == sorted(flops) and scores == sorted(scores)  # more FLOPs buy more score
     assert scores[-1] == pytest.approx(result.score)
+
+
+def test_the_node_limit_bounds_the_work_and_gives_the_same_design_twice(
+        tiny_space: SearchSpace) -> None:
+    budgets = Budgets(flops=3.0e6, params=40e3, rho=0.25)
+    first = design(tiny_space, budgets, tolerance=0.0, max_nodes=3)
+    again = design(tiny_space, budgets, tolerance=0.0, max_nodes=3)
+    assert first.status == "node_limit" and first.nodes <= 4  # a node's two children
+    assert (first.params, first.score, first.upper_bound, first.nodes) == \
+        (again.params, again.score, again.upper_bound, again.nodes)
+    assert first.upper_bound >= first.score
+    assert any("node limit" in note and f"{first.nodes} nodes" in note for note in first.notes)
+
+
+def test_a_time_limit_that_cuts_the_search_says_so_with_the_node_count(
+        tiny_space: SearchSpace) -> None:
+    result = design(tiny_space, Budgets(flops=3.0e6, params=40e3, rho=0.25), tolerance=0.0,
+                    time_limit=1e-9)
+    assert result.status == "time_limit"
+    assert any("time limit" in note and f"after {result.nodes} nodes" in note
+               for note in result.notes)
+
+
+@pytest.mark.parametrize("limits", [{"max_nodes": 0}, {"max_nodes": 2.5},
+                                    {"time_limit": 0.0}])
+def test_bad_limits_are_input_errors(tiny_space: SearchSpace, limits: dict) -> None:
+    with pytest.raises(InputError, match=next(iter(limits))):
+        design(tiny_space, Budgets(flops=2e6), **limits)
