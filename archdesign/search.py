@@ -708,7 +708,7 @@ def _search_loop(config: SearchConfig, run: RunDir, evaluator: LocalEvaluator | 
                 source = known.get(network) or by_number[first[network].number]
                 answer = replace(source, number=trial.number, params=trial.params)
                 counts.reused += 1
-            frozen = _tell(study, trial, answer, config)
+            frozen = _tell(study, trial, answer, config, record=done)
             durable.add_trial(frozen)  # one fsynced record: the trial is now safe
             done += 1
             if _feasible(frozen):
@@ -724,10 +724,13 @@ def _search_loop(config: SearchConfig, run: RunDir, evaluator: LocalEvaluator | 
     return counts, durable
 
 
-def _tell(study: Any, trial: Any, result: Evaluation, config: SearchConfig) -> Any:
+def _tell(study: Any, trial: Any, result: Evaluation, config: SearchConfig,
+          record: int) -> Any:
+    """Tell the sampler's study; ``record`` is the trial's number in the stored study (the
+    sampler's own numbering also counts samples outside the space, which are not stored)."""
     from optuna.trial import TrialState
 
-    trial.set_user_attr(TRIAL_ATTR, trial.number)  # lets a reader see a lost record
+    trial.set_user_attr(TRIAL_ATTR, record)  # lets a reader see a lost record
     if not result.ok:
         trial.set_user_attr("error", result.error)
         return study.tell(trial, state=TrialState.FAIL)
