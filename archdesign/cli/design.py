@@ -112,7 +112,8 @@ def _print_human(result: object) -> None:
                       str(s.kernel), f"{s.expansion:g}")
     console.print(table)
     f = result.figures
-    console.print(f"score {result.score:.2f}   upper bound {result.upper_bound:.2f}   "
+    console.print(f"score ({result.objective}) {result.score:.2f}   "
+                  f"upper bound {result.upper_bound:.2f}   "
                   f"gap {100 * result.gap:.3f}%   ({result.status}, {result.nodes} nodes, "
                   f"{result.seconds:.1f}s)")
     usage = Table(title="budgets")

@@ -70,8 +70,9 @@ def score_command(spec_file: str | None, arch: str | None, space: str | None,
 
 def _agreement_table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title)
-    for col in ("objective", "n", "tau", "Spearman", "tau in FLOPs decile", "top-10%"):
-        table.add_column(col, justify="left" if col == "objective" else "right")
+    for col in ("objective", "n", "tau", "Spearman", "FLOPs-decile tau", "top-10%"):
+        table.add_column(col, justify="left" if col == "objective" else "right",
+                         no_wrap=col == "objective")
 
     def fmt(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"

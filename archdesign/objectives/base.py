@@ -80,6 +80,18 @@ _OBJECTIVES: dict[str, Callable[..., Objective]] = {
 FITTED = "fitted"  # a fitted objective's name; made from its terms or its YAML file
 
 
+def describe(objective: Objective, label: str | None = None) -> str:
+    """``label`` (default: the name), with the rank agreement it came with, if any."""
+    text = label or objective.name
+    checked = objective.validation() or {}
+    tau = checked.get("loo_kendall_tau")
+    if tau is None:
+        return text
+    source = f" of {checked['file']}" if checked.get("file") else ""
+    return (f"{text} (fitted; leave-one-out Kendall tau {tau:.3f} on {checked.get('n', '?')} "
+            f"trained networks{source})")
+
+
 def list_objectives() -> list[str]:
     """The registered objectives, each usable with its default settings."""
     return sorted(_OBJECTIVES)

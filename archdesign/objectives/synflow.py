@@ -47,7 +47,8 @@ class SynFlow(Objective):
         x = torch.ones((1, spec.in_channels, spec.resolution, spec.resolution),
                        dtype=torch.float64)
         model(x).sum().backward()
-        saliency = sum(float((m.weight * m.weight.grad).detach().abs().sum()) for m in model.modules()
+        saliency = sum(float((m.weight * m.weight.grad).detach().abs().sum())
+                       for m in model.modules()
                        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.grad is not None)
         score = math.log(saliency) if 0 < saliency < math.inf else \
             (math.inf if saliency == math.inf else -math.inf)

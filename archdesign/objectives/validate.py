@@ -62,15 +62,16 @@ def _pair_tau(scores: np.ndarray, truth: np.ndarray, same: np.ndarray) -> float:
     return (concordant - discordant) / total if total else math.nan
 
 
-def flops_bins(flops: Sequence[float], bins: int = FLOPS_BINS) -> np.ndarray:
+def flops_bins(flops: Sequence[float] | np.ndarray, bins: int = FLOPS_BINS) -> np.ndarray:
     """Each network's FLOPs-decile bin (0..bins-1)."""
     values = np.log(np.asarray(flops, dtype=float))
     edges = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
     return np.searchsorted(edges, values, side="right")
 
 
-def agreement(name: str, scores: Sequence[float], truth: Sequence[float],
-              flops: Sequence[float]) -> Agreement:
+def agreement(name: str, scores: Sequence[float] | np.ndarray,
+              truth: Sequence[float] | np.ndarray,
+              flops: Sequence[float] | np.ndarray) -> Agreement:
     """The figures of the module docstring; ``truth``: larger is better."""
     from scipy.stats import kendalltau, spearmanr
 
@@ -97,17 +98,34 @@ def score_matrix(specs: Sequence[ArchSpec], objectives: Sequence[Objective]) -> 
     return np.array([[o.score(spec) for o in objectives] for spec in specs], dtype=float)
 
 
+def resolve(objectives: Sequence[str | Objective] | None) -> list[Objective]:
+    """Objectives by name or as given; ``None``: every registered one (default settings)."""
+    names = list(objectives) if objectives else list_objectives()
+    return [o if isinstance(o, Objective) else get_objective(o) for o in names]
+
+
 def validate(specs: Sequence[ArchSpec], truth: Sequence[float],
-             objectives: Sequence[str] | None = None) -> list[Agreement]:
-    """Rank agreement of each objective (default: every registered one) with ``truth``."""
+             objectives: Sequence[str | Objective] | None = None,
+             scores: np.ndarray | None = None) -> list[Agreement]:
+    """Rank agreement of each objective (default: every registered one) with ``truth``;
+    ``scores``: their :func:`score_matrix` when it is already computed."""
     from archdesign.cost import cost
 
     _check_networks(specs, truth)
-    names = list(objectives) if objectives else list_objectives()
-    scorers = [get_objective(n) for n in names]
-    scores = score_matrix(specs, scorers)
+    scorers = resolve(objectives)
+    if scores is None:
+        scores = score_matrix(specs, scorers)
     flops = [cost(s).flops for s in specs]
-    return [agreement(n, scores[:, k], truth, flops) for k, n in enumerate(names)]
+    return [agreement(_label(o), scores[:, k], truth, flops) for k, o in enumerate(scorers)]
+
+
+def _label(objective: Objective) -> str:
+    """The objective's name, with the settings that differ from its defaults."""
+    if isinstance(objective, FittedObjective):
+        return FITTED
+    defaults = get_objective(objective.name).settings()
+    changed = {k: v for k, v in objective.settings().items() if defaults.get(k) != v}
+    return objective.name + "".join(f" {k}={v}" for k, v in changed.items())
 
 
 def _check_networks(specs: Sequence[ArchSpec], truth: Sequence[float]) -> None:
@@ -157,22 +175,23 @@ class Fit:
 
 
 def fit(specs: Sequence[ArchSpec], truth: Sequence[float],
-        objectives: Sequence[str] | None = None, l2: float = DEFAULT_L2,
-        source: dict[str, Any] | None = None) -> Fit:
+        objectives: Sequence[str | Objective] | None = None, l2: float = DEFAULT_L2,
+        source: dict[str, Any] | None = None, scores: np.ndarray | None = None) -> Fit:
     """The non-negative combination of ``objectives`` (default: every registered one) that
-    best ranks ``truth`` (larger is better), with its leave-one-out agreement."""
+    best ranks ``truth`` (larger is better), with its leave-one-out agreement; ``scores``:
+    their :func:`score_matrix` when it is already computed."""
     from archdesign.cost import cost
 
     _check_networks(specs, truth)
     if l2 <= 0:
         raise InputError(f"fit l2: must be > 0, got {l2}")
-    names = list(objectives) if objectives else list_objectives()
-    for name in names:
-        if name == FITTED or name.endswith((".yaml", ".yml")):
-            raise InputError(f"--objective {name}: a fitted objective cannot be a term of "
-                             f"another; name registered objectives {list_objectives()}")
-    scorers = [get_objective(n) for n in names]
-    raw = score_matrix(specs, scorers)
+    scorers = resolve(objectives)
+    for o in scorers:
+        if isinstance(o, FittedObjective):
+            raise InputError(f"--objective: a fitted objective cannot be a term of another; "
+                             f"name registered objectives {list_objectives()}")
+    names = [o.name for o in scorers]
+    raw = score_matrix(specs, scorers) if scores is None else scores
     usable = [k for k in range(len(names))
               if np.isfinite(raw[:, k]).all() and raw[:, k].std() > 0]
     if not usable:
