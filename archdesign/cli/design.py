@@ -48,7 +48,9 @@ TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
               help="Latency model on --hardware (default: the profile's own). The roofline "
                    "model is in the MP's relaxation; measured models are checked on designs.")
 @click.option("--resolution", type=int, help="Fix the input resolution.")
-@click.option("--objective", default="deepmad", show_default=True)
+@click.option("--objective", default="deepmad", show_default=True,
+              help="The MP bounds deepmad only; others (e.g. a fitted OBJ.yaml) are refused "
+                   "with a pointer to archdesign search --score.")
 @click.option("--tolerance", type=float, default=0.005, show_default=True,
               help="Stop when the certified gap is below this fraction (0: prove optimality).")
 @click.option("--time-limit", type=float, default=60.0, show_default=True,

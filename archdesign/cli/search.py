@@ -73,7 +73,8 @@ def _budget_options(func: Any) -> Any:
 @click.option("--dtype", help="Data type for latency and memory [default: the profile's].")
 @click.option("--latency-model", type=click.Choice(["roofline", "table", "fitted"]),
               help="Latency model [default: the profile's].")
-@click.option("--score", help="Training-free score objective [default: deepmad].")
+@click.option("--score", help="Training-free score objective: a registered name or a "
+                               "fitted OBJ.yaml (archdesign score --fit) [default: deepmad].")
 @click.option("--population", type=click.IntRange(min=2),
               help="NSGA-II population (also the batch of asked trials).")
 @click.pass_context

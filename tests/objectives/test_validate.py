@@ -103,3 +103,16 @@ def test_bad_fitted_files_name_the_file(tmp_path: Path, text: str, match: str) -
     with pytest.raises(InputError, match=match) as info:
         load_fitted(path)
     assert str(path) in str(info.value)
+
+
+def test_a_search_records_its_fitted_score_objective_as_data(tmp_path: Path) -> None:
+    from archdesign.search import SearchConfig, _config_document
+
+    path = tmp_path / "obj.yaml"
+    specs = macro_points()
+    fit(specs, list(range(len(specs))), ["flops"], source={"file": "x.csv"}).objective.save(path)
+    document = _config_document(SearchConfig("nas-bench-macro", "x86-avx2", score=str(path)))
+    recorded = document["score_objective"]
+    assert recorded["name"] == "fitted"
+    assert recorded["validation"]["n"] == len(specs)
+    assert get_objective("fitted", **recorded["settings"]).settings() == recorded["settings"]
