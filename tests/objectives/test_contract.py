@@ -19,7 +19,7 @@ FITTED_TERMS = [{"objective": "flops", "mean": 15.0, "std": 1.0, "weight": 0.5},
                 {"objective": "params", "mean": 10.0, "std": 2.0, "weight": 0.0}]
 
 
-def tiny(width: int = 8, depth: int = 1, resolution: int = 32) -> ArchSpec:
+def tiny(width: int = 8, depth: int = 1, resolution: int = 16) -> ArchSpec:
     return ArchSpec(stages=(StageSpec("basic", width, depth, 1),
                             StageSpec("basic", 2 * width, depth, 2)),
                     stem=StemSpec(width, 3, 2), resolution=resolution)
@@ -68,7 +68,7 @@ def test_seeded_objectives_are_deterministic_given_the_seed(name: str) -> None:
 
 @pytest.mark.parametrize("name", [n for n in NAMES if "resolution" in make(n).settings()])
 def test_resolution_setting_scores_the_spec_at_that_size(name: str) -> None:
-    assert make(name, resolution=48).score(tiny()) == make(name).score(tiny(resolution=48))
+    assert make(name, resolution=24).score(tiny()) == make(name).score(tiny(resolution=24))
 
 
 def test_unknown_settings_and_names_are_input_errors() -> None:
