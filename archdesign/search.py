@@ -494,8 +494,12 @@ def _resolve_config(run: RunDir, config: SearchConfig, resume: bool) -> SearchCo
 
 def _config_document(config: SearchConfig) -> dict[str, Any]:
     from archdesign import __version__
+    from archdesign.objectives import get_objective
 
-    return {"archdesign_version": __version__, "search": config.to_dict()}
+    scorer = get_objective(config.score)  # recorded as data: a fitted file may move
+    return {"archdesign_version": __version__, "search": config.to_dict(),
+            "score_objective": {"name": scorer.name, "settings": scorer.settings(),
+                                "validation": scorer.validation()}}
 
 
 def frame_for(config: SearchConfig) -> Frame:

@@ -53,7 +53,9 @@ TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
               help="Latency model on --hardware (default: the profile's own). The roofline "
                    "model is in the MP's relaxation; measured models are checked on designs.")
 @click.option("--resolution", type=int, help="Fix the input resolution.")
-@click.option("--objective", default="deepmad", show_default=True)
+@click.option("--objective", default="deepmad", show_default=True,
+              help="The MP bounds deepmad only; others (e.g. a fitted OBJ.yaml) are refused "
+                   "with a pointer to archdesign search --score.")
 @click.option("--tolerance", type=FiniteFloat(min=0), default=0.005, show_default=True,
               help="Stop when the certified gap is below this fraction (0: prove optimality).")
 # The default is the designer's own (archdesign.optimize.mp.DEFAULT_MAX_NODES, checked by
@@ -124,7 +126,8 @@ def _print_human(result: object) -> None:
                       str(s.kernel), f"{s.expansion:g}")
     console.print(table)
     f = result.figures
-    console.print(f"score {result.score:.2f}   upper bound {result.upper_bound:.2f}   "
+    console.print(f"score ({result.objective}) {result.score:.2f}   "
+                  f"upper bound {result.upper_bound:.2f}   "
                   f"gap {100 * result.gap:.3f}%   ({result.status}, {result.nodes} nodes, "
                   f"{result.seconds:.1f}s)")
     usage = Table(title="budgets")

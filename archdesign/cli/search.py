@@ -75,16 +75,20 @@ def _budget_options(func: Any) -> Any:
 @click.option("--dtype", help="Data type for latency and memory [default: the profile's].")
 @click.option("--latency-model", type=click.Choice(["roofline", "table", "fitted"]),
               help="Latency model [default: the profile's].")
-@click.option("--score", help="Training-free score objective [default: deepmad].")
+@click.option("--score", help="Training-free score objective: a registered name or a "
+                               "fitted OBJ.yaml (archdesign score --fit) [default: deepmad].")
 @click.option("--population", type=click.IntRange(min=2),
               help="NSGA-II population (also the batch of asked trials).")
 @click.pass_context
 def search_command(ctx: click.Context, **opts: Any) -> None:
     """Search SPACE for the best networks on HARDWARE: a Pareto front in a run directory."""
+    from archdesign.objectives import describe, get_objective
+
     config, run = _resolve(ctx, opts)
     console = Console(stderr=True)
     console.print(f"[bold]search[/] {config.space} on {config.hardware}: {config.strategy}, "
                   f"{config.trials} trials, objectives {', '.join(config.objectives)}, "
+                  f"score {describe(get_objective(config.score), config.score)}, "
                   f"budgets {_budgets_text(config)} -> {run.path}")
     columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
                MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn()]

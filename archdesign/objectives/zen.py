@@ -19,6 +19,7 @@ from typing import Any
 
 from archdesign.errors import InputError
 from archdesign.objectives.base import Objective
+from archdesign.objectives.torch_init import at_resolution
 from archdesign.spec import ArchSpec
 
 
@@ -43,9 +44,7 @@ class ZenNAS(Objective):
 
         from archdesign.build import build
 
-        if self.resolution is not None:
-            spec = ArchSpec.from_dict({**spec.to_dict(), "resolution": self.resolution},
-                                      "zen resolution")
+        spec = at_resolution(spec, self.resolution, "zen resolution")
         generator = torch.Generator().manual_seed(self.seed)
         model = build(spec)
         model.train()

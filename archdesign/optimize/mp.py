@@ -135,8 +135,12 @@ class _Solver:
     def __init__(self, problem: Problem, tolerance: float, max_nodes: int,
                  time_limit: float | None, fixed: dict[str, Value]) -> None:
         if not isinstance(problem.objective, DeepMAD):
-            raise InputError(f"the MP designer optimizes the deepmad objective, not "
-                             f"{problem.objective.name!r}; use the Optuna search for others")
+            raise InputError(f"the MP designer bounds the deepmad objective only (its "
+                             f"relaxation models DeepMAD's entropy terms), not "
+                             f"{problem.objective.name!r}: the MP cannot bound it, so a "
+                             f"{problem.objective.name} objective can only be checked on "
+                             f"designs; use archdesign search --score NAME --strategy nsga2, "
+                             f"which evaluates it on every candidate")
         self.problem = problem
         self.objective: DeepMAD = problem.objective
         self.tolerance = tolerance
