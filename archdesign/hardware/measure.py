@@ -21,6 +21,8 @@ import json
 import logging
 import math
 import platform
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -281,6 +283,23 @@ def _append_network(path: Path, role: str, space: str, batch: int, timing: Timin
                          json.dumps(spec.to_dict(), separators=(",", ":"))])
 
 
+@contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C until the block is done, then raise it: scikit-learn can turn an
+    interrupt inside a fit into a ValueError, and a row must not be cut in half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def _uncertainty(table: KernelTable, candidates: np.ndarray, profile: HardwareProfile,
                  batch: int, dtype: str, seed: int) -> np.ndarray:
     """Spread of a bagged ensemble's log predictions on ``candidates``."""
@@ -383,8 +402,10 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
                 first = False
                 if len(table) >= 2 * round_size and len(todo) > round_size:
                     candidates = np.array([pool[k][0] for k in todo])
-                    spread = _uncertainty(table.select(table.split == "train"), candidates,
-                                          profile, batch, dtype, seed + len(table))
+                    with _interrupt_after():
+                        spread = _uncertainty(table.select(table.split == "train"),
+                                              candidates, profile, batch, dtype,
+                                              seed + len(table))
                     explore = round_size // 4  # and a few at random, to keep looking
                     ranked = list(np.argsort(-spread))
                     picked = ranked[: round_size - explore]
@@ -396,12 +417,14 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
                 fns = [kernel_callable(pool[k][1], pool[k][2], batch, device) for k in keys]
                 timings = timer.time_many(fns)
                 records = []
-                for k, t in zip(keys, timings, strict=True):
-                    split = "test" if (len(measured) % 10) == 9 else "train"
-                    append_row(kernels_csv, pool[k][0], batch, dtype, t.median_ms, t.spread,
-                               split)
-                    measured.add(k)
-                    records.append((pool[k][0], batch, dtype, t.median_ms, t.spread, split))
+                with _interrupt_after():  # a round's rows are written whole
+                    for k, t in zip(keys, timings, strict=True):
+                        split = "test" if (len(measured) % 10) == 9 else "train"
+                        append_row(kernels_csv, pool[k][0], batch, dtype, t.median_ms,
+                                   t.spread, split)
+                        measured.add(k)
+                        records.append((pool[k][0], batch, dtype, t.median_ms, t.spread,
+                                        split))
                 table = KernelTable.concat([table, KernelTable.from_records(records)])
                 chosen = set(keys)
                 todo = [k for k in todo if k not in chosen]

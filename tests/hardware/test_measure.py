@@ -88,3 +88,17 @@ def test_hardware_cli():
     assert "v100" in names and "rpi4" in names
     result = CliRunner().invoke(main, ["hardware", "show", "t4", "--json"])
     assert json.loads(result.output)["memory_bandwidth"] == 320e9
+
+
+def test_an_interrupt_inside_bookkeeping_is_raised_after_it() -> None:
+    import os
+    import signal
+
+    from archdesign.hardware.measure import _interrupt_after
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), _interrupt_after():
+        os.kill(os.getpid(), signal.SIGINT)  # arrives mid-block: held, not raised here
+        done.append("finished")
+    assert done == ["finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
