@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -266,7 +266,7 @@ def cost_many(specs: list[ArchSpec], batch: int = 1,
             continue
         # the fields that are not numbers, and which optional widths are set, are part of
         # a group's structure
-        a = BlockArgs(*args) if type(args) is not BlockArgs else args
+        a = cast(BlockArgs, args)  # stage blocks' arguments are block_runs' BlockArgs
         shape = (a.kind, a.se_style, a.activation, a.hidden_width is None,
                  a.group_width is None)
         groups.setdefault((block_structure(a), shape), []).append((j, a))

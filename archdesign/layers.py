@@ -66,8 +66,9 @@ def block_layers(*fields: Any) -> tuple[Layer, ...]:
 def block_output_hw(kind: str, stride: int, kernel: int, h: int, w: int) -> tuple[int, int]:
     """Spatial size a block produces: independent of its widths, so cheap to memoize and
     enough to walk a network without expanding every block."""
-    width = 8 if kind != "skip" else 16  # a skip block must change shape to run a layer
-    out = block_layers(*BlockArgs(kind, 8, width, stride, kernel, h, w))
+    # a width change takes every kind's shape-changing path (a skip block's conv, a
+    # projection, ConvNeXt's downsampling), the one a stage's first block runs
+    out = block_layers(*BlockArgs(kind, 8, 16, stride, kernel, h, w))
     return (out[-1].h_out, out[-1].w_out) if out else (h, w)
 
 
