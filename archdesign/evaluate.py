@@ -23,13 +23,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from archdesign.cost import cost, dtype_bytes
+from archdesign.cost import cost_many, dtype_bytes
 from archdesign.errors import InputError
 from archdesign.spaces import SearchSpace, SpaceError, Value
 from archdesign.spec import ArchSpec
@@ -40,36 +41,6 @@ logger = logging.getLogger(__name__)
 TIMER_RESOURCE = "archdesign_timer"
 # Seconds to wait for a --ray-address to accept a connection before calling it dead.
 CONNECT_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Metric:
-    name: str
-    maximize: bool
-    unit: str
-    description: str
-
-
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("score", True, "", "training-free expressiveness score (DeepMAD by default)"),
-    Metric("latency", False, "ms", "predicted latency on the hardware profile"),
-    Metric("flops", False, "MAC", "multiply-accumulates (fvcore convention)"),
-    Metric("params", False, "", "parameters"),
-    Metric("activations", False, "", "output elements of conv, linear and pooling layers"),
-    Metric("memory", False, "B", "peak activation bytes + weight bytes at the batch and "
-                                 "dtype"),
-    Metric("rho", False, "", "DeepMAD effectiveness: conv layers per unit of mean log "
-                             "width (0.3-0.5 is trainable, DeepMAD's rule)"),
-)}
-
-OBJECTIVE_NAMES: tuple[str, ...] = tuple(METRICS)
-BUDGET_NAMES: tuple[str, ...] = ("latency", "flops", "params", "activations", "memory", "rho")
-
-
-def check_metric(name: str, allowed: Sequence[str], what: str) -> str:
-    if name not in allowed:
-        raise InputError(f"{what}: {name!r} is not one of {list(allowed)}")
-    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,21 +62,52 @@ class Evaluation:
     number: int
     params: dict[str, Value]
     metrics: dict[str, float] = field(default_factory=dict)
-    spec: dict[str, Any] | None = None
+    network: ArchSpec | None = None
     error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def spec(self) -> dict[str, Any] | None:
+        """The network as plain data (what a trial records); made when asked for, by the
+        driver, so that evaluating stays free of serialization."""
+        return None if self.network is None else self.network.to_dict()
 
 
 Candidate = tuple[int, dict[str, Value]]
 
 
-class Evaluator:
+class Evaluator(ABC):
+    """Evaluates candidates for a search: in this process, on Ray, ...
+
+    ``evaluate`` returns one :class:`Evaluation` per candidate, in order, each a pure
+    function of the candidate's parameters and the evaluator's :class:`EvalConfig`.
+    ``specs``, when given, are the candidates' networks as the driver already decoded them
+    (an evaluator in the driver's process uses them instead of decoding again).
+    """
+
+    config: EvalConfig
+    workers: int = 1
+
+    @abstractmethod
+    def evaluate(self, candidates: Sequence[Candidate],
+                 specs: Sequence[ArchSpec] | None = None) -> list[Evaluation]:
+        """The figures of each candidate."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the evaluator holds (workers, a Ray instance)."""
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Analytic:
     """Analytic evaluation in this process: decode, count, score, predict latency."""
 
     def __init__(self, config: EvalConfig) -> None:
@@ -125,22 +127,29 @@ class Evaluator:
             raise InputError(f"batch: must be >= 1, got {config.batch}")
 
     def metrics(self, specs: Sequence[ArchSpec]) -> list[dict[str, float]]:
-        """Every metric of each spec; latencies predicted in one vectorized call."""
-        latencies = self.latency_model.predict_many(list(specs), self.config.batch, self.dtype)
+        """Every metric of each spec: costs and latencies in one batched call each."""
+        specs = list(specs)
+        batch = self.config.batch
+        latencies = self.latency_model.predict_many(specs, batch, self.dtype).tolist()
+        costs = {k: v.tolist() for k, v in cost_many(specs, batch, self.dtype).items()}
         weight_bytes = dtype_bytes(self.dtype)
+        score, rho = self.objective.score, self.effectiveness
         out = []
-        for spec, latency in zip(specs, latencies.tolist(), strict=True):
-            c = cost(spec, self.config.batch, self.dtype)
+        for i, spec in enumerate(specs):
+            params = costs["params"][i]
+            peak = costs["peak_activation_bytes"][i]
+            # the score, then rho: DeepMAD's groups of the spec are memoized in between
+            value, effectiveness = float(score(spec)), float(rho(spec))
             out.append({
-                "score": float(self.objective.score(spec)),
-                "latency": float(latency),
-                "flops": float(c.flops),
-                "params": float(c.params),
-                "activations": float(c.activations),
-                "memory": float(c.peak_activation_bytes + c.params * weight_bytes),
-                "peak_activation_bytes": float(c.peak_activation_bytes),
-                "bytes_moved": float(c.bytes_moved),
-                "rho": float(self.effectiveness(spec)),
+                "score": value,
+                "latency": float(latencies[i]),
+                "flops": float(costs["flops"][i]),
+                "params": float(params),
+                "activations": float(costs["activations"][i]),
+                "memory": float(peak + params * weight_bytes),
+                "peak_activation_bytes": float(peak),
+                "bytes_moved": float(costs["bytes_moved"][i]),
+                "rho": effectiveness,
             })
         return out
 
@@ -151,34 +160,39 @@ class Evaluator:
                              f"space's feasible set")
         return self.space.decode(params)
 
-    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
-        decoded: list[tuple[int, dict[str, Value], ArchSpec | str]] = []
-        for number, params in candidates:
-            try:
-                decoded.append((number, params, self.decode(params)))
-            except SpaceError as exc:
-                decoded.append((number, params, str(exc)))
-        specs = [d[2] for d in decoded if isinstance(d[2], ArchSpec)]
-        figures = iter(self.metrics(specs) if specs else [])
+    def evaluate(self, candidates: Sequence[Candidate],
+                 specs: Sequence[ArchSpec] | None = None) -> list[Evaluation]:
+        """``specs``: the candidates' networks, already decoded (all of them)."""
+        decoded: list[ArchSpec | str] = []
+        if specs is not None:
+            decoded = list(specs)
+        else:
+            for _, params in candidates:
+                try:
+                    decoded.append(self.decode(params))
+                except SpaceError as exc:
+                    decoded.append(str(exc))
+        networks = [d for d in decoded if isinstance(d, ArchSpec)]
+        figures = iter(self.metrics(networks) if networks else [])
         out = []
-        for number, params, spec in decoded:
+        for (number, params), spec in zip(candidates, decoded, strict=True):
             if isinstance(spec, str):
                 out.append(Evaluation(number, params, error=spec))
                 continue
             metrics = next(figures)
             if not all(math.isfinite(v) for v in metrics.values()):
-                out.append(Evaluation(number, params, spec=spec.to_dict(),
+                out.append(Evaluation(number, params, network=spec,
                                       error=f"non-finite metrics {metrics}"))
                 continue
-            out.append(Evaluation(number, params, metrics, spec.to_dict()))
+            out.append(Evaluation(number, params, metrics, spec))
         return out
 
 
 @lru_cache(maxsize=8)
-def _evaluator(config: EvalConfig) -> Evaluator:
+def _evaluator(config: EvalConfig) -> _Analytic:
     # One evaluator per config and process: a Ray worker builds its latency model once and
     # keeps its per-block memo across the chunks it is sent.
-    return Evaluator(config)
+    return _Analytic(config)
 
 
 def evaluate_chunk(config: EvalConfig, candidates: list[Candidate]) -> list[Evaluation]:
@@ -186,10 +200,8 @@ def evaluate_chunk(config: EvalConfig, candidates: list[Candidate]) -> list[Eval
     return _evaluator(config).evaluate(candidates)
 
 
-class LocalEvaluator:
+class LocalEvaluator(Evaluator):
     """Evaluates in the driver process."""
-
-    workers = 1
 
     def __init__(self, config: EvalConfig) -> None:
         self.config = config
@@ -205,17 +217,12 @@ class LocalEvaluator:
     def decode(self, params: dict[str, Value]) -> ArchSpec:
         return self._evaluator.decode(params)
 
-    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
-        return self._evaluator.evaluate(list(candidates))
+    def evaluate(self, candidates: Sequence[Candidate],
+                 specs: Sequence[ArchSpec] | None = None) -> list[Evaluation]:
+        return self._evaluator.evaluate(list(candidates), specs)
 
     def close(self) -> None:
-        pass
-
-    def __enter__(self) -> LocalEvaluator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        """Nothing to release: the driver's process is the evaluator."""
 
 
 def _machine_cpus() -> int:
@@ -329,7 +336,7 @@ def _cap_workers(workers: int) -> int:
     return workers
 
 
-class RayEvaluator:
+class RayEvaluator(Evaluator):
     """Evaluates chunks of candidates as Ray tasks; a dead worker's chunk is redone.
 
     ``evaluate_fn`` is what a task runs (``evaluate_chunk``; tests inject failures through
@@ -362,7 +369,8 @@ class RayEvaluator:
         size = math.ceil(len(candidates) / n)
         return [candidates[i:i + size] for i in range(0, len(candidates), size)]
 
-    def evaluate(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
+    def evaluate(self, candidates: Sequence[Candidate],
+                 specs: Sequence[ArchSpec] | None = None) -> list[Evaluation]:
         import ray
         from ray.exceptions import RayTaskError
 
@@ -391,15 +399,9 @@ class RayEvaluator:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> RayEvaluator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def make_evaluator(config: EvalConfig, workers: int = 1,
-                   address: str | None = None) -> LocalEvaluator | RayEvaluator:
+                   address: str | None = None) -> Evaluator:
     """In process for one worker and no cluster; otherwise on Ray."""
     if workers <= 1 and not address:
         return LocalEvaluator(config)

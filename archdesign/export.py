@@ -158,7 +158,7 @@ def export_torchscript(spec: ArchSpec, path: str | Path, batch: int = 1) -> Path
 
 def parse_conditions(text: str) -> dict[str, float]:
     """``"latency=2ms,params=5M"`` -> ``{"latency": 2.0, "params": 5e6}``."""
-    from archdesign.search import parse_quantity
+    from archdesign.metrics import parse_quantity
 
     out: dict[str, float] = {}
     for item in (s for s in re.split(r"[,\s]+", text.strip()) if s):
@@ -175,16 +175,15 @@ def parse_conditions(text: str) -> dict[str, float]:
 def best_under(trials: list[Any], conditions: Mapping[str, float], rank_by: str,
                maximize: bool) -> Any:
     """The feasible complete trial that is best in ``rank_by`` under every condition."""
-    from optuna.trial import TrialState
+    from archdesign.metrics import feasible
 
-    fitting = [t for t in trials if t.state == TrialState.COMPLETE
-               and all(v <= 0 for v in t.constraints.values())
+    fitting = [t for t in trials if feasible(t)
                and all(t.user_attrs["metrics"][k] <= v for k, v in conditions.items())]
     if not fitting:
-        from archdesign.search import format_metric
+        from archdesign.metrics import format_budgets
 
-        wanted = ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in conditions.items())
-        raise InputError(f"--best-under: no feasible trial of the run has {wanted}")
+        raise InputError(f"--best-under: no feasible trial of the run has "
+                         f"{format_budgets(conditions)}")
 
     def key(t: Any) -> tuple[float, int]:
         value = t.user_attrs["metrics"][rank_by]
@@ -215,8 +214,8 @@ def export_from_run(run_dir: str | Path, fmt: str, out: str | Path, trial: int |
     """Export one trial of a run (by number, or the best under ``conditions``) as ``fmt``."""
     from optuna.trial import TrialState
 
-    from archdesign.evaluate import METRICS
     from archdesign.hardware import get_profile
+    from archdesign.metrics import METRICS
     from archdesign.report import load_trials
     from archdesign.runs import RunDir
     from archdesign.search import SearchConfig

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from archdesign.errors import InputError
-from archdesign.evaluate import METRICS
 from archdesign.files import atomic_write_bytes
+from archdesign.metrics import METRICS, binding, feasible
 from archdesign.pareto import Frame, hypervolume, pareto_mask, to_minimized
 from archdesign.runs import STUDY_NAME, RunDir, RunError
 
@@ -108,13 +108,10 @@ def summarize(trials: Sequence[Any], config: SearchConfig, frame: Frame,
     """The front (sorted by the first objective, best first) and the run's figures."""
     from optuna.trial import TrialState
 
-    from archdesign.search import binding
-
     measured = measured or {}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     failed = len(trials) - len(complete)
-    feasible_mask = np.array([all(v <= 0 for v in t.constraints.values()) for t in complete],
-                             dtype=bool)
+    feasible_mask = np.array([feasible(t) for t in complete], dtype=bool)
     values = np.array([t.values for t in complete], dtype=float).reshape(
         len(complete), len(config.objectives))
     minimized = to_minimized(values, config.maximize)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import click
@@ -12,31 +11,11 @@ from rich.table import Table
 from archdesign.cli.common import FiniteFloat, print_json
 from archdesign.errors import InputError
 from archdesign.files import check_output
+from archdesign.metrics import parse_quantity
 
 
-def parse_quantity(text: str | None, option: str, units: dict[str, float]) -> float | None:
-    """``"1.82e9"``, ``"25.5M"``, ``"2ms"`` -> a float in the base unit of ``units``."""
-    if text is None:
-        return None
-    raw = text.strip()
-    for suffix, scale in sorted(units.items(), key=lambda kv: -len(kv[0])):
-        if suffix and raw.lower().endswith(suffix.lower()):
-            raw, factor = raw[: -len(suffix)], scale
-            break
-    else:
-        factor = units.get("", 1.0)
-    try:
-        value = float(raw) * factor
-    except ValueError:
-        raise InputError(f"{option}: expected a number (e.g. 1.82e9, 25.5M), got {text!r}") \
-            from None
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"{option}: must be a positive number, got {text!r}")
-    return value
-
-
-COUNT_UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
-TIME_UNITS = {"": 1.0, "ms": 1.0, "us": 1e-3, "s": 1e3}
+def _budget(metric: str, text: str | None, option: str) -> float | None:
+    return None if text is None else parse_quantity(metric, text, option)
 
 
 @click.command("design")
@@ -82,11 +61,11 @@ def design_command(space: str, flops: str | None, params_: str | None,
     if out:
         check_output("--out", out, (".json", ".yaml", ".yml"))
     budgets = Budgets(
-        flops=parse_quantity(flops, "--flops", COUNT_UNITS),
-        params=parse_quantity(params_, "--params", COUNT_UNITS),
-        activations=parse_quantity(activations, "--activations", COUNT_UNITS),
-        peak_activation_bytes=parse_quantity(peak_memory, "--peak-memory", COUNT_UNITS),
-        rho=rho, latency_ms=parse_quantity(latency, "--latency", TIME_UNITS))
+        flops=_budget("flops", flops, "--flops"),
+        params=_budget("params", params_, "--params"),
+        activations=_budget("activations", activations, "--activations"),
+        peak_activation_bytes=_budget("memory", peak_memory, "--peak-memory"),
+        rho=rho, latency_ms=_budget("latency", latency, "--latency"))
     if not budgets.items():
         raise InputError("give at least one budget (--flops, --params, --rho, --latency, ...)")
     fixed = {"resolution": resolution} if resolution is not None else None

@@ -8,9 +8,10 @@ from rich.table import Table
 
 from archdesign.cli.common import print_json
 from archdesign.files import check_output
+from archdesign.metrics import format_metric
 from archdesign.report import RunSummary, load_trials, plot_front, read_measured, summarize
 from archdesign.runs import RunDir
-from archdesign.search import SearchConfig, format_metric, frame_for
+from archdesign.search import SearchConfig, run_frame
 
 _COLUMNS = ("score", "latency", "flops", "params", "memory", "rho")
 
@@ -20,8 +21,8 @@ def load_summary(run_dir: str) -> RunSummary:
     run = RunDir(run_dir).require()
     data = run.read_config()
     config = SearchConfig.from_dict(data.get("search") or {}, str(run.config_path))
-    frame = frame_for(run.with_sources(config, always=True))
-    return summarize(load_trials(run, config), config, frame, read_measured(run))
+    return summarize(load_trials(run, config), config, run_frame(run, config),
+                     read_measured(run))
 
 
 def print_front(summary: RunSummary, console: Console, limit: int | None = None) -> None:

@@ -12,14 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from archdesign.errors import InputError
-from archdesign.evaluate import BUDGET_NAMES, OBJECTIVE_NAMES
+from archdesign.metrics import BUDGET_NAMES, OBJECTIVE_NAMES, format_budgets, parse_quantity
 from archdesign.runs import RunDir
 from archdesign.search import (
     DEFAULT_OBJECTIVES,
     STRATEGIES,
     SearchConfig,
     SearchProgress,
-    parse_quantity,
+    run_frame,
     run_search,
 )
 
@@ -111,10 +111,8 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
             sys.exit(130)
     from archdesign.cli.pareto import print_front
     from archdesign.report import load_trials, read_measured, summarize
-    from archdesign.search import frame_for
-
-    summary = summarize(load_trials(run, config), config,
-                        frame_for(run.with_sources(config, always=True)), read_measured(run))
+    summary = summarize(load_trials(run, config), config, run_frame(run, config),
+                        read_measured(run))
     print_front(summary, Console(), limit=15)
     console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s "
                   f"({result.reused} more answered from the study: networks evaluated "
@@ -126,10 +124,7 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
 
 
 def _budgets_text(config: SearchConfig) -> str:
-    from archdesign.search import format_metric
-
-    text = ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in config.budgets.items()) \
-        or "none"
+    text = format_budgets(config.budgets)
     return text if "rho" in config.budgets else f"{text} (no rho budget)"
 
 

@@ -12,48 +12,14 @@ from archdesign.errors import InputError
 from archdesign.report import load_trials
 from archdesign.runs import RunDir, RunError
 from archdesign.search import (
+    FRAME_FILE,
     SearchConfig,
-    distributions,
-    make_sampler,
-    parse_quantity,
+    make_frame,
+    run_frame,
     run_search,
     session_seed,
+    space_extent,
 )
-from archdesign.spaces import get_space, list_spaces
-
-
-@pytest.mark.parametrize(("metric", "text", "value"), [
-    ("latency", "5ms", 5.0), ("latency", "800us", 0.8), ("latency", "0.5s", 500.0),
-    ("latency", "2", 2.0), ("flops", "600M", 6e8), ("flops", "4.1GFLOPs", 4.1e9),
-    ("params", "5m", 5e6), ("memory", "2MiB", 2 * 2**20), ("memory", "64MB", 64e6),
-    ("activations", "1e6", 1e6),
-])
-def test_parse_quantity(metric: str, text: str, value: float) -> None:
-    assert parse_quantity(metric, text) == pytest.approx(value)
-
-
-@pytest.mark.parametrize(("metric", "text"), [("latency", "fast"), ("latency", "5kg"),
-                                              ("flops", "-1M"), ("latency", "0ms"),
-                                              ("score", "5")])
-def test_parse_quantity_rejects(metric: str, text: str) -> None:
-    with pytest.raises(InputError):
-        parse_quantity(metric, text)
-
-
-@pytest.mark.parametrize("name", list_spaces())
-def test_every_space_maps_to_optuna_distributions(name: str) -> None:
-    space = get_space(name)
-    dists = distributions(space)
-    defaults = space.defaults()
-    for param in space.parameters:
-        assert dists[param.name]._contains(dists[param.name].to_internal_repr(
-            defaults[param.name]))
-
-
-@pytest.mark.parametrize("strategy", ["nsga2", "mp+nsga2", "tpe", "gp", "random", "mp"])
-def test_samplers_are_pinned(strategy: str) -> None:
-    sampler = make_sampler(strategy, 7, 10)
-    assert isinstance(sampler, optuna.samplers.BaseSampler)
 
 
 def test_config_validation() -> None:
@@ -79,7 +45,7 @@ def _records(run: RunDir, config: SearchConfig) -> list[tuple]:
     return [(t.number, t.state, t.params, t.values) for t in load_trials(run, config)]
 
 
-TINY_SPACE = str(Path(__file__).with_name("optimize") / "tiny-bottleneck.yaml")
+TINY_SPACE = str(Path(__file__).parents[1] / "optimize" / "tiny-bottleneck.yaml")
 
 
 def test_same_seed_same_trials_under_another_processs_cpu_load(tmp_path: Path) -> None:
@@ -180,3 +146,36 @@ def _spec_key(data: dict) -> str:
     import json
 
     return json.dumps(data, sort_keys=True)
+
+
+def test_the_study_names_its_metrics_and_the_run_keeps_its_frame(tmp_path: Path) -> None:
+    """optuna-dashboard labels the objectives; readers take the frame the run stored,
+    not one recomputed by the code that reads it."""
+    from archdesign.evaluate import LocalEvaluator
+
+    config = SearchConfig(TINY_SPACE, "x86-avx2", strategy="random", trials=10,
+                          objectives=("score", "latency", "params"))
+    run = RunDir(tmp_path / "run")
+    run_search(config, run)
+    study = optuna.load_study(study_name="archdesign", storage=run.read_storage(None))
+    assert study.metric_names == ["score", "latency", "params"]
+    expected = make_frame(config, space_extent(LocalEvaluator(config.eval_config), 0))
+    assert run_frame(run, config) == expected
+    stored = (run / FRAME_FILE).read_text()
+    (run / FRAME_FILE).write_text(stored.replace(str(expected.reference[2]), "1e12"))
+    assert run_frame(run, config).reference[2] == 1e12
+    resumed = SearchConfig(**{**config.to_dict(), "trials": 12})
+    run_search(resumed, run, resume=True)
+    assert run_frame(run, config).reference[2] == 1e12  # a resume keeps the run's frame
+    (run / FRAME_FILE).write_text("{")
+    with pytest.raises(RunError, match=r"frame\.json: unreadable"):
+        run_frame(run, config)
+
+
+def test_reports_do_not_import_the_search() -> None:
+    """The search writes reports; the reports know metrics and fronts, not the search."""
+    code = ("import sys, archdesign.report, archdesign.metrics, archdesign.pareto; "
+            "print(sorted(m for m in sys.modules if m.startswith('archdesign.search')))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert out.strip() == "[]"
