@@ -3,6 +3,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -48,26 +51,51 @@ def _records(run: RunDir, config: SearchConfig) -> list[tuple]:
 TINY_SPACE = str(Path(__file__).parents[1] / "optimize" / "tiny-bottleneck.yaml")
 
 
-def test_same_seed_same_trials_under_another_processs_cpu_load(tmp_path: Path) -> None:
+@contextmanager
+def _busy(how: str) -> Iterator[None]:
+    """Every core kept busy by other processes, or this process's GIL by a spinning thread."""
+    if how == "processes":
+        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                   for _ in range(os.cpu_count() or 2)]
+        try:
+            yield
+        finally:
+            for burner in burners:
+                burner.kill()
+                burner.wait()
+        return
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.mark.parametrize("load", ["processes", "thread"])
+def test_same_seed_same_trials_under_another_load(tmp_path: Path, load: str) -> None:
     """Nothing a search computes depends on wall-clock time: the MP-seeded search gives
-    the same trials (parameters, values, constraints, metrics) on an idle machine and on
-    one whose every core another process keeps busy."""
+    the same trials (parameters, values, constraints, metrics, networks) on an idle
+    machine and on one whose every core other processes keep busy, or whose driver
+    shares its interpreter with a spinning thread."""
     config = SearchConfig(TINY_SPACE, "x86-avx2", strategy="mp+nsga2", trials=40,
                           population=10, budgets={"latency": 0.2})
     idle, loaded = RunDir(tmp_path / "idle"), RunDir(tmp_path / "loaded")
     run_search(config, idle)
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-               for _ in range(os.cpu_count() or 2)]
-    try:
+    with _busy(load):
         run_search(config, loaded)
-    finally:
-        for burner in burners:
-            burner.kill()
-            burner.wait()
 
     def every_field(run: RunDir) -> list[tuple]:
         return [(t.number, t.state, t.params, t.values, t.constraints,
-                 t.user_attrs.get("metrics")) for t in load_trials(run, config)]
+                 t.user_attrs.get("metrics"), t.user_attrs.get("spec"))
+                for t in load_trials(run, config)]
 
     assert len(every_field(idle)) == 40
     assert every_field(idle) == every_field(loaded)
