@@ -39,9 +39,9 @@ def compare_command(runs: tuple[str, ...], plot: str | None, as_json: bool) -> N
         print_json(comparison.to_dict())
         return
     console = Console()
-    columns = [Column("run", numeric=False), Column("space", numeric=False, drop=2),
-               Column("hardware", numeric=False, drop=2),
-               Column("strategy", numeric=False, drop=3), Column("trials", drop=4),
+    columns = [Column("run", kind="name"), Column("space", kind="name", drop=2),
+               Column("hardware", kind="name", drop=2),
+               Column("strategy", kind="name", drop=3), Column("trials", drop=4),
                Column("front"), Column("hv own", drop=1), Column("hv common"),
                Column("on joint front")]
     rows = [[name, s.config.space, s.config.hardware, s.config.strategy, str(s.done),

@@ -34,7 +34,7 @@ def print_front(summary: RunSummary, console: Console, limit: int | None = None)
                *[Column(m, drop=0 if m in c.objectives else 1 if m in c.budgets else _DROP[m])
                  for m in metrics],
                *([Column("measured", drop=1)] if measured else []),
-               Column("binds", numeric=False, drop=6)]
+               Column("binds", kind="text", drop=6)]
     cells = {m: metric_texts(m, [e.metrics[m] for e in shown]) for m in metrics}
     rows = []
     for i, e in enumerate(shown):

@@ -24,8 +24,8 @@ def runs_command(directory: str, as_json: bool) -> None:
         console.print(f"no runs in {directory} (start one with archdesign search)",
                       markup=False)
         return
-    columns = [Column("run", numeric=False), Column("space", numeric=False),
-               Column("hardware", numeric=False), Column("strategy", numeric=False, drop=2),
+    columns = [Column("run", kind="name"), Column("space", kind="name"),
+               Column("hardware", kind="name"), Column("strategy", kind="name", drop=2),
                Column("trials"), Column("feasible", drop=1), Column("front"),
                Column("hv"), Column("started (UTC)", drop=3)]
     rows = []
