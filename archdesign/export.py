@@ -1,4 +1,5 @@
-"""Exporting a design: a spec file with metrics and provenance, ONNX, TorchScript.
+"""Exporting a design: a spec file with metrics and provenance, ONNX, TorchScript, or
+plain PyTorch source (:mod:`archdesign.export_py`).
 
 A design file is data: the spec, the counting conventions its figures follow, the
 hardware profile it was judged on, the predicted metrics, and where it came from (space,
@@ -31,14 +32,38 @@ from archdesign.spec import COUNTING_CONVENTIONS, ArchSpec
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("json", "yaml", "onnx", "torch")
-#: The file names each format may be written to.
+FORMATS = ("json", "yaml", "onnx", "torch", "py")
+#: The file names each format may be written to (and the format a name implies).
 SUFFIXES = {"json": (".json",), "yaml": (".yaml", ".yml"), "onnx": (".onnx",),
-            "torch": (".pt", ".pth", ".ts")}
+            "torch": (".pt", ".pth", ".ts"), "py": (".py",)}
 DESIGN_FORMAT_VERSION = 1
 ONNX_OPSET = 17
 #: Protobuf caps one ONNX file (weights included) at 2 GiB.
 ONNX_MAX_BYTES = 2 << 30
+
+
+def format_for(out: str | Path) -> str:
+    """The format an output file's suffix implies (``net.onnx`` -> ``onnx``)."""
+    suffix = Path(out).suffix.lower()
+    for fmt, suffixes in SUFFIXES.items():
+        if suffix in suffixes:
+            return fmt
+    known = ", ".join(f"{x} ({fmt})" for fmt, xs in SUFFIXES.items() for x in xs)
+    raise InputError(f"--out {str(out)!r}: cannot tell the format from its suffix; name it "
+                     f"one of {known}, or give --format")
+
+
+def override(spec: ArchSpec, num_classes: int | None = None,
+             resolution: int | None = None) -> ArchSpec:
+    """``spec`` with another classifier size and/or input resolution (checked)."""
+    if num_classes is None and resolution is None:
+        return spec
+    data = spec.to_dict()
+    if resolution is not None:
+        data["resolution"] = resolution
+    if num_classes is not None:
+        data["head"] = {**data.get("head", {}), "num_classes": num_classes}
+    return ArchSpec.from_dict(data, "--num-classes/--resolution")
 
 
 def design_document(spec: ArchSpec, metrics: Mapping[str, float], hardware: Mapping[str, Any],
@@ -203,15 +228,21 @@ def provenance(run_path: str | Path, config: Mapping[str, Any], trial: int) -> d
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
+    fmt: str
     trial: int
     spec: ArchSpec
     metrics: dict[str, float]
     onnx_check: OnnxCheck | None = None
 
 
-def export_from_run(run_dir: str | Path, fmt: str, out: str | Path, trial: int | None = None,
-                    conditions: Mapping[str, float] | None = None) -> ExportResult:
-    """Export one trial of a run (by number, or the best under ``conditions``) as ``fmt``."""
+def export_from_run(run_dir: str | Path, fmt: str | None, out: str | Path,
+                    trial: int | None = None, conditions: Mapping[str, float] | None = None,
+                    num_classes: int | None = None,
+                    resolution: int | None = None) -> ExportResult:
+    """Export one trial of a run (by number, or the best under ``conditions``) as ``fmt``
+    (None: the one ``out``'s suffix implies), optionally with another number of classes
+    or input resolution (the metrics of a design file are then those of the changed
+    network, on the run's hardware)."""
     from optuna.trial import TrialState
 
     from archdesign.hardware import get_profile
@@ -220,6 +251,8 @@ def export_from_run(run_dir: str | Path, fmt: str, out: str | Path, trial: int |
     from archdesign.runs import RunDir
     from archdesign.search import SearchConfig
 
+    if fmt is None:
+        fmt = format_for(out)
     if fmt not in FORMATS:
         raise InputError(f"--format: {fmt!r} is not one of {list(FORMATS)}")
     if (trial is None) == (conditions is None):
@@ -242,6 +275,13 @@ def export_from_run(run_dir: str | Path, fmt: str, out: str | Path, trial: int |
         chosen = best_under(trials, conditions, rank_by, METRICS[rank_by].maximize)
     spec = ArchSpec.from_dict(chosen.user_attrs["spec"], f"trial {chosen.number}")
     metrics = dict(chosen.user_attrs["metrics"])
+    changed = override(spec, num_classes, resolution)
+    if changed != spec:
+        from archdesign.evaluate import LocalEvaluator
+
+        judged = run.with_sources(config, always=True)
+        metrics = LocalEvaluator(judged.eval_config).metrics([changed])[0]
+        spec = changed
     over = sorted(name for name, v in chosen.constraints.items() if v > 0)
     if over:
         logger.warning("trial %d is over the run's budgets for %s", chosen.number,
@@ -254,12 +294,19 @@ def export_from_run(run_dir: str | Path, fmt: str, out: str | Path, trial: int |
                     (profile.model.kind if profile.model else "roofline"),
                     "batch": config.batch, "dtype": config.dtype or profile.precision,
                     "profile": profile.to_dict()}
-        document = design_document(spec, metrics, hardware,
-                                   provenance(run.path, stored, chosen.number))
-        write_design(document, out, fmt)
+        origin = provenance(run.path, stored, chosen.number)
+        overrides = {k: v for k, v in (("num_classes", num_classes),
+                                       ("resolution", resolution)) if v is not None}
+        if overrides:
+            origin["overrides"] = overrides
+        write_design(design_document(spec, metrics, hardware, origin), out, fmt)
     elif fmt == "onnx":
         check = export_onnx(spec, out)
+    elif fmt == "py":
+        from archdesign.export_py import export_python
+
+        export_python(spec, out, f"trial {chosen.number} of {run.path}")
     else:
         export_torchscript(spec, out)
     logger.info("exported trial %d of %s as %s to %s", chosen.number, run.path, fmt, out)
-    return ExportResult(out, chosen.number, spec, metrics, check)
+    return ExportResult(out, fmt, chosen.number, spec, metrics, check)

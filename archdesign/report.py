@@ -134,13 +134,27 @@ def summarize(trials: Sequence[Any], config: SearchConfig, frame: Frame,
         front.append(FrontEntry(len(front) + 1, t.number, dict(t.params), metrics,
                                 binding(metrics, config.budgets), dict(t.user_attrs["spec"]),
                                 measured.get(t.number, {}).get("latency_ms")))
-    front_mask = np.zeros(len(complete), dtype=bool)
-    front_mask[on_front] = True
-    points = {"values": values, "feasible": feasible_mask, "front": front_mask,
-              "numbers": np.array([t.number for t in complete], dtype=int)}
+    # The plotted front is the table's: one point per listed network.
+    listed = {e.trial for e in front}
+    numbers = np.array([t.number for t in complete], dtype=int)
+    points = {"values": values, "feasible": feasible_mask,
+              "front": np.isin(numbers, sorted(listed)), "numbers": numbers,
+              **{f"metric:{m}": np.array([t.user_attrs["metrics"].get(m, np.nan)
+                                          for t in complete], dtype=float) for m in METRICS}}
     hv = hypervolume(minimized[on_front], frame) if len(on_front) else 0.0
     return RunSummary(config, frame, len(trials), int(feasible_mask.sum()), failed, hv, front,
                       points)
+
+
+def load_run(path: str | Path) -> RunSummary:
+    """The summary of the run in ``path``, read only (:class:`RunError` if it is none)."""
+    from archdesign.search import SearchConfig, run_frame
+
+    run = RunDir(path).require()
+    config = SearchConfig.from_dict(run.read_config().get("search") or {},
+                                    str(run.config_path))
+    return summarize(load_trials(run, config), config, run_frame(run, config),
+                     read_measured(run))
 
 
 def front_csv(summary: RunSummary) -> str:
@@ -172,120 +186,182 @@ def write_results(run: RunDir, summary: RunSummary, plot: bool = True) -> None:
 
 # -- plots ---------------------------------------------------------------------------------
 
-
-def _axes(summary: RunSummary) -> tuple[int, int | None]:
-    """Columns of the objective values on the y and x axes (x: None plots by trial)."""
-    objectives = list(summary.config.objectives)
-    if len(objectives) == 1:
-        return 0, None
-    return 0, 1
+#: What the hover text of a point says (the metrics a reader compares designs by).
+HOVER_METRICS = ("score", "latency", "flops", "params")
 
 
-def _label(metric: str) -> str:
+@dataclass(frozen=True)
+class Series:
+    """One set of points of a plot, with a hover text per point."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    hover: list[str]
+    color: str
+    kind: str  # "front" (a line through the points), "points" or "faint"
+
+
+@dataclass(frozen=True)
+class Plot:
+    title: str
+    x_label: str
+    y_label: str
+    log_x: bool
+    series: list[Series]
+    x_budget: float | None = None
+
+
+def axis_label(metric: str) -> str:
     unit = METRICS[metric].unit
     direction = "higher is better" if METRICS[metric].maximize else "lower is better"
     return f"{metric}{f' ({unit})' if unit else ''}, {direction}"
 
 
-def plot_front(summary: RunSummary, path: str | Path) -> Path:
-    """The front highlighted over the dominated (grey) and infeasible (light) trials.
+def budgets_text(budgets: dict[str, float]) -> str:
+    from archdesign.metrics import format_metric
 
-    ``.png`` is drawn with matplotlib, ``.html`` with plotly (interactive: hover shows the
-    trial number and every objective). With more than two objectives, the first two are
-    plotted and the front is the full multi-objective front.
-    """
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".html"):
-        raise InputError(f"--plot: {str(path)!r} must end in .png or .html")
-    if path.suffix.lower() == ".png":
-        _plot_png(summary, path)
-    else:
-        _plot_html(summary, path)
-    return path
+    return ", ".join(f"{k} <= {format_metric(k, v)}" for k, v in budgets.items()) or \
+        "no budgets"
 
 
-def _series(summary: RunSummary) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def axes(objectives: Sequence[str]) -> tuple[int, int | None]:
+    """Columns of the objective values on the y and x axes (x: None plots by trial)."""
+    return (0, None) if len(objectives) == 1 else (0, 1)
+
+
+def log_x(metric: str | None, x: np.ndarray) -> bool:
+    """Whether the x axis is logarithmic (in the PNG and the HTML alike): a cost axis
+    (latency, FLOPs, ...) whose values are all positive."""
+    return metric not in (None, "score") and len(x) > 0 and bool(np.nanmin(x) > 0)
+
+
+def hover_texts(summary: RunSummary, idx: np.ndarray, prefix: str = "") -> list[str]:
+    """``trial 12: score 7703, latency 3.58 ms, flops 59.68M, params 3.439M`` per point."""
+    from archdesign.metrics import format_metric
+
     p = summary.points
-    yi, xi = _axes(summary)
-    values, feasible, front = p["values"], p["feasible"], p["front"]
-    x_all = values[:, xi] if xi is not None else p["numbers"].astype(float)
-    y_all = values[:, yi]
-    out = {}
-    for name, mask in (("infeasible", ~feasible), ("dominated", feasible & ~front),
-                       ("front", front)):
-        idx = np.flatnonzero(mask)
-        if name == "front" and len(idx):
-            idx = idx[np.argsort(x_all[idx], kind="stable")]
-        out[name] = (x_all[idx], y_all[idx], p["numbers"][idx])
+    out = []
+    for i in idx.tolist():
+        parts = [f"{m} {format_metric(m, float(p[f'metric:{m}'][i]))}" for m in HOVER_METRICS
+                 if np.isfinite(p[f"metric:{m}"][i])]
+        out.append(f"{prefix}trial {int(p['numbers'][i])}<br>" + "<br>".join(parts))
     return out
 
 
-def _title(summary: RunSummary) -> str:
+def run_points(summary: RunSummary) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y of every complete trial of ``summary`` (x: the trial without a second
+    objective)."""
+    p = summary.points
+    yi, xi = axes(summary.config.objectives)
+    x = p["values"][:, xi] if xi is not None else p["numbers"].astype(float)
+    return x, p["values"][:, yi]
+
+
+def front_order(summary: RunSummary, x: np.ndarray) -> np.ndarray:
+    idx = np.flatnonzero(summary.points["front"])
+    return idx[np.argsort(x[idx], kind="stable")]
+
+
+def _front_plot(summary: RunSummary) -> Plot:
+    p = summary.points
     c = summary.config
-    budgets = ", ".join(f"{k} <= {v:g}" for k, v in c.budgets.items()) or "no budgets"
-    return (f"{c.space} on {c.hardware} ({c.strategy}, {summary.done} trials, {budgets}); "
-            f"hypervolume {summary.hypervolume:.4f}")
+    yi, xi = axes(c.objectives)
+    x, y = run_points(summary)
+    front = front_order(summary, x)
+    groups = [("over budget", np.flatnonzero(~p["feasible"]), "#dddddd", "faint"),
+              ("other feasible (dominated or a repeat)",
+               np.flatnonzero(p["feasible"] & ~p["front"]), "#999999", "points"),
+              ("Pareto front", front, "#d62728", "front")]
+    series = [Series(f"{label} ({len(idx)})", x[idx], y[idx], hover_texts(summary, idx),
+                     color, kind) for label, idx, color, kind in groups]
+    x_metric = c.objectives[xi] if xi is not None else None
+    y_metric = c.objectives[yi]
+    vs = f"{y_metric} vs {x_metric or 'trial'}"
+    units = ", ".join(f"{m} in {METRICS[m].unit}" for m in (y_metric, x_metric)
+                      if m is not None and METRICS[m].unit)
+    title = (f"{vs}{f' ({units})' if units else ''}: {c.space} on {c.hardware}, "
+             f"{c.strategy}, {summary.done} trials, {budgets_text(dict(c.budgets))}; "
+             f"front {len(summary.front)}, hypervolume {summary.hypervolume:.4f}")
+    return Plot(title, axis_label(x_metric) if x_metric else "trial", axis_label(y_metric),
+                log_x(x_metric, x), series,
+                c.budgets.get(x_metric) if x_metric is not None else None)
 
 
-def _plot_png(summary: RunSummary, path: Path) -> None:
+def plot_front(summary: RunSummary, path: str | Path) -> Path:
+    """The front highlighted over the dominated (grey) and infeasible (light) trials.
+
+    ``.png`` is drawn with matplotlib, ``.html`` with plotly (interactive: hover says which
+    trial a point is and its score, latency, FLOPs and params). With more than two
+    objectives, the first two are plotted and the front is the full multi-objective front.
+    """
+    return draw(_front_plot(summary), path)
+
+
+def draw(plot: Plot, path: str | Path) -> Path:
+    """Write ``plot`` as ``.png`` (matplotlib) or ``.html`` (plotly), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".html"):
+        raise InputError(f"--plot: {str(path)!r} must end in .png or .html")
+    atomic_write_bytes(path, _png(plot) if suffix == ".png" else _html(plot))
+    return path
+
+
+def _png(plot: Plot) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
 
-    series = _series(summary)
-    yi, xi = _axes(summary)
-    objectives = summary.config.objectives
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
-    x, y, _ = series["infeasible"]
-    ax.scatter(x, y, s=6, c="#dddddd", marker="x", label=f"over budget ({len(x)})")
-    x, y, _ = series["dominated"]
-    ax.scatter(x, y, s=8, c="#999999", alpha=0.6, label=f"dominated ({len(x)})")
-    x, y, _ = series["front"]
-    ax.plot(x, y, "-o", c="#d62728", ms=5, lw=1.2, label=f"Pareto front ({len(x)})")
-    if xi is not None:
-        budget = summary.config.budgets.get(objectives[xi])
-        if budget is not None:
-            ax.axvline(budget, ls="--", c="#1f77b4", lw=1, label=f"{objectives[xi]} budget")
-        ax.set_xlabel(_label(objectives[xi]))
-        if objectives[xi] not in ("score",) and len(summary.points["values"]) and \
-                np.nanmin(summary.points["values"][:, xi]) > 0:
-            ax.set_xscale("log")
-            from matplotlib.ticker import FormatStrFormatter
-
-            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
-    else:
-        ax.set_xlabel("trial")
-    ax.set_ylabel(_label(objectives[yi]))
-    ax.set_title(_title(summary), fontsize=9)
+    for s in plot.series:
+        if s.kind == "front":
+            ax.plot(s.x, s.y, "-o", c=s.color, ms=5, lw=1.2, label=s.label)
+        elif s.kind == "faint":
+            ax.scatter(s.x, s.y, s=6, c=s.color, marker="x", label=s.label)
+        else:
+            ax.scatter(s.x, s.y, s=8, c=s.color, alpha=0.6, label=s.label)
+    if plot.x_budget is not None:
+        ax.axvline(plot.x_budget, ls="--", c="#1f77b4", lw=1, label="budget")
+    if plot.log_x:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.set_xlabel(plot.x_label)
+    ax.set_ylabel(plot.y_label)
+    ax.set_title("\n".join(_wrap(plot.title, 95)), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
-def _plot_html(summary: RunSummary, path: Path) -> None:
+def _html(plot: Plot) -> bytes:
     import plotly.graph_objects as go
 
-    series = _series(summary)
-    yi, xi = _axes(summary)
-    objectives = summary.config.objectives
     fig = go.Figure()
-    styles = {"infeasible": dict(color="#dddddd", size=4, symbol="x"),
-              "dominated": dict(color="#999999", size=5),
-              "front": dict(color="#d62728", size=8)}
-    for name, (x, y, numbers) in series.items():
-        fig.add_trace(go.Scatter(
-            x=x, y=y, mode="lines+markers" if name == "front" else "markers", name=name,
-            marker=styles[name], text=[f"trial {n}" for n in numbers],
-            hovertemplate="%{text}<br>x=%{x:.4g}<br>y=%{y:.4g}<extra></extra>"))
-    fig.update_layout(title=_title(summary), template="plotly_white",
-                      xaxis_title=_label(objectives[xi]) if xi is not None else "trial",
-                      yaxis_title=_label(objectives[yi]))
-    buffer = fig.to_html(include_plotlyjs=True, full_html=True)
-    atomic_write_bytes(path, buffer.encode("utf-8"))
+    for s in plot.series:
+        marker = {"front": dict(color=s.color, size=8),
+                  "points": dict(color=s.color, size=5),
+                  "faint": dict(color=s.color, size=4, symbol="x")}[s.kind]
+        fig.add_trace(go.Scatter(x=s.x, y=s.y, name=s.label, marker=marker,
+                                 mode="lines+markers" if s.kind == "front" else "markers",
+                                 text=s.hover, hovertemplate="%{text}<extra></extra>"))
+    if plot.x_budget is not None:
+        fig.add_vline(x=plot.x_budget, line_dash="dash", line_color="#1f77b4")
+    fig.update_layout(title="<br>".join(_wrap(plot.title, 110)), template="plotly_white",
+                      xaxis_title=plot.x_label, yaxis_title=plot.y_label)
+    if plot.log_x:
+        fig.update_xaxes(type="log")
+    return fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8")
 
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 STUDY_NAME = "archdesign"
 CONFIG_FILE = "config.yaml"
 JOURNAL_FILE = "journal.log"
+LOG_FILE = "search.log"
 #: The run's own copies of its search space and hardware profile, with their hashes.
 SOURCES_DIR = "sources"
 MANIFEST_FILE = "manifest.yaml"
@@ -249,7 +250,7 @@ class RunDir:
     @contextlib.contextmanager
     def logging_to_file(self) -> Iterator[None]:
         """Also log archdesign's INFO and above to ``search.log``."""
-        handler = logging.FileHandler(self.path / "search.log", encoding="utf-8")
+        handler = logging.FileHandler(self.path / LOG_FILE, encoding="utf-8")
         handler.setLevel(logging.INFO)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                "%(message)s"))
@@ -368,3 +369,98 @@ class RunDir:
                            f"start?)")
         journal = read_journal(self.journal_path)
         return JournalStorage(_snapshot_backend(journal.records, self.journal_path))
+
+
+# -- listing runs ------------------------------------------------------------------------------
+
+RESULTS_FILE = "pareto.json"
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """What ``archdesign runs`` shows of one run, read from its config and results files.
+
+    ``trials`` .. ``hypervolume`` are those of the run's last written results (None before
+    the first); the hypervolume is in the run's own frame. ``problem`` says what could not
+    be read.
+    """
+
+    path: Path
+    space: str | None = None
+    hardware: str | None = None
+    strategy: str | None = None
+    target: int | None = None  # trials the search was asked for
+    trials: int | None = None
+    feasible: int | None = None
+    front: int | None = None
+    hypervolume: float | None = None
+    started: str | None = None  # when the first trial started (UTC), from the journal
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "path": str(self.path)}
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """The run directories at or below ``root`` (those holding a config and a search log;
+    a run's own subdirectories are not searched), in path order; :class:`RunError` if
+    ``root`` is not a directory."""
+    root = Path(root)
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a directory"
+        raise RunError(f"{root}: {what}; give a directory of runs (default: runs)")
+    found: list[Path] = []
+    for directory, subdirs, files in os.walk(root):
+        if CONFIG_FILE in files and LOG_FILE in files:
+            found.append(Path(directory))
+            subdirs.clear()
+        else:
+            subdirs.sort()
+    return sorted(found)
+
+
+def _first_trial_start(journal: Path) -> str | None:
+    """The start time of the journal's first trial: the run's date (two lines are read)."""
+    try:
+        with open(journal, "rb") as f:
+            for _ in range(2):
+                line = f.readline(1 << 20)
+                record = json.loads(line) if line.endswith(b"\n") else None
+                if isinstance(record, dict) and record.get("op_code") == _CREATE_TRIAL:
+                    start = record.get("datetime_start")
+                    return str(start) if start else None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def describe_run(path: str | Path) -> RunListing:
+    """One run's listing; a run that cannot be read fully says why in ``problem``."""
+    run = RunDir(path)
+    try:
+        search = run.read_config().get("search")
+    except InputError as exc:
+        return RunListing(run.path, problem=str(exc))
+    if not isinstance(search, dict):
+        return RunListing(run.path, problem=f"{run.config_path}: no 'search' section")
+    target = search.get("trials")
+    listing = RunListing(run.path, str(search.get("space")), str(search.get("hardware")),
+                         str(search.get("strategy")),
+                         target if isinstance(target, int) else None,
+                         started=_first_trial_start(run.journal_path))
+    results = run / RESULTS_FILE
+    if not results.exists():
+        return dataclasses.replace(listing, problem="no results yet (the search has not "
+                                                    "written any)")
+    try:
+        data = json.loads(results.read_text())
+        return dataclasses.replace(listing, trials=int(data["trials"]),
+                                   feasible=int(data["feasible"]), front=len(data["front"]),
+                                   hypervolume=float(data["hypervolume"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return dataclasses.replace(listing, problem=f"{results}: unreadable results ({exc})")
+
+
+def list_runs(root: str | Path) -> list[RunListing]:
+    """Every run at or below ``root``, read only (nothing is written, no lock is taken)."""
+    return [describe_run(path) for path in find_runs(root)]

@@ -27,6 +27,8 @@ _COMMANDS: dict[str, str] = {
     "spaces": "archdesign.cli.spaces:spaces_command",
     "search": "archdesign.cli.search:search_command",
     "pareto": "archdesign.cli.pareto:pareto_command",
+    "runs": "archdesign.cli.runs:runs_command",
+    "compare": "archdesign.cli.compare:compare_command",
     "export": "archdesign.cli.export:export_command",
     "build": "archdesign.cli.build:build_command",
 }

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from archdesign.cli.common import print_json, resolve_spec, spec_source_options
+from archdesign.cli.common import (
+    Column,
+    print_json,
+    print_table,
+    resolve_spec,
+    spec_source_options,
+)
 from archdesign.cost import DTYPE_BYTES, cost, cost_by_layer, cost_by_stage
 from archdesign.spec import COUNTING_CONVENTIONS
 
@@ -37,22 +42,22 @@ def cost_command(spec_file: str | None, arch: str | None, space: str | None,
         return
     console = Console()
     title = f"{spec.name or 'architecture'} @ {spec.resolution}px, batch {batch}, {dtype}"
-    table = Table(title=title)
-    for col in ("part", "FLOPs (MAC)", "params", "activations", "peak act. mem", "bytes moved"):
-        table.add_column(col, justify="right" if col != "part" else "left")
-    for name, c in [*stages, ("total", total)]:
-        table.add_row(name, _si(c.flops), _si(c.params), _si(c.activations),
-                      _bytes(c.peak_activation_bytes), _bytes(c.bytes_moved),
-                      style="bold" if name == "total" else None)
-    console.print(table)
+    parts = [*stages, ("total", total)]
+    print_table(console, title,
+                [Column("part", kind="name"), Column("FLOPs (MAC)"), Column("params"),
+                 Column("activations", drop=2), Column("peak act. mem", drop=1),
+                 Column("bytes moved", drop=3)],
+                [[name, _si(c.flops), _si(c.params), _si(c.activations),
+                  _bytes(c.peak_activation_bytes), _bytes(c.bytes_moved)]
+                 for name, c in parts], bold=[len(parts) - 1], note="--json has them all")
     if per_layer:
-        layers_table = Table(title="layers")
-        for col in ("layer", "op", "shape", "FLOPs", "params", "acts"):
-            layers_table.add_column(col)
-        for lc in cost_by_layer(spec, batch, dtype):
-            layers_table.add_row(lc.name, lc.op, lc.shape, _si(lc.flops), _si(lc.params),
-                                 _si(lc.activations))
-        console.print(layers_table)
+        print_table(console, "layers",
+                    [Column("layer", kind="name"), Column("op", kind="name"),
+                     Column("shape", kind="name", drop=1), Column("FLOPs"), Column("params"),
+                     Column("acts", drop=2)],
+                    [[lc.name, lc.op, lc.shape, _si(lc.flops), _si(lc.params),
+                      _si(lc.activations)] for lc in cost_by_layer(spec, batch, dtype)],
+                    note="--json has them all")
 
 
 def vars_(obj: object) -> dict[str, object]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from archdesign.cli.common import print_json
+from archdesign.cli.common import Column, print_json, print_table
 from archdesign.hardware.profile import HardwareProfile, get_profile, list_profiles
 from archdesign.hardware.trust import validation_summary
 
@@ -41,16 +40,16 @@ def hardware_command(ctx: click.Context, as_json: bool) -> None:
                                   "validation": validation_summary(p),
                                   "path": str(p.path)} for p in profiles]})
         return
-    table = Table(title="hardware profiles")
-    for col in ("name", "device", "kind", "precision", "peak", "bandwidth", "model",
-                "validated"):
-        table.add_column(col)
-    for p in profiles:
-        table.add_row(p.name, p.device, p.kind, p.precision,
-                      _si(p.peak("conv", p.precision), "FLOP/s"),
-                      _si(p.memory_bandwidth, "B/s"), p.model.kind if p.model else "roofline",
-                      _validated(p))
-    Console().print(table)
+    rows = [[p.name, p.device, p.kind, p.precision, _si(p.peak("conv", p.precision), "FLOP/s"),
+             _si(p.memory_bandwidth, "B/s"), p.model.kind if p.model else "roofline",
+             _validated(p)] for p in profiles]
+    print_table(Console(), "hardware profiles",
+                [Column("name", kind="name"), Column("device", kind="text", drop=2),
+                 Column("kind", kind="name", drop=4), Column("precision", kind="name",
+                                                               drop=3),
+                 Column("peak"), Column("bandwidth", drop=1), Column("model", kind="name"),
+                 Column("validated", kind="text", drop=5, min_width=20)],
+                rows, note="archdesign hardware show NAME shows a profile")
 
 
 @hardware_command.command("show")
@@ -67,20 +66,15 @@ def show_command(name: str, as_json: bool) -> None:
     console = Console()
     console.print(f"[bold]{profile.name}[/]: {profile.device} ({profile.kind}, "
                   f"{profile.precision})  [dim]{profile.path}[/]")
-    peaks = Table(title="peak throughput (FLOP/s, 2 per MAC)")
-    peaks.add_column("op class")
     dtypes = sorted({d for t in profile.peak_flops.values() for d in t})
-    for d in dtypes:
-        peaks.add_column(d, justify="right")
-    for cls, t in profile.peak_flops.items():
-        peaks.add_row(cls, *[_si(t[d], "") if d in t else "-" for d in dtypes])
-    console.print(peaks)
-    eff = Table(title="efficiency (fraction of peak)")
-    for col in ("op class", "compute", "memory"):
-        eff.add_column(col)
-    for cls, e in profile.efficiency.items():
-        eff.add_row(cls, f"{e.compute:g}", f"{e.memory:g}")
-    console.print(eff)
+    print_table(console, "peak throughput (FLOP/s, 2 per MAC)",
+                [Column("op class", kind="name"), *[Column(d) for d in dtypes]],
+                [[cls, *[_si(t[d], "") if d in t else "-" for d in dtypes]]
+                 for cls, t in profile.peak_flops.items()])
+    print_table(console, "efficiency (fraction of peak)",
+                [Column("op class", kind="name"), Column("compute"), Column("memory")],
+                [[cls, f"{e.compute:g}", f"{e.memory:g}"]
+                 for cls, e in profile.efficiency.items()])
     console.print(f"memory bandwidth {_si(profile.memory_bandwidth, 'B/s')}; kernel overhead "
                   f"{profile.kernel_overhead_us:g} µs; fusion: conv+norm+act "
                   f"{profile.fusion.conv_norm_act}, residual add {profile.fusion.residual_add}")

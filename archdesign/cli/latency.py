@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from archdesign.cli.common import print_json, resolve_spec, spec_source_options
+from archdesign.cli.common import (
+    Column,
+    print_json,
+    print_table,
+    resolve_spec,
+    spec_source_options,
+)
 from archdesign.cost import DTYPE_BYTES
 from archdesign.hardware.profile import get_profile
 from archdesign.hardware.trust import warn_if_unvalidated
@@ -58,14 +63,10 @@ def latency_command(spec_file: str | None, arch: str | None, space: str | None,
         return
     console = Console()
     if per_layer:
-        table = Table(title="fused kernels (uncalibrated)")
-        table.add_column("kernel")
-        table.add_column("ms", justify="right")
-        table.add_column("share", justify="right")
         total = sum(t for _, t in kernels) or 1.0
-        for name, t in kernels:
-            table.add_row(name, f"{t:.4f}", f"{t / total:.1%}")
-        console.print(table)
+        print_table(console, "fused kernels (uncalibrated)",
+                    [Column("kernel", kind="name"), Column("ms"), Column("share")],
+                    [[name, f"{t:.4f}", f"{t / total:.1%}"] for name, t in kernels])
     console.print(f"{spec.name or 'architecture'} on [bold]{profile.name}[/] ({model.kind}, "
                   f"batch {batch}, {dtype}): predicted [bold]{predicted:.3f} ms[/]")
     if measured is not None:

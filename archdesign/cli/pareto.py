@@ -4,48 +4,49 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from archdesign.cli.common import print_json
+from archdesign.cli.common import Column, distinct_texts, print_json, print_table
 from archdesign.files import check_output
 from archdesign.metrics import format_metric
-from archdesign.report import RunSummary, load_trials, plot_front, read_measured, summarize
-from archdesign.runs import RunDir
-from archdesign.search import SearchConfig, run_frame
+from archdesign.report import RunSummary, load_run, plot_front
 
+#: The metric columns of a front table, and the order they are left out to fit.
 _COLUMNS = ("score", "latency", "flops", "params", "memory", "rho")
+_DROP = {"score": 2, "latency": 2, "flops": 2, "params": 3, "memory": 5, "rho": 4}
 
 
-def load_summary(run_dir: str) -> RunSummary:
-    """The summary of the run in ``run_dir`` (an InputError if it is not a run)."""
-    run = RunDir(run_dir).require()
-    data = run.read_config()
-    config = SearchConfig.from_dict(data.get("search") or {}, str(run.config_path))
-    return summarize(load_trials(run, config), config, run_frame(run, config),
-                     read_measured(run))
+def metric_texts(name: str, values: list[float]) -> list[str]:
+    """A column of ``name``: scores with the digits that tell different ones apart."""
+    if name == "score":
+        return distinct_texts(values)
+    return [format_metric(name, v) for v in values]
 
 
 def print_front(summary: RunSummary, console: Console, limit: int | None = None) -> None:
     c = summary.config
     title = (f"Pareto front: {c.space} on {c.hardware}, {summary.done} trials "
              f"({summary.feasible} feasible), hypervolume {summary.hypervolume:.4f}")
-    table = Table(title=title)
-    measured = any(e.measured_latency_ms is not None for e in summary.front)
-    for col in ("rank", "trial", *_COLUMNS, *(["measured"] if measured else []), "binds"):
-        table.add_column(col, justify="left" if col == "binds" else "right")
     shown = summary.front if limit is None else summary.front[:limit]
-    for e in shown:
-        # runs made before rho was a metric have no rho in their trials
-        row = [str(e.rank), str(e.trial), *[format_metric(m, e.metrics[m])
-                                            if m in e.metrics else "" for m in _COLUMNS]]
+    measured = any(e.measured_latency_ms is not None for e in shown)
+    # runs made before rho was a metric have no rho in their trials
+    metrics = [m for m in _COLUMNS if any(m in e.metrics for e in shown)]
+    columns = [Column("rank"), Column("trial"),
+               *[Column(m, drop=0 if m in c.objectives else 1 if m in c.budgets else _DROP[m])
+                 for m in metrics],
+               *([Column("measured", drop=1)] if measured else []),
+               Column("binds", kind="text", drop=6)]
+    cells = {m: metric_texts(m, [e.metrics[m] for e in shown]) for m in metrics}
+    rows = []
+    for i, e in enumerate(shown):
+        row = [str(e.rank), str(e.trial), *[cells[m][i] for m in metrics]]
         if measured:
             row.append("" if e.measured_latency_ms is None
                        else format_metric("latency", e.measured_latency_ms))
         row.append(", ".join(e.binding))
-        table.add_row(*row)
-    console.print(table)
+        rows.append(row)
+    print_table(console, title, columns, rows)
     if limit is not None and len(summary.front) > limit:
-        console.print(f"... and {len(summary.front) - limit} more (archdesign pareto RUN)")
+        console.print(f"and {len(summary.front) - limit} more (archdesign pareto RUN)")
     if not summary.front:
         console.print("[yellow]no feasible design yet[/]: loosen the budgets or run more "
                       "trials (--resume --trials N)")
@@ -60,7 +61,7 @@ def pareto_command(run_dir: str, as_json: bool, plot: str | None) -> None:
     """The Pareto front of RUN_DIR: rank, trial, metrics, binding budgets, hypervolume."""
     if plot:
         check_output("--plot", plot, (".png", ".html"))
-    summary = load_summary(run_dir)
+    summary = load_run(run_dir)
     if plot:
         plot_front(summary, plot)
     if as_json:

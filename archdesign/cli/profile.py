@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
-from archdesign.cli.common import FiniteFloat, print_json
+from archdesign.cli.common import Column, FiniteFloat, print_json, print_table
 from archdesign.files import check_output
 
 if TYPE_CHECKING:
@@ -57,18 +56,15 @@ def import_command(fmt: str, paths: tuple[str, ...], out: str, base: str | None,
 
 
 def _figures_table(console: Console, figures: dict[str, dict[str, float]], title: str) -> None:
-    table = Table(title=title)
-    for col in ("model", "within ±10%", "within ±20%", "Spearman", "Kendall", "median APE %",
-                "n"):
-        table.add_column(col, justify="right" if col != "model" else "left")
-    for kind, m in figures.items():
-        if isinstance(m, dict) and "n" in m:
-            table.add_row(kind, f"{m['within_10pct']:.1%}",
-                          f"{m['within_20pct']:.1%}" if "within_20pct" in m else "-",
-                          f"{m['spearman']:.4f}",
-                          f"{m['kendall']:.4f}" if "kendall" in m else "-",
-                          f"{m['mape']:.1f}", str(m["n"]))
-    console.print(table)
+    print_table(console, title,
+                [Column("model", kind="name"), Column("within ±10%"),
+                 Column("within ±20%", drop=1), Column("Spearman"), Column("Kendall", drop=2),
+                 Column("median APE %"), Column("n")],
+                [[kind, f"{m['within_10pct']:.1%}",
+                  f"{m['within_20pct']:.1%}" if "within_20pct" in m else "-",
+                  f"{m['spearman']:.4f}", f"{m['kendall']:.4f}" if "kendall" in m else "-",
+                  f"{m['mape']:.1f}", str(m["n"])]
+                 for kind, m in figures.items() if isinstance(m, dict) and "n" in m])
 
 
 @profile_command.command("measure")
@@ -193,15 +189,13 @@ def validate_command(profile: str, measurements: str | None, space: str | None, 
         if as_json:
             print_json(report)
             return
-        table = Table(title=f"{report['profile']} ({report['model']}) on {report['data']}")
-        for col in ("line", "network", "batch", "measured ms", "predicted ms", "error"):
-            table.add_column(col, justify="left" if col == "network" else "right")
-        for row in report["networks"]:
-            error = row["predicted_ms"] / row["measured_ms"] - 1
-            table.add_row(str(row["line"]), row["network"], str(row["batch"]),
-                          f"{row['measured_ms']:.3f}", f"{row['predicted_ms']:.3f}",
-                          f"{error:+.1%}")
-        console.print(table)
+        print_table(console, f"{report['profile']} ({report['model']}) on {report['data']}",
+                    [Column("line"), Column("network", kind="text"), Column("batch", drop=1),
+                     Column("measured ms"), Column("predicted ms"), Column("error")],
+                    [[str(row["line"]), row["network"], str(row["batch"]),
+                      f"{row['measured_ms']:.3f}", f"{row['predicted_ms']:.3f}",
+                      f"{row['predicted_ms'] / row['measured_ms'] - 1:+.1%}"]
+                     for row in report["networks"]])
         _figures_table(console, {report["model"]: report}, "whole networks")
         return
     result = validate_profile(get_profile(profile), data, kind, batch=batch)

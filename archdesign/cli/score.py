@@ -7,9 +7,14 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from archdesign.cli.common import print_json, resolve_spec, spec_source_options
+from archdesign.cli.common import (
+    Column,
+    print_json,
+    print_table,
+    resolve_spec,
+    spec_source_options,
+)
 from archdesign.errors import InputError
 
 
@@ -68,19 +73,15 @@ def score_command(spec_file: str | None, arch: str | None, space: str | None,
                objectives[0] if objectives else "deepmad", as_json)
 
 
-def _agreement_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title)
-    for col in ("objective", "n", "tau", "Spearman", "FLOPs-decile tau", "top-10%"):
-        table.add_column(col, justify="left" if col == "objective" else "right",
-                         no_wrap=col == "objective")
-
+def _agreement_table(console: Console, title: str, rows: list[dict[str, Any]]) -> None:
     def fmt(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
-    for r in rows:
-        table.add_row(r["objective"], str(r["n"]), fmt(r["kendall_tau"]), fmt(r["spearman"]),
-                      fmt(r["tau_within_flops"]), fmt(r["top10_precision"]))
-    return table
+    print_table(console, title,
+                [Column("objective", kind="name"), Column("n"), Column("tau"),
+                 Column("Spearman"), Column("FLOPs-decile tau"), Column("top-10%")],
+                [[r["objective"], str(r["n"]), fmt(r["kendall_tau"]), fmt(r["spearman"]),
+                  fmt(r["tau_within_flops"]), fmt(r["top10_precision"])] for r in rows])
 
 
 def _validate(specs: list[Any], truth: list[float], objectives: tuple[str, ...],
@@ -92,8 +93,8 @@ def _validate(specs: list[Any], truth: list[float], objectives: tuple[str, ...],
         print_json({"n": len(specs), "skipped": skipped, "objectives": rows})
         return
     console = Console()
-    console.print(_agreement_table(f"rank agreement with measured accuracy ({len(specs)} "
-                                   f"networks)", rows))
+    _agreement_table(console, f"rank agreement with measured accuracy ({len(specs)} "
+                              f"networks)", rows)
     if skipped:
         console.print(f"{skipped} rows without a value skipped")
 
@@ -110,15 +111,12 @@ def _fit(specs: list[Any], truth: list[float], objectives: tuple[str, ...], out:
                     **result.objective.settings()})
         return
     console = Console()
-    weights = Table(title="fitted objective: weights of the standardized scores")
-    weights.add_column("objective")
-    weights.add_column("weight", justify="right")
-    for term in result.objective.terms:
-        weights.add_row(term.objective, f"{term.weight:.4f}")
-    console.print(weights)
-    console.print(_agreement_table("rank agreement", [
+    print_table(console, "fitted objective: weights of the standardized scores",
+                [Column("objective", kind="name"), Column("weight")],
+                [[term.objective, f"{term.weight:.4f}"] for term in result.objective.terms])
+    _agreement_table(console, "rank agreement", [
         {**result.train.to_dict(), "objective": "fitted (on the file)"},
-        {**result.held_out.to_dict(), "objective": "fitted (leave-one-out)"}]))
+        {**result.held_out.to_dict(), "objective": "fitted (leave-one-out)"}])
     if result.dropped:
         console.print(f"left out (constant or not finite on some network): "
                       f"{', '.join(result.dropped)}")
@@ -140,13 +138,10 @@ def _score_one(spec: Any, objective: str, as_json: bool) -> None:
     console.print(f"{spec.name or 'architecture'}: {scorer.name} score "
                   f"[bold]{details['score']:.4f}[/bold]   ρ {details['rho']:.4f}")
     if "groups" in details:
-        table = Table(title="DeepMAD groups (cut at each downsampling block)")
-        for col in ("group", "channels", "resolution", "entropy S", "convs", "ρ", "α",
-                    "α·H"):
-            table.add_column(col, justify="right")
-        for i, g in enumerate(details["groups"]):
-            table.add_row(str(i), str(g["channels"]), str(g["resolution"]),
-                          f"{g['entropy']:.3f}", str(g["convs"]), f"{g['rho']:.4f}",
-                          f"{g['alpha']:g}", f"{g['weighted']:.2f}")
-        console.print(table)
+        print_table(console, "DeepMAD groups (cut at each downsampling block)",
+                    [Column(col) for col in ("group", "channels", "resolution", "entropy S",
+                                             "convs", "ρ", "α", "α·H")],
+                    [[str(i), str(g["channels"]), str(g["resolution"]), f"{g['entropy']:.3f}",
+                      str(g["convs"]), f"{g['rho']:.4f}", f"{g['alpha']:g}",
+                      f"{g['weighted']:.2f}"] for i, g in enumerate(details["groups"])])
         console.print(f"depth penalty {details['depth_penalty']:.3f}")

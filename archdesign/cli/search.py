@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -46,6 +47,10 @@ def _budget_options(func: Any) -> Any:
 
 
 @click.command("search")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Read the options from this YAML file (keys: those of a run's "
+                   "config.yaml search section, budgets under budgets:, and workers, "
+                   "ray_address, run_dir, resume); options given here override it.")
 @click.option("--space", help="Search space name or YAML file (see `archdesign spaces`).")
 @click.option("--hardware", help="Hardware profile name or YAML file "
                                  "(see `archdesign hardware list`).")
@@ -84,6 +89,7 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
     """Search SPACE for the best networks on HARDWARE: a Pareto front in a run directory."""
     from archdesign.objectives import describe, get_objective
 
+    opts = _with_file(ctx, opts)
     config, run = _resolve(ctx, opts)
     console = Console(stderr=True)
     console.print(f"[bold]search[/] {config.space} on {config.hardware}: {config.strategy}, "
@@ -128,12 +134,37 @@ def _budgets_text(config: SearchConfig) -> str:
     return text if "rho" in config.budgets else f"{text} (no rho budget)"
 
 
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _with_file(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
+    """The options with the --config file's under the command line's."""
+    if not opts["config_file"]:
+        return opts
+    from archdesign.search_file import EXECUTION_KEYS, read_search_file
+
+    from_file = read_search_file(opts["config_file"])
+    merged = dict(opts)
+    for key in (*_CONFIG_OPTIONS, *EXECUTION_KEYS):
+        if key in from_file and not _given(ctx, key):
+            merged[key] = from_file[key]
+    for name, amount in from_file.get("budgets", {}).items():
+        if not _given(ctx, f"budget_{name}"):
+            merged[f"budget_{name}"] = amount
+    if "measure" in from_file and not (_given(ctx, "measure") or _given(ctx, "measure_count")):
+        merged["measure"] = from_file["measure"] > 0
+        merged["measure_count"] = from_file["measure"] or opts["measure_count"]
+    return merged
+
+
 def _resolve(ctx: click.Context, opts: dict[str, Any]) -> tuple[SearchConfig, RunDir]:
     values: dict[str, Any] = {}
     for option, key in _CONFIG_OPTIONS.items():
         if opts[option] is not None:
             values[key] = opts[option]
-    if "objectives" in values:
+    if isinstance(values.get("objectives"), str):
         values["objectives"] = tuple(s.strip() for s in values["objectives"].split(",")
                                      if s.strip())
     budgets = {name: parse_quantity(name, opts[f"budget_{name}"]) for name in BUDGET_NAMES
@@ -156,9 +187,17 @@ def _resolve(ctx: click.Context, opts: dict[str, Any]) -> tuple[SearchConfig, Ru
         return SearchConfig.from_dict(merged, str(run.config_path)), run
     for required in ("space", "hardware"):
         if required not in values:
-            raise InputError(f"--{required} is required (or --resume with a --run-dir)")
+            raise InputError(f"--{required} is required (or --resume with a --run-dir)"
+                             + (f"; {opts['config_file']} does not set {required}"
+                                if opts["config_file"] else ""))
     values["budgets"] = budgets
-    config = SearchConfig.from_dict(values, "options")
+    source = f"{opts['config_file']} with the options" if opts["config_file"] else "options"
+    try:
+        config = SearchConfig.from_dict(values, source)
+    except InputError as exc:
+        if not opts["config_file"] or str(exc).startswith(source):
+            raise
+        raise InputError(f"{source}: {exc}") from None
     if opts["run_dir"]:
         run = RunDir(opts["run_dir"])
     else:

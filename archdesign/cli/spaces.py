@@ -6,8 +6,8 @@ import math
 
 import click
 from rich.console import Console
-from rich.table import Table
 
+from archdesign.cli.common import Column, print_table
 from archdesign.cost import cost
 from archdesign.spaces import get_space, list_spaces
 from archdesign.zoo import get_arch, list_archs
@@ -24,23 +24,23 @@ def spaces_command(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     console = Console()
-    table = Table(title="search spaces")
-    for col in ("name", "parameters", "size", "default FLOPs"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=60)
+    rows = []
     for name in list_spaces():
         space = get_space(name)
-        table.add_row(name, str(len(space.parameters)), _size(space.size),
-                      f"{cost(space.spec()).flops / 1e9:.3f} G",
-                      " ".join(space.description.split()))
-    console.print(table)
-    zoo = Table(title="zoo architectures (--arch NAME or NAME@RES)")
-    for col in ("name", "FLOPs", "params"):
-        zoo.add_column(col)
+        rows.append([name, str(len(space.parameters)), _size(space.size),
+                     f"{cost(space.spec()).flops / 1e9:.3f} G",
+                     " ".join(space.description.split())])
+    print_table(console, "search spaces",
+                [Column("name", kind="name"), Column("parameters"), Column("size"),
+                 Column("default FLOPs"),
+                 Column("description", kind="text", drop=1, min_width=40)],
+                rows, note="archdesign spaces show NAME describes a space")
+    zoo = []
     for name in list_archs():
         c = cost(get_arch(name))
-        zoo.add_row(name, f"{c.flops / 1e9:.3f} G", f"{c.params / 1e6:.2f} M")
-    console.print(zoo)
+        zoo.append([name, f"{c.flops / 1e9:.3f} G", f"{c.params / 1e6:.2f} M"])
+    print_table(console, "zoo architectures (--arch NAME or NAME@RES)",
+                [Column("name", kind="name"), Column("FLOPs"), Column("params")], zoo)
 
 
 @spaces_command.command("show")
@@ -51,11 +51,11 @@ def show_command(name: str) -> None:
     console = Console()
     console.print(f"[bold]{space.name}[/] ({space.source})")
     console.print(" ".join(space.description.split()))
-    table = Table()
-    for col in ("parameter", "type", "values", "count", "default"):
-        table.add_column(col)
-    for p in space.parameters:
-        table.add_row(p.name, p.kind, p.describe(), _size(p.count), str(p.default))
-    console.print(table)
+    print_table(console, None,
+                [Column("parameter", kind="name"), Column("type", kind="name"),
+                 Column("values", kind="text"), Column("count"),
+                 Column("default", kind="name")],
+                [[p.name, p.kind, p.describe(), _size(p.count), str(p.default)]
+                 for p in space.parameters])
     console.print(f"size: {_size(space.size)}; default FLOPs "
                   f"{cost(space.spec()).flops / 1e9:.3f} G")
