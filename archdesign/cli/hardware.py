@@ -36,17 +36,18 @@ def hardware_command(ctx: click.Context, as_json: bool) -> None:
     profiles = [get_profile(name) for name in list_profiles()]
     if as_json:
         print_json({"profiles": [{"name": p.name, "device": p.device, "kind": p.kind,
-                                  "precision": p.precision,
+                                  "precision": p.precision, "runtime": p.runtime,
+                                  "machine": p.machine or None,
                                   "model": p.model.kind if p.model else "roofline",
                                   "validation": validation_summary(p),
                                   "path": str(p.path)} for p in profiles]})
         return
     table = Table(title="hardware profiles")
-    for col in ("name", "device", "kind", "precision", "peak", "bandwidth", "model",
+    for col in ("name", "device", "kind", "precision", "runtime", "peak", "bandwidth", "model",
                 "validated"):
         table.add_column(col)
     for p in profiles:
-        table.add_row(p.name, p.device, p.kind, p.precision,
+        table.add_row(p.name, p.device, p.kind, p.precision, p.runtime or "- (datasheet)",
                       _si(p.peak("conv", p.precision), "FLOP/s"),
                       _si(p.memory_bandwidth, "B/s"), p.model.kind if p.model else "roofline",
                       _validated(p))
@@ -66,7 +67,11 @@ def show_command(name: str, as_json: bool) -> None:
         return
     console = Console()
     console.print(f"[bold]{profile.name}[/]: {profile.device} ({profile.kind}, "
-                  f"{profile.precision})  [dim]{profile.path}[/]")
+                  f"{profile.precision}, runtime {profile.runtime or 'none: a datasheet'})  "
+                  f"[dim]{profile.path}[/]")
+    if profile.machine:
+        console.print("measured on: " + ", ".join(f"{k} {v}" for k, v in
+                                                  profile.machine.items()), markup=False)
     peaks = Table(title="peak throughput (FLOP/s, 2 per MAC)")
     peaks.add_column("op class")
     dtypes = sorted({d for t in profile.peak_flops.values() for d in t})

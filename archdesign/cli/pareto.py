@@ -8,6 +8,7 @@ from rich.table import Table
 
 from archdesign.cli.common import print_json
 from archdesign.files import check_output
+from archdesign.hardware.trust import check_hardware
 from archdesign.report import RunSummary, load_trials, plot_front, read_measured, summarize
 from archdesign.runs import RunDir
 from archdesign.search import SearchConfig, format_metric, frame_for
@@ -60,6 +61,7 @@ def pareto_command(run_dir: str, as_json: bool, plot: str | None) -> None:
     if plot:
         check_output("--plot", plot, (".png", ".html"))
     summary = load_summary(run_dir)
+    check_hardware(summary.config.hardware)
     if plot:
         plot_front(summary, plot)
     if as_json:

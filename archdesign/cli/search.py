@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from archdesign.errors import InputError
 from archdesign.evaluate import BUDGET_NAMES, OBJECTIVE_NAMES
+from archdesign.hardware.trust import check_hardware
 from archdesign.runs import RunDir
 from archdesign.search import (
     DEFAULT_OBJECTIVES,
@@ -85,6 +86,7 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
     from archdesign.objectives import describe, get_objective
 
     config, run = _resolve(ctx, opts)
+    check_hardware(config.hardware, measure=bool(config.measure))
     console = Console(stderr=True)
     console.print(f"[bold]search[/] {config.space} on {config.hardware}: {config.strategy}, "
                   f"{config.trials} trials, objectives {', '.join(config.objectives)}, "

@@ -38,7 +38,7 @@ DEFAULT_CLASS = "default"
 RUNTIMES = ("onnxruntime", "torch", "torch-compile", "tensorrt", "tflite", "openvino",
             "coreml", "tvm")
 #: What ``machine`` records: the machine a profile was measured on (``profile measure``).
-MACHINE_KEYS = ("cpu", "device", "gpu")
+MACHINE_KEYS = ("cpu", "device", "gpu", "threads")
 
 
 class ProfileError(InputError):
