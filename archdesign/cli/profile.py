@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archdesign.cli.common import FiniteFloat, print_json
+from archdesign.errors import InputError
 from archdesign.files import check_output
 from archdesign.hardware.profile import RUNTIMES
 
@@ -96,6 +97,8 @@ def _figures_table(console: Console, figures: dict[str, dict[str, float]], title
               show_default=True, help="Draw networks with at most this many MMACs.")
 @click.option("--spaces", default="mobilenet,resnet-basic,resnet-bottleneck,regnet,convnext",
               show_default=True)
+@click.option("--resolutions", default="96,128,160,192,224", show_default=True,
+              help="Input resolutions to draw from (those a space allows).")
 @click.option("--base", help="Datasheet profile the calibration starts from "
                              "[default: x86-avx2 on cpu, v100 on cuda].")
 @click.option("--minutes", type=FiniteFloat(min=0, min_open=True),
@@ -105,8 +108,9 @@ def _figures_table(console: Console, figures: dict[str, dict[str, float]], title
 @click.option("--json", "as_json", is_flag=True)
 def measure_command(out: str, device: str, runtime: str | None, threads: int,
                     clock: str | None, calibration: int, networks: int, repeats: int,
-                    batch: int, max_mflops: float, spaces: str, base: str | None,
-                    minutes: float | None, seed: int, as_json: bool) -> None:
+                    batch: int, max_mflops: float, spaces: str, resolutions: str,
+                    base: str | None, minutes: float | None, seed: int,
+                    as_json: bool) -> None:
     """Profile this machine: time whole networks in a runtime, calibrate, validate."""
     from archdesign.hardware.measure import (
         SampleConfig,
@@ -118,8 +122,13 @@ def measure_command(out: str, device: str, runtime: str | None, threads: int,
 
     check_output("--out", out, (".yaml",))
     check_device(device)
+    try:
+        sizes = tuple(int(r) for r in resolutions.split(",") if r.strip())
+    except ValueError:
+        raise InputError(f"--resolutions: expected comma-separated integers, got "
+                         f"{resolutions!r}") from None
     sample = SampleConfig(spaces=tuple(s.strip() for s in spaces.split(",") if s.strip()),
-                          max_mflops=max_mflops)
+                          max_mflops=max_mflops, resolutions=sizes or None)
     timer = Timer(device, clock or default_clock(device, threads), repeats=repeats, seed=seed)
     result = measure_profile(out, device, threads, runtime, base, batch, calibration,
                              networks, sample, seed, minutes, timer=timer,

@@ -458,15 +458,15 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
     roles = [r["role"] for r in rows]
     result = MeasureResult(None, csv_path, timed, len(rows), repeatability(ratios),
                            interrupted, budget_spent)
+    if roles.count("calibration") < MIN_NETWORKS:
+        logger.warning("%s: %d calibration networks timed, %d needed: no profile written "
+                       "(run again to continue)", csv_path, roles.count("calibration"),
+                       MIN_NETWORKS)
+        return result
     data = read_measurements(csv_path, batch=batch)
     role_of = {line: roles[line - 2] for line in range(2, len(rows) + 2)}
     calibration = replace(data, rows=tuple(m for m in data.rows
                                            if role_of[m.line] == "calibration"))
-    if len(calibration.rows) < MIN_NETWORKS:
-        logger.warning("%s: %d calibration networks timed, %d needed: no profile written "
-                       "(run again to continue)", csv_path, len(calibration.rows),
-                       MIN_NETWORKS)
-        return result
     base_profile = get_profile(base or ("x86-avx2" if device == "cpu" else "v100"))
     machine = {**this_machine(device), "threads": str(threads)}
     label = f"{runtime}, {threads} thread{'s' if threads > 1 else ''}, {timer.clock} clock"
