@@ -67,6 +67,7 @@ class Timing:
     wall_ms: float  # median wall time
     cpu_ms: float | None  # median thread CPU time (the cpu clock only)
     passes_ms: tuple[float, float]  # median of each independent pass, timer's clock
+    wall_passes_ms: tuple[float, float]  # the same on the wall clock
 
     @property
     def pass_ratio(self) -> float:
@@ -146,11 +147,12 @@ class Timer:
             chosen = both[:, column]
             median = float(np.median(chosen))
             q25, q75 = np.percentile(chosen, [25, 75])
-            passes = tuple(float(np.median(np.array(s)[:, column] * 1e3)) for s in per_pass)
+            passes = [np.median(np.array(s) * 1e3, axis=0) for s in per_pass]
             out.append(Timing(median, float((q75 - q25) / median), len(chosen),
                               float(np.median(both[:, 0])),
                               median if self.clock == "cpu" else None,
-                              (passes[0], passes[1])))
+                              (float(passes[0][column]), float(passes[1][column])),
+                              (float(passes[0][0]), float(passes[1][0]))))
         return out
 
 
@@ -266,7 +268,8 @@ def sample_networks(config: SampleConfig, n: int, seed: int) -> list[Drawn]:
 #: Columns before the space parameters and after them; ``latency_ms`` is on the run's clock.
 LEAD_COLUMNS = ("role", "space")
 TAIL_COLUMNS = ("resolution", "batch", "latency_ms", "wall_ms", "cpu_ms", "pass1_ms",
-                "pass2_ms", "spread", "clock", "runtime", "threads")
+                "pass2_ms", "wall_pass1_ms", "wall_pass2_ms", "spread", "clock", "runtime",
+                "threads")
 
 
 def _cell(value: Any) -> str:
@@ -315,6 +318,8 @@ def _row(role: str, drawn: Drawn, t: Timing, batch: int, clock: str, runtime: st
             "latency_ms": f"{t.median_ms:.6g}", "wall_ms": f"{t.wall_ms:.6g}",
             "cpu_ms": "" if t.cpu_ms is None else f"{t.cpu_ms:.6g}",
             "pass1_ms": f"{t.passes_ms[0]:.6g}", "pass2_ms": f"{t.passes_ms[1]:.6g}",
+            "wall_pass1_ms": f"{t.wall_passes_ms[0]:.6g}",
+            "wall_pass2_ms": f"{t.wall_passes_ms[1]:.6g}",
             "spread": f"{t.spread:.4g}", "clock": clock, "runtime": runtime,
             "threads": threads}
 
@@ -393,12 +398,17 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
     timer = timer or Timer(device, default_clock(device, threads), seed=seed)
     if timer.device != device:
         raise InputError(f"the timer times {timer.device}, the run {device}")
+    if timer.clock == "cpu" and threads > 1:
+        raise InputError(f"--clock cpu: the calling thread's CPU time misses the other "
+                         f"{threads - 1} threads' work; use --clock wall with --threads "
+                         f"{threads}")
     csv_path = out.with_name(f"{name}.measurements.csv")
     header = _header(sample.spaces)
     existing_header, existing = _read_rows(csv_path)
     if existing_header and existing_header != header:
-        raise InputError(f"{csv_path}: written for other spaces (columns {existing_header});"
-                         f" resume with the same --spaces or choose another --out")
+        raise InputError(f"{csv_path}: its columns {existing_header} are not this run's "
+                         f"(other --spaces?); resume with the same options or choose another "
+                         f"--out")
     for row in existing:
         if (row["runtime"], row["threads"], row["clock"]) != (runtime, str(threads),
                                                                timer.clock):
