@@ -41,8 +41,10 @@ def latency_command(spec_file: str | None, arch: str | None, space: str | None,
     warning = warn_if_unvalidated(profile)  # logged: the CLI prints it on stderr
     runtime = None
     if measure:
+        from archdesign.build import check_fits
         from archdesign.hardware.runtime import require_this_machine
 
+        check_fits(spec, batch, "--batch")  # bad input first, then the profile's machine
         runtime = require_this_machine(profile, device)  # before any work
     threads = threads or int(profile.machine.get("threads", "1"))
     model = model_for(profile, kind)
