@@ -1,20 +1,19 @@
 """Latency-model benchmark: the figures of issue 4, in one run.
 
-1. local CPU: a profile measured here (``measure_profile``, within ``--minutes``), then
-   held-out random networks from several search spaces timed end to end;
-2. V100 (TinyNAS TensorRT data, batch 1, FP32 and FP16): roofline-only Spearman, and a
+1. V100 (TinyNAS TensorRT data, batch 1, FP32 and FP16): roofline-only Spearman, and a
    model fitted on 5% of the entries evaluated on the other 95%;
-3. prediction throughput (networks/s, one core).
+2. prediction throughput (networks/s, one core).
 
-    python benchmarks/bench_latency.py            # full: about 8-10 minutes
-    python benchmarks/bench_latency.py --quick    # a smaller run, about 2 minutes
+The local CPU (networks timed here in ONNX Runtime, calibrated, validated) is
+``benchmarks/bench_measure.py``.
+
+    python benchmarks/bench_latency.py
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archdesign.hardware.importers import random_split, read_tinynas
-from archdesign.hardware.measure import SampleConfig, measure_profile, sample_networks
+from archdesign.hardware.measure import SampleConfig, sample_networks
 from archdesign.hardware.models import FittedModel, RooflineModel, model_for
 from archdesign.hardware.profile import get_profile
 from archdesign.hardware.validate import evaluate
@@ -38,47 +37,14 @@ def row(table: Table, label: str, m: dict[str, float], note: str = "") -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller, faster run")
-    parser.add_argument("--minutes", type=float, help="local profiling budget")
-    parser.add_argument("--networks", type=int, help="held-out networks")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--max-mflops", type=float, help="cap on sampled networks (MMACs)")
-    parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-v100", action="store_true")
-    parser.add_argument("--out", help="directory to keep the measured profile in")
     parser.add_argument("--json", help="also write all figures to this JSON file")
     args = parser.parse_args()
-    minutes = args.minutes or (1.5 if args.quick else 8.0)
-    networks = args.networks or (30 if args.quick else 100)
-    max_mflops = args.max_mflops or (600.0 if args.quick else 1000.0)
     console = Console()
     results: dict[str, object] = {}
     table = Table(title="latency models: predicted vs measured (held out)")
     for col in ("setting", "within ±10%", "Spearman", "median APE %", "n", "note"):
         table.add_column(col, justify="left" if col in ("setting", "note") else "right")
-
-    if not args.skip_local:
-        out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="archdesign-"))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
-        result = measure_profile(out_dir / "local-cpu.yaml", "cpu", args.threads, minutes,
-                                 networks=networks, calibration_networks=max(5, networks // 5),
-                                 sample=SampleConfig(max_mflops=max_mflops), progress=True)
-        elapsed = time.perf_counter() - start
-        v = result.profile.validation
-        results["local"] = {"minutes": elapsed / 60, "validation": v,
-                            "profile": str(result.profile.path)}
-        nets = v.get("networks", {})
-        note = (f"{len(nets.get('spaces', []))} spaces, ≤{max_mflops:g} MMACs, "
-                f"{result.kernels} kernels, {elapsed / 60:.1f} min")
-        for kind in ("fitted_calibrated", "fitted", "table_calibrated", "table", "roofline"):
-            if kind in nets:
-                row(table, f"local CPU networks, {kind}", nets[kind],
-                    note if kind == "fitted_calibrated" else "")
-        for kind, m in v.get("kernels", {}).items():
-            row(table, f"local CPU kernels, {kind}", m)
-        results["local_repeatability"] = {"kernels": v.get("kernel_repeatability"),
-                                          "networks": nets.get("repeatability")}
 
     if not args.skip_v100:
         if not DATA.exists():
@@ -96,11 +62,9 @@ def main() -> None:
                 results[f"v100_{dtype}"] = {"roofline": roof, "fitted_5pct": fitted}
 
     console.print(table)
-    for key, rep in results.get("local_repeatability", {}).items():  # type: ignore[union-attr]
-        console.print(f"local {key} repeatability (IQR/median): {rep}")
 
     # prediction throughput: a warm model predicting networks sampled from the spaces
-    specs = [s for _, s in sample_networks(SampleConfig(max_mflops=1e9, resolutions=None),
+    specs = [d.spec for d in sample_networks(SampleConfig(max_mflops=1e9, resolutions=None),
                                            2000, seed=7)]
     model = model_for(get_profile("x86-avx2"))
     t = time.perf_counter()
@@ -108,7 +72,7 @@ def main() -> None:
     cold = len(specs) / (time.perf_counter() - t)
     # distinct networks, block memo warm (a search: new networks of already-seen blocks);
     # best of 5, as timeit does, because other load on a shared machine only slows it down
-    fresh = [s for _, s in sample_networks(SampleConfig(max_mflops=1e9, resolutions=None),
+    fresh = [d.spec for d in sample_networks(SampleConfig(max_mflops=1e9, resolutions=None),
                                            2000, seed=8)]
     model.predict_many(fresh)
     warm = single = 0.0

@@ -35,18 +35,21 @@ def hardware_command(ctx: click.Context, as_json: bool) -> None:
     profiles = [get_profile(name) for name in list_profiles()]
     if as_json:
         print_json({"profiles": [{"name": p.name, "device": p.device, "kind": p.kind,
-                                  "precision": p.precision,
+                                  "precision": p.precision, "runtime": p.runtime,
+                                  "machine": p.machine or None,
                                   "model": p.model.kind if p.model else "roofline",
                                   "validation": validation_summary(p),
                                   "path": str(p.path)} for p in profiles]})
         return
-    rows = [[p.name, p.device, p.kind, p.precision, _si(p.peak("conv", p.precision), "FLOP/s"),
+    rows = [[p.name, p.device, p.kind, p.precision, p.runtime or "- (datasheet)",
+             _si(p.peak("conv", p.precision), "FLOP/s"),
              _si(p.memory_bandwidth, "B/s"), p.model.kind if p.model else "roofline",
              _validated(p)] for p in profiles]
     print_table(Console(), "hardware profiles",
                 [Column("name", kind="name"), Column("device", kind="text", drop=2),
                  Column("kind", kind="name", drop=4), Column("precision", kind="name",
                                                                drop=3),
+                 Column("runtime", kind="name", drop=4),
                  Column("peak"), Column("bandwidth", drop=1), Column("model", kind="name"),
                  Column("validated", kind="text", drop=5, min_width=20)],
                 rows, note="archdesign hardware show NAME shows a profile")
@@ -65,7 +68,11 @@ def show_command(name: str, as_json: bool) -> None:
         return
     console = Console()
     console.print(f"[bold]{profile.name}[/]: {profile.device} ({profile.kind}, "
-                  f"{profile.precision})  [dim]{profile.path}[/]")
+                  f"{profile.precision}, runtime {profile.runtime or 'none: a datasheet'})  "
+                  f"[dim]{profile.path}[/]")
+    if profile.machine:
+        console.print("measured on: " + ", ".join(f"{k} {v}" for k, v in
+                                                  profile.machine.items()), markup=False)
     dtypes = sorted({d for t in profile.peak_flops.values() for d in t})
     print_table(console, "peak throughput (FLOP/s, 2 per MAC)",
                 [Column("op class", kind="name"), *[Column(d) for d in dtypes]],

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from archdesign.cli.common import Column, distinct_texts, print_json, print_table
 from archdesign.files import check_output
+from archdesign.hardware.trust import check_hardware
 from archdesign.metrics import format_metric
 from archdesign.report import RunSummary, load_run, plot_front
 
@@ -62,6 +63,7 @@ def pareto_command(run_dir: str, as_json: bool, plot: str | None) -> None:
     if plot:
         check_output("--plot", plot, (".png", ".html"))
     summary = load_run(run_dir)
+    check_hardware(summary.config.hardware)
     if plot:
         plot_front(summary, plot)
     if as_json:

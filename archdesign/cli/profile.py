@@ -4,6 +4,7 @@ measured networks, validate."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,9 @@ import numpy as np
 from rich.console import Console
 
 from archdesign.cli.common import Column, FiniteFloat, print_json, print_table
+from archdesign.errors import InputError
 from archdesign.files import check_output
+from archdesign.hardware.profile import RUNTIMES
 
 if TYPE_CHECKING:
     from archdesign.measurements import MeasurementFile
@@ -69,46 +72,94 @@ def _figures_table(console: Console, figures: dict[str, dict[str, float]], title
 
 @profile_command.command("measure")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="Profile to write; measurements are appended beside it as they are "
-                   "taken (run again to resume).")
+              help="Profile to write; the timed networks are appended beside it to "
+                   "NAME.measurements.csv as they are timed (run again to resume).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--minutes", type=FiniteFloat(min=0, min_open=True), default=8.0,
-              show_default=True, help="Time budget for the whole run.")
-@click.option("--networks", type=click.IntRange(min=0), default=100, show_default=True,
-              help="Held-out networks timed end to end.")
+@click.option("--runtime", type=click.Choice(["onnxruntime", "torch"]),
+              help="Runtime to time in [default: onnxruntime on cpu, torch on cuda].")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Intra-op threads (fixed; one inter-op thread, sequential execution).")
+@click.option("--clock", type=click.Choice(["cpu", "wall"]),
+              help="Latency clock: the thread's CPU time (one thread on cpu only) or wall "
+                   "time [default: cpu for one thread on cpu, else wall].")
+@click.option("--calibration", "calibration", type=click.IntRange(min=3), default=20,
+              show_default=True, help="Networks the profile is calibrated on.")
+@click.option("--networks", type=click.IntRange(min=0), default=40, show_default=True,
+              help="Held-out networks it is validated on.")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed samples per network in each of the two passes.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--max-mflops", type=FiniteFloat(min=0, min_open=True), default=1500.0,
-              show_default=True,
-              help="Draw networks with at most this many MMACs.")
+              show_default=True, help="Draw networks with at most this many MMACs.")
 @click.option("--spaces", default="mobilenet,resnet-basic,resnet-bottleneck,regnet,convnext",
               show_default=True)
-@click.option("--base", help="Datasheet profile for the roofline baseline.")
+@click.option("--resolutions", default="96,128,160,192,224", show_default=True,
+              help="Input resolutions to draw from (those a space allows).")
+@click.option("--base", help="Datasheet profile the calibration starts from "
+                             "[default: x86-avx2 on cpu, v100 on cuda].")
+@click.option("--minutes", type=FiniteFloat(min=0, min_open=True),
+              help="Stop timing once this long has passed (the output says so) [default: "
+                   "no limit].")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def measure_command(out: str, device: str, threads: int, minutes: float, networks: int,
-                    max_mflops: float, spaces: str, base: str | None, seed: int,
+def measure_command(out: str, device: str, runtime: str | None, threads: int,
+                    clock: str | None, calibration: int, networks: int, repeats: int,
+                    batch: int, max_mflops: float, spaces: str, resolutions: str,
+                    base: str | None, minutes: float | None, seed: int,
                     as_json: bool) -> None:
-    """Profile this machine: time kernels, fit, validate on held-out networks."""
-    from archdesign.hardware.measure import SampleConfig, measure_profile
+    """Profile this machine: time whole networks in a runtime, calibrate, validate."""
+    from archdesign.hardware.measure import (
+        SampleConfig,
+        Timer,
+        check_device,
+        default_clock,
+        measure_profile,
+    )
 
     check_output("--out", out, (".yaml",))
+    check_device(device)
+    try:
+        sizes = tuple(int(r) for r in resolutions.split(",") if r.strip())
+    except ValueError:
+        raise InputError(f"--resolutions: expected comma-separated integers, got "
+                         f"{resolutions!r}") from None
     sample = SampleConfig(spaces=tuple(s.strip() for s in spaces.split(",") if s.strip()),
-                          max_mflops=max_mflops)
-    result = measure_profile(out, device, threads, minutes, base, networks=networks,
-                             calibration_networks=max(3, networks // 5), sample=sample,
-                             seed=seed, progress=not as_json)
-    validation = result.profile.validation
+                          max_mflops=max_mflops, resolutions=sizes or None)
+    timer = Timer(device, clock or default_clock(device, threads), repeats=repeats, seed=seed)
+    result = measure_profile(out, device, threads, runtime, base, batch, calibration,
+                             networks, sample, seed, minutes, timer=timer,
+                             progress=not as_json)
+    profile = result.profile
+    validation = profile.validation if profile is not None else {}
+    summary: dict[str, Any] = {"profile": str(profile.path) if profile is not None else None,
+               "measurements": str(result.measurements), "timed": result.timed,
+               "networks": result.networks, "interrupted": result.interrupted,
+               "budget_spent": result.budget_spent, "repeatability": result.repeatability,
+               **{k: validation[k] for k in ("cross_validated", "held_out") if k in validation}}
     if as_json:
-        print_json({"profile": str(result.profile.path), "interrupted": result.interrupted,
-                    **validation})
+        print_json(summary)
         return
     console = Console()
-    console.print(f"wrote {result.profile.path}: {result.kernels} kernels, {result.networks} "
-                  f"networks{' (interrupted: run again to resume)' if result.interrupted else ''}")
-    if "networks" in validation:
-        _figures_table(console, validation["networks"], "held-out networks, end to end")
-    if "kernels" in validation:
-        _figures_table(console, validation["kernels"], "held-out kernels")
+    rep = result.repeatability
+    stopped = [why for why, hit in (("interrupted", result.interrupted),
+                                    ("time budget spent", result.budget_spent)) if hit]
+    resume = f"; {', '.join(stopped)}: run again to resume" if stopped else ""
+    console.print(f"{result.measurements}: {result.networks} networks ({result.timed} timed "
+                  f"now{resume})")
+    if rep["n"]:
+        console.print(f"repeatability: {rep['within_5pct']:.0%} of {rep['n']} networks' two "
+                      f"independent passes agree within ±5% (median difference "
+                      f"{rep['median_pass_difference']:.1%}, {timer.clock} clock)")
+    if profile is None:
+        console.print("[yellow]too few calibration networks timed: no profile written[/]")
+        return
+    console.print(f"wrote {profile.path} ({profile.runtime}, {profile.device})")
+    figures = {"cross-validated": validation["cross_validated"]}
+    if "held_out" in validation:
+        figures["held out"] = validation["held_out"]
+        if "repeatable" in validation["held_out"]:
+            figures["held out, repeats ±5%"] = validation["held_out"]["repeatable"]
+    _figures_table(console, figures, "predicted vs measured, whole networks")
 
 
 def _measurement_options(func: Any) -> Any:
@@ -139,12 +190,13 @@ def _read(measurements: str, column: str, space: str | None,
 @click.option("--base", required=True, help="Datasheet profile (name or YAML) whose peaks "
                                             "and bandwidth the fit starts from.")
 @_measurement_options
-@click.option("--runtime", default="", help="Runtime the networks were timed in (recorded).")
+@click.option("--runtime", type=click.Choice(RUNTIMES),
+              help="Runtime the networks were timed in (the profile names it).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Calibrated profile to write (YAML).")
 @click.option("--json", "as_json", is_flag=True, help="Print the cross-validated figures.")
 def calibrate_command(base: str, measurements: str | None, space: str | None, column: str,
-                      batch: int | None, runtime: str, out: str, as_json: bool) -> None:
+                      batch: int | None, runtime: str | None, out: str, as_json: bool) -> None:
     """Fit a device model to whole networks timed on the device (5-20 are enough)."""
     from archdesign.hardware.calibrate import calibrate_measurements
     from archdesign.hardware.profile import get_profile
@@ -152,7 +204,9 @@ def calibrate_command(base: str, measurements: str | None, space: str | None, co
     if measurements is None:
         raise click.UsageError("calibrate needs --measurements FILE")
     data = _read(measurements, column, space, batch)
-    profile, result = calibrate_measurements(get_profile(base), data, out, runtime)
+    # the measurements say nothing of the machine: a calibrated profile is of no machine
+    start = replace(get_profile(base), runtime=runtime, machine={})
+    profile, result = calibrate_measurements(start, data, out, runtime or "")
     figures = profile.validation["cross_validated"]
     if as_json:
         print_json({"profile": str(profile.path), "networks": len(data.rows),

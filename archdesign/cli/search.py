@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from archdesign.errors import InputError
+from archdesign.hardware.trust import check_hardware
 from archdesign.metrics import BUDGET_NAMES, OBJECTIVE_NAMES, format_budgets, parse_quantity
 from archdesign.runs import RunDir
 from archdesign.search import (
@@ -91,6 +92,7 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
 
     opts = _with_file(ctx, opts)
     config, run = _resolve(ctx, opts)
+    check_hardware(config.hardware, measure=bool(config.measure))
     console = Console(stderr=True)
     console.print(f"[bold]search[/] {config.space} on {config.hardware}: {config.strategy}, "
                   f"{config.trials} trials, objectives {', '.join(config.objectives)}, "

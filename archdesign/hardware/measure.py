@@ -1,26 +1,28 @@
-"""On-device profiling: time kernels and networks on this machine, fit, validate.
+"""On-device profiling: time whole networks on this machine, calibrate, validate.
 
 The timer is built for a shared, noisy machine: a fixed thread count, warm-up calls, an
-inner loop long enough for the clock, repetitions *interleaved* across everything being
-timed (so a burst of load from elsewhere hits all candidates alike rather than one),
-medians, and a repeatability figure (interquartile range / median) for every
-measurement. On CUDA it times with CUDA events after synchronizing.
+inner loop long enough for the clock, repetitions *interleaved* round-robin across the
+networks being timed (so a burst of load from elsewhere hits all of them alike rather than
+one), medians, and two independent passes per network whose agreement is the
+repeatability. A single-thread CPU run also reads the thread's CPU time
+(``time.thread_time_ns``: ONNX Runtime with one intra-op thread and PyTorch with one thread
+compute on the calling thread), which time stolen by other processes does not inflate;
+it is the latency such runs record, wall time beside it. On CUDA it times with CUDA events.
 
-:func:`measure_profile` samples networks from the search spaces, times their fused
-kernels (adaptively: after a first random round, the kernels a bagged ensemble disagrees
-on most), fits the model, fits a network-level calibration on calibration networks, then
-times held-out networks end to end and stores predicted-vs-measured figures in the
-profile. Every measurement is appended to a CSV as soon as it is taken; running again
-with the same ``out`` resumes, and an interrupt keeps everything measured so far.
+:func:`measure_profile` draws networks from the search spaces (as space points), times
+them in the profile's runtime (ONNX Runtime by default on CPU), appends each chunk of rows
+to a measurement file (the format of :mod:`archdesign.measurements`) as soon as it is
+timed, calibrates the base profile on the calibration networks through ``profile
+calibrate``'s code (:func:`archdesign.hardware.calibrate.calibrate_measurements`) and
+validates on the held-out networks. Running again with the same ``out`` skips the rows
+already there; an interrupt keeps every row written.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
-import platform
 import signal
 import threading
 import time
@@ -28,23 +30,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from archdesign.cost import cost
 from archdesign.errors import InputError
-from archdesign.hardware.kernels import block_kernels, fused_indices
-from archdesign.hardware.models import FittedModel, RooflineModel, TableModel, model_for
-from archdesign.hardware.profile import HardwareProfile, ModelConfig, get_profile
-from archdesign.hardware.table import KernelTable, append_row, load_table
-from archdesign.hardware.validate import evaluate, metrics
-from archdesign.layers import Layer, blocks
+from archdesign.hardware.profile import HardwareProfile, get_profile
+from archdesign.hardware.runtime import (
+    DEFAULT_RUNTIME,
+    check_runtime,
+    network_callable,
+    this_machine,
+)
 from archdesign.spec import ArchSpec
+
+if TYPE_CHECKING:
+    from archdesign.spaces import SearchSpace
 
 logger = logging.getLogger(__name__)
 
 DEVICES = ("cpu", "cuda")
+CLOCKS = ("cpu", "wall")
+#: Two passes agree when their medians are within this fraction of each other.
+REPEAT_TOLERANCE = 0.05
 
 
 # -- the timer ----------------------------------------------------------------------------
@@ -52,23 +61,50 @@ DEVICES = ("cpu", "cuda")
 
 @dataclass(frozen=True)
 class Timing:
-    median_ms: float
+    median_ms: float  # on the timer's clock: the latency recorded
     spread: float  # interquartile range / median of the repetitions
     samples: int
+    wall_ms: float  # median wall time
+    cpu_ms: float | None  # median thread CPU time (the cpu clock only)
+    passes_ms: tuple[float, float]  # median of each independent pass, timer's clock
+    wall_passes_ms: tuple[float, float]  # the same on the wall clock
+
+    @property
+    def pass_ratio(self) -> float:
+        return self.passes_ms[1] / self.passes_ms[0]
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether the two passes agree within ±5%."""
+        return abs(self.pass_ratio - 1) <= REPEAT_TOLERANCE + 1e-12
 
 
 @dataclass
 class Timer:
-    """Interleaved, warmed-up, median timing of several callables on one device."""
+    """Interleaved, warmed-up, two-pass median timing of several callables on one device.
+
+    ``clock``: ``cpu`` reads the calling thread's CPU time (only meaningful when the work
+    runs on that thread: one-thread CPU runs), ``wall`` the wall clock. ``repeats``
+    samples per pass, two passes.
+    """
 
     device: str = "cpu"
+    clock: str = "wall"
     warmup: int = 2
-    repeats: int = 7
-    min_sample_s: float = 2e-4
+    repeats: int = 5
+    min_sample_s: float = 2e-3
     seed: int = 0
 
-    def _sample(self, fn: Callable[[], object], inner: int) -> float:
-        """Seconds per call, over ``inner`` back-to-back calls."""
+    def __post_init__(self) -> None:
+        if self.clock not in CLOCKS:
+            raise InputError(f"--clock: {self.clock!r} is not one of {list(CLOCKS)}")
+        if self.clock == "cpu" and self.device != "cpu":
+            raise InputError("--clock cpu: CPU time only measures CPU runs; use --clock wall")
+        if self.repeats < 1:
+            raise InputError(f"--repeats: must be >= 1, got {self.repeats}")
+
+    def _sample(self, fn: Callable[[], object], inner: int) -> tuple[float, float]:
+        """Wall and thread CPU seconds per call, over ``inner`` back-to-back calls."""
         if self.device == "cuda":
             import torch
 
@@ -80,11 +116,15 @@ class Timer:
                 fn()
             end.record()
             end.synchronize()
-            return float(start.elapsed_time(end)) * 1e-3 / inner
-        begin = time.perf_counter_ns()
+            seconds = float(start.elapsed_time(end)) * 1e-3 / inner
+            return seconds, math.nan
+        cpu = time.thread_time_ns()
+        wall = time.perf_counter_ns()
         for _ in range(inner):
             fn()
-        return (time.perf_counter_ns() - begin) * 1e-9 / inner
+        wall = time.perf_counter_ns() - wall
+        cpu = time.thread_time_ns() - cpu
+        return wall * 1e-9 / inner, cpu * 1e-9 / inner
 
     def time_many(self, fns: list[Callable[[], object]]) -> list[Timing]:
         rng = np.random.default_rng(self.seed)
@@ -92,19 +132,33 @@ class Timer:
         for fn in fns:
             for _ in range(self.warmup):
                 fn()
-            once = self._sample(fn, 1)
+            once = self._sample(fn, 1)[0]
             inner.append(max(1, min(1000, math.ceil(self.min_sample_s / max(once, 1e-9)))))
-        samples: list[list[float]] = [[] for _ in fns]
-        for _ in range(self.repeats):
-            for i in rng.permutation(len(fns)):
-                samples[i].append(self._sample(fns[i], inner[i]))
+        # samples[i][p]: (wall, cpu) pairs of network i in pass p
+        samples: list[list[list[tuple[float, float]]]] = [[[], []] for _ in fns]
+        for p in range(2):
+            for _ in range(self.repeats):
+                for i in rng.permutation(len(fns)):
+                    samples[i][p].append(self._sample(fns[i], inner[i]))
         out = []
-        for s in samples:
-            arr = np.array(s) * 1e3
-            median = float(np.median(arr))
-            q25, q75 = np.percentile(arr, [25, 75])
-            out.append(Timing(median, float((q75 - q25) / median), len(arr)))
+        column = 1 if self.clock == "cpu" else 0
+        for per_pass in samples:
+            both = np.array(per_pass[0] + per_pass[1]) * 1e3
+            chosen = both[:, column]
+            median = float(np.median(chosen))
+            q25, q75 = np.percentile(chosen, [25, 75])
+            passes = [np.median(np.array(s) * 1e3, axis=0) for s in per_pass]
+            out.append(Timing(median, float((q75 - q25) / median), len(chosen),
+                              float(np.median(both[:, 0])),
+                              median if self.clock == "cpu" else None,
+                              (float(passes[0][column]), float(passes[1][column])),
+                              (float(passes[0][0]), float(passes[1][0]))))
         return out
+
+
+def default_clock(device: str, threads: int) -> str:
+    """Thread CPU time for one-thread CPU runs, else wall time."""
+    return "cpu" if device == "cpu" and threads == 1 else "wall"
 
 
 @contextmanager
@@ -119,7 +173,7 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _check_device(device: str) -> None:
+def check_device(device: str) -> None:
     if device not in DEVICES:
         raise InputError(f"--device: {device!r} is not one of {list(DEVICES)}")
     if device == "cuda":
@@ -129,68 +183,15 @@ def _check_device(device: str) -> None:
             raise InputError("--device: cuda was asked for but no CUDA device is available")
 
 
-# -- runnable kernels and networks ------------------------------------------------------------
-
-
-def kernel_callable(layers: tuple[Layer, ...], indices: list[int], batch: int,
-                    device: str) -> Callable[[], object]:
-    """Run the fused kernel ``layers[indices]`` alone, on inputs of the right shapes."""
-    import torch
-
-    from archdesign.build import layer_module
-
-    modules = [layer_module(layers[i]).eval().to(device) for i in indices]
-    inside = set(indices)
-    external: dict[int, torch.Tensor] = {}
-    for i in indices:
-        for src in layers[i].inputs:
-            if src in inside or src in external:
-                continue
-            if src < 0:
-                first = layers[0]
-                shape: tuple[int, ...] = (batch, first.c_in, first.h_in, first.w_in)
-            elif layers[src].op == "flatten":
-                shape = (batch, layers[src].c_out)
-            else:
-                p = layers[src]
-                shape = (batch, p.c_out, p.h_out, p.w_out)
-            external[src] = torch.randn(shape, device=device)
-    plan = [(modules[k], layers[i].inputs, i) for k, i in enumerate(indices)]
-
-    def run() -> object:
-        values: dict[int, Any] = {}
-        with torch.inference_mode():
-            for module, inputs, i in plan:
-                values[i] = module(*[values[s] if s in values else external[s]
-                                     for s in inputs])
-        return values[indices[-1]]
-
-    return run
-
-
-def network_callable(spec: ArchSpec, batch: int, device: str) -> Callable[[], object]:
-    import torch
-
-    from archdesign.build import build, check_fits
-
-    check_fits(spec, batch, "--batch")
-    model = build(spec).eval().to(device)
-    x = torch.randn(batch, spec.in_channels, spec.resolution, spec.resolution, device=device)
-
-    def run() -> object:
-        with torch.inference_mode():
-            return model(x)
-
-    return run
-
-
 def measure_network(spec: ArchSpec, batch: int = 1, device: str = "cpu", threads: int = 1,
-                    repeats: int = 7) -> Timing:
-    """End-to-end latency of ``spec`` on this machine (median of interleaved runs)."""
-    _check_device(device)
+                    repeats: int = 5, runtime: str | None = None) -> Timing:
+    """End-to-end latency of ``spec`` on this machine in ``runtime`` (ONNX Runtime on CPU
+    by default): the median of two interleaved passes, on the CPU clock for one thread."""
+    check_device(device)
+    runtime = runtime or DEFAULT_RUNTIME[device]
+    timer = Timer(device, default_clock(device, threads), repeats=repeats)
     with torch_threads(threads):
-        return Timer(device, repeats=repeats).time_many([network_callable(spec, batch,
-                                                                          device)])[0]
+        return timer.time_many([network_callable(spec, batch, runtime, device, threads)])[0]
 
 
 # -- sampling ------------------------------------------------------------------------------------
@@ -206,13 +207,33 @@ class SampleConfig:
     resolutions: tuple[int, ...] | None = (96, 128, 160, 192, 224)
 
 
-def sample_networks(config: SampleConfig, n: int, seed: int) -> list[tuple[str, ArchSpec]]:
+@dataclass(frozen=True)
+class Drawn:
+    """A network drawn from a space: the space, its point, the resolution, the spec."""
+
+    space: str
+    point: dict[str, Any]
+    spec: ArchSpec
+
+
+def _allows(space: SearchSpace, resolution: int) -> bool:
+    """Whether ``space`` has no resolution parameter or allows ``resolution``."""
+    if all(p.name != "resolution" for p in space.parameters):
+        return True
+    try:
+        space.parameter("resolution").check(resolution, space.source)
+    except InputError:
+        return False
+    return True
+
+
+def sample_networks(config: SampleConfig, n: int, seed: int) -> list[Drawn]:
     """``n`` networks, round-robin over the spaces, within the MAC cap."""
     from archdesign.spaces import get_space
 
     rng = np.random.default_rng(seed)
     spaces = [(name, get_space(name)) for name in config.spaces]
-    out: list[tuple[str, ArchSpec]] = []
+    out: list[Drawn] = []
     misses = dict.fromkeys(config.spaces, 0)
     turn = 0
     while len(out) < n:
@@ -220,12 +241,17 @@ def sample_networks(config: SampleConfig, n: int, seed: int) -> list[tuple[str, 
             raise InputError(f"spaces {list(config.spaces)}: no network under "
                              f"{config.max_mflops} MMACs in 300 draws; raise the cap")
         name, space = spaces[turn % len(spaces)]
-        spec = space.sample_spec(rng)
+        point = space.sample(rng)
+        spec = space.decode(point)
         if config.resolutions:
-            allowed = [r for r in config.resolutions if r >= spec.total_stride]
-            spec = replace(spec, resolution=int(rng.choice(allowed)))
+            allowed = [r for r in config.resolutions
+                       if r >= spec.total_stride and _allows(space, r)]
+            if allowed:
+                spec = replace(spec, resolution=int(rng.choice(allowed)))
+        # the resolution goes in its own column (which also sets a space's parameter)
+        point = {k: v for k, v in point.items() if k != "resolution"}
         if cost(spec).flops <= config.max_mflops * 1e6:
-            out.append((name, spec))
+            out.append(Drawn(name, point, spec))
             misses[name] = 0
             turn += 1
         else:
@@ -237,56 +263,71 @@ def sample_networks(config: SampleConfig, n: int, seed: int) -> list[tuple[str, 
     return out
 
 
-def kernel_pool(specs: list[ArchSpec], profile: HardwareProfile,
-                ) -> dict[tuple[float, ...], tuple[np.ndarray, tuple[Layer, ...], list[int]]]:
-    """Distinct fused kernels of ``specs``, keyed by their row."""
-    pool: dict[tuple[float, ...], tuple[np.ndarray, tuple[Layer, ...], list[int]]] = {}
-    for spec in specs:
-        for block in blocks(spec):
-            bk = block_kernels(block.fn, block.args, profile.fusion)
-            layers = block.layers
-            for row, indices in zip(bk.rows, fused_indices(layers, profile.fusion),
-                                    strict=True):
-                pool.setdefault(tuple(row.tolist()), (row, layers, indices))
-    return pool
+# -- the measurement file ------------------------------------------------------------------
+
+#: Columns before the space parameters and after them; ``latency_ms`` is on the run's clock.
+LEAD_COLUMNS = ("role", "space")
+TAIL_COLUMNS = ("resolution", "batch", "latency_ms", "wall_ms", "cpu_ms", "pass1_ms",
+                "pass2_ms", "wall_pass1_ms", "wall_pass2_ms", "spread", "clock", "runtime",
+                "threads")
 
 
-# -- the profiling run -------------------------------------------------------------------------
-
-NETWORK_HEADER = ("role", "space", "batch", "latency_ms", "spread", "spec")
-
-
-@dataclass
-class MeasureResult:
-    profile: HardwareProfile
-    kernels: int
-    networks: int
-    interrupted: bool
+def _cell(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
 
 
-def _read_networks(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
+def _key(role: str, space: str, point: dict[str, Any], resolution: Any, batch: Any,
+         ) -> tuple[str, ...]:
+    return (role, space, *(f"{k}={point[k]}" for k in sorted(point)), str(resolution),
+            str(batch))
+
+
+def _header(spaces: tuple[str, ...]) -> list[str]:
+    from archdesign.spaces import get_space
+
+    names: list[str] = []
+    for space in spaces:
+        names += [p.name for p in get_space(space).parameters
+                  if p.name not in names and p.name != "resolution"]
+    return [*LEAD_COLUMNS, *names, *TAIL_COLUMNS]
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    if not path.exists() or path.stat().st_size == 0:
+        return [], []
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [r for r in rows if r.get("spec")]
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
 
 
-def _append_network(path: Path, role: str, space: str, batch: int, timing: Timing,
-                    spec: ArchSpec) -> None:
+def _append_rows(path: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
     new = not path.exists() or path.stat().st_size == 0
     with path.open("a", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.DictWriter(f, header)
         if new:
-            writer.writerow(NETWORK_HEADER)
-        writer.writerow([role, space, batch, f"{timing.median_ms:.6g}", f"{timing.spread:.4g}",
-                         json.dumps(spec.to_dict(), separators=(",", ":"))])
+            writer.writeheader()
+        writer.writerows(rows)
+        f.flush()
+
+
+def _row(role: str, drawn: Drawn, t: Timing, batch: int, clock: str, runtime: str,
+         threads: int) -> dict[str, Any]:
+    """One measurement-file row: the network as a space point, its timing."""
+    return {"role": role, "space": drawn.space, **{k: _cell(v) for k, v in drawn.point.items()},
+            "resolution": drawn.spec.resolution, "batch": batch,
+            "latency_ms": f"{t.median_ms:.6g}", "wall_ms": f"{t.wall_ms:.6g}",
+            "cpu_ms": "" if t.cpu_ms is None else f"{t.cpu_ms:.6g}",
+            "pass1_ms": f"{t.passes_ms[0]:.6g}", "pass2_ms": f"{t.passes_ms[1]:.6g}",
+            "wall_pass1_ms": f"{t.wall_passes_ms[0]:.6g}",
+            "wall_pass2_ms": f"{t.wall_passes_ms[1]:.6g}",
+            "spread": f"{t.spread:.4g}", "clock": clock, "runtime": runtime,
+            "threads": threads}
 
 
 @contextmanager
 def _interrupt_after() -> Iterator[None]:
-    """Hold a Ctrl-C until the block is done, then raise it: scikit-learn can turn an
-    interrupt inside a fit into a ValueError, and a row must not be cut in half."""
+    """Hold a Ctrl-C until the block is done, then raise it: a row must not be cut in half
+    (and scikit-learn / scipy can turn an interrupt inside a fit into another error)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -300,74 +341,92 @@ def _interrupt_after() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def _uncertainty(table: KernelTable, candidates: np.ndarray, profile: HardwareProfile,
-                 batch: int, dtype: str, seed: int) -> np.ndarray:
-    """Spread of a bagged ensemble's log predictions on ``candidates``."""
-    rng = np.random.default_rng(seed)
-    preds = []
-    for b in range(4):
-        pick = rng.integers(0, len(table), len(table))
-        model = FittedModel(profile, table.select(pick),
-                            {"max_iter": 150, "random_state": b})
-        preds.append(np.log(model.predict_kernels(candidates, batch, dtype)))
-    return np.std(np.array(preds), axis=0)
+# -- the profiling run -------------------------------------------------------------------------
 
 
-def _device_name(device: str) -> str:
-    if device == "cuda":
-        import torch
+@dataclass
+class MeasureResult:
+    profile: HardwareProfile | None  # None when too few calibration networks were timed
+    measurements: Path
+    timed: int  # networks timed by this run
+    networks: int  # rows in the measurement file
+    repeatability: dict[str, Any]
+    interrupted: bool
+    budget_spent: bool  # the time budget stopped the run before every network was timed
 
-        return str(torch.cuda.get_device_name())
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return name
+
+def repeatability(ratios: np.ndarray) -> dict[str, Any]:
+    """The fraction of networks whose two passes agree within ±5%, and the spread."""
+    ratios = ratios[np.isfinite(ratios)]
+    if not len(ratios):
+        return {"within_5pct": float("nan"), "n": 0}
+    dev = np.abs(ratios - 1)
+    return {"within_5pct": float(np.mean(dev <= REPEAT_TOLERANCE + 1e-12)),
+            "median_pass_difference": float(np.median(dev)),
+            "p90_pass_difference": float(np.percentile(dev, 90)), "n": len(ratios)}
 
 
 def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
-                    minutes: float = 5.0, base: str | None = None, batch: int = 1,
-                    networks: int = 100, calibration_networks: int = 20,
-                    sample: SampleConfig | None = None, kernel_fraction: float = 0.6,
-                    round_size: int = 32, pool_networks: int = 300, seed: int = 0,
-                    progress: bool = False,
-                    timer: Timer | None = None) -> MeasureResult:
-    """Build a profile of this machine at ``out`` (see the module docstring).
+                    runtime: str | None = None, base: str | None = None, batch: int = 1,
+                    calibration_networks: int = 20, networks: int = 40,
+                    sample: SampleConfig | None = None, seed: int = 0,
+                    minutes: float | None = None, chunk: int = 8,
+                    timer: Timer | None = None, progress: bool = False) -> MeasureResult:
+    """Measure this machine into the profile ``out`` (see the module docstring).
 
-    ``minutes`` bounds the whole run: kernels get ``kernel_fraction`` of it, networks the
-    rest (stopping early, with fewer networks, if the budget runs out). Kernels are drawn
-    from ``pool_networks`` networks sampled independently of the held-out ones.
+    ``calibration_networks`` are fitted on, ``networks`` held out; the measurement file is
+    ``NAME.measurements.csv`` beside ``out``. ``minutes`` (None: no limit) stops timing
+    between chunks once spent; the profile is then calibrated on what was timed.
     """
-    import torch
+    from archdesign.hardware.calibrate import MIN_NETWORKS, calibrate_measurements
+    from archdesign.hardware.validate import validate_networks
+    from archdesign.measurements import read_measurements
 
-    _check_device(device)
-    if minutes <= 0:
-        raise InputError(f"--minutes: must be > 0, got {minutes}")
+    check_device(device)
+    runtime = runtime or DEFAULT_RUNTIME[device]
+    check_runtime(runtime, device)
     if threads < 1:
         raise InputError(f"--threads: must be >= 1, got {threads}")
+    if minutes is not None and minutes <= 0:
+        raise InputError(f"--minutes: must be > 0, got {minutes}")
+    if calibration_networks < MIN_NETWORKS:
+        raise InputError(f"--calibration: at least {MIN_NETWORKS} networks, got "
+                         f"{calibration_networks}")
     out = Path(out)
     name = out.name.removesuffix(".yaml")
-    base_profile = get_profile(base or ("x86-avx2" if device == "cpu" else "v100"))
-    dtype = "float32"
     sample = sample or SampleConfig()
-    timer = timer or Timer(device)
-    kernels_csv = out.with_name(f"{name}.measurements.csv")
-    networks_csv = out.with_name(f"{name}.networks.csv")
-    profile = replace(
-        base_profile, name=name, device=f"{_device_name(device)} ({device}, {threads} "
-        f"thread{'s' if threads > 1 else ''}, torch {torch.__version__} eager)",
-        kind="cpu" if device == "cpu" else "gpu", precision=dtype,
-        source=f"measured by `archdesign profile measure` on {platform.node()}",
-        derived={"peak_flops": f"from the {base_profile.name} datasheet profile (the roofline "
-                 f"is only the fitted model's baseline)",
-                 "model": "fitted on this machine's measurements"},
-        model=None, validation={}, path=out.resolve())
-    started = time.monotonic()
+    timer = timer or Timer(device, default_clock(device, threads), seed=seed)
+    if timer.device != device:
+        raise InputError(f"the timer times {timer.device}, the run {device}")
+    if timer.clock == "cpu" and threads > 1:
+        raise InputError(f"--clock cpu: the calling thread's CPU time misses the other "
+                         f"{threads - 1} threads' work; use --clock wall with --threads "
+                         f"{threads}")
+    csv_path = out.with_name(f"{name}.measurements.csv")
+    header = _header(sample.spaces)
+    existing_header, existing = _read_rows(csv_path)
+    if existing_header and existing_header != header:
+        raise InputError(f"{csv_path}: its columns {existing_header} are not this run's "
+                         f"(other --spaces?); resume with the same options or choose another "
+                         f"--out")
+    for row in existing:
+        if (row["runtime"], row["threads"], row["clock"]) != (runtime, str(threads),
+                                                               timer.clock):
+            raise InputError(f"{csv_path}: line {existing.index(row) + 2} was timed in "
+                             f"{row['runtime']} on {row['threads']} thread(s), clock "
+                             f"{row['clock']}; this run is {runtime}, {threads}, "
+                             f"{timer.clock}: choose another --out")
 
+    jobs = [("calibration", d) for d in sample_networks(sample, calibration_networks,
+                                                         seed + 2)]
+    jobs += [("test", d) for d in sample_networks(sample, networks, seed + 1)]
+    done = {_key(r["role"], r["space"], {k: r[k] for k in header[2:-len(TAIL_COLUMNS)]
+                                         if r.get(k)}, r["resolution"], r["batch"])
+            for r in existing}
+    todo = [(role, d) for role, d in jobs
+            if _key(role, d.space, {k: _cell(v) for k, v in d.point.items()},
+                    d.spec.resolution, batch) not in done]
+    deadline = None if minutes is None else time.monotonic() + minutes * 60
     bar: Any = nullcontext()
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -375,146 +434,78 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
         bar = Progress(TextColumn("{task.description}"), BarColumn(),
                        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
                        TimeRemainingColumn(), transient=False)
-    interrupted = False
+    interrupted = budget_spent = False
+    timed = 0
     with torch_threads(threads), bar:
-        # the held-out networks are drawn first, from their own seed, and never timed as
-        # kernels; the kernel pool comes from independent draws of the same spaces
-        held_out = sample_networks(sample, networks, seed + 1)
-        calibration = sample_networks(sample, calibration_networks, seed + 2)
-        pool_specs = [s for _, s in sample_networks(sample, pool_networks, seed + 3)]
-        pool = kernel_pool(pool_specs, profile)
-        # the budget counts from here (drawing networks is not measuring); the first round
-        # of kernels is always timed so that a profile has something to fit
-        elapsed = time.monotonic() - started
-        deadline = started + max(minutes * 60, elapsed + 1)
-        kernel_deadline = time.monotonic() + (deadline - time.monotonic()) * kernel_fraction
-        table = load_table(kernels_csv) if kernels_csv.exists() else KernelTable.empty()
-        measured = {tuple(r.tolist()) for r in table.rows}
-        todo = [k for k in pool if k not in measured]
-        rng = np.random.default_rng(seed)
-        order = list(rng.permutation(len(todo)))
-        task = bar.add_task("kernels", total=len(pool)) if progress else None
+        task = bar.add_task("networks", total=len(jobs)) if progress else None
         if progress:
-            bar.update(task, completed=len(measured))
+            bar.update(task, completed=len(jobs) - len(todo))
         try:
-            first = True
-            while todo and (first or time.monotonic() < kernel_deadline):
-                first = False
-                if len(table) >= 2 * round_size and len(todo) > round_size:
-                    candidates = np.array([pool[k][0] for k in todo])
-                    with _interrupt_after():
-                        spread = _uncertainty(table.select(table.split == "train"),
-                                              candidates, profile, batch, dtype,
-                                              seed + len(table))
-                    explore = round_size // 4  # and a few at random, to keep looking
-                    ranked = list(np.argsort(-spread))
-                    picked = ranked[: round_size - explore]
-                    rest = ranked[round_size - explore:]
-                    picked += list(rng.choice(rest, min(explore, len(rest)), replace=False))
-                else:
-                    picked = order[:round_size]
-                keys = [todo[i] for i in picked]
-                fns = [kernel_callable(pool[k][1], pool[k][2], batch, device) for k in keys]
+            for start in range(0, len(todo), chunk):
+                if deadline is not None and time.monotonic() > deadline:
+                    budget_spent = True
+                    logger.warning("time budget of %s min spent: %d of %d networks left "
+                                   "untimed (run again to continue)", minutes,
+                                   len(todo) - start, len(jobs))
+                    break
+                part = todo[start:start + chunk]
+                fns = [network_callable(d.spec, batch, runtime, device, threads)
+                       for _, d in part]
                 timings = timer.time_many(fns)
-                records = []
-                with _interrupt_after():  # a round's rows are written whole
-                    for k, t in zip(keys, timings, strict=True):
-                        split = "test" if (len(measured) % 10) == 9 else "train"
-                        append_row(kernels_csv, pool[k][0], batch, dtype, t.median_ms,
-                                   t.spread, split)
-                        measured.add(k)
-                        records.append((pool[k][0], batch, dtype, t.median_ms, t.spread,
-                                        split))
-                table = KernelTable.concat([table, KernelTable.from_records(records)])
-                chosen = set(keys)
-                todo = [k for k in todo if k not in chosen]
-                order = list(rng.permutation(len(todo)))
+                chunk_rows = [_row(role, d, t, batch, timer.clock, runtime, threads)
+                              for (role, d), t in zip(part, timings, strict=True)]
+                with _interrupt_after():  # a chunk's rows are written whole
+                    _append_rows(csv_path, header, chunk_rows)
+                timed += len(chunk_rows)
                 if progress:
-                    bar.update(task, completed=len(measured))
-            done = {(r["role"], r["spec"]) for r in _read_networks(networks_csv)}
-            jobs = [("calibration", sp, s) for sp, s in calibration] + \
-                   [("test", sp, s) for sp, s in held_out]
-            task2 = bar.add_task("networks", total=len(jobs)) if progress else None
-            for count, (role, space, spec) in enumerate(jobs, start=1):
-                text = json.dumps(spec.to_dict(), separators=(",", ":"))
-                if (role, text) not in done:
-                    if time.monotonic() > deadline:
-                        logger.warning("time budget spent after %d of %d networks", count - 1,
-                                       len(jobs))
-                        break
-                    t = timer.time_many([network_callable(spec, batch, device)])[0]
-                    _append_network(networks_csv, role, space, batch, t, spec)
-                if progress:
-                    bar.update(task2, completed=count)
+                    bar.update(task, completed=len(jobs) - len(todo) + start + len(part))
         except KeyboardInterrupt:
             interrupted = True
-            logger.warning("interrupted: keeping the %d kernels measured so far", len(table))
-    result_profile = finish_profile(profile, out, batch, dtype)
-    return MeasureResult(result_profile, len(table),
-                         len(_read_networks(networks_csv)), interrupted)
+            logger.warning("interrupted: keeping the networks timed so far in %s", csv_path)
 
-
-def finish_profile(profile: HardwareProfile, out: Path, batch: int = 1,
-                   dtype: str = "float32") -> HardwareProfile:
-    """Fit on the measurements next to ``out``, calibrate, validate, write the profile."""
-    name = out.name.removesuffix(".yaml")
-    kernels_csv = out.with_name(f"{name}.measurements.csv")
-    networks_csv = out.with_name(f"{name}.networks.csv")
-    profile = replace(profile, model=ModelConfig("fitted", kernels_csv.name), path=out.resolve())
-    table = load_table(kernels_csv) if kernels_csv.exists() else KernelTable.empty()
-    validation: dict[str, Any] = {
-        "kernels_measured": len(table),
-        "kernel_repeatability": _repeatability(table.spread),
-    }
-    if len(table.train) < 8:
-        profile = replace(profile, model=None, validation=validation)
+    _, rows = _read_rows(csv_path)
+    ratios = np.array([float(r["pass2_ms"]) / float(r["pass1_ms"]) for r in rows])
+    roles = [r["role"] for r in rows]
+    result = MeasureResult(None, csv_path, timed, len(rows), repeatability(ratios),
+                           interrupted, budget_spent)
+    if roles.count("calibration") < MIN_NETWORKS:
+        logger.warning("%s: %d calibration networks timed, %d needed: no profile written "
+                       "(run again to continue)", csv_path, roles.count("calibration"),
+                       MIN_NETWORKS)
+        return result
+    data = read_measurements(csv_path, batch=batch)
+    role_of = {line: roles[line - 2] for line in range(2, len(rows) + 2)}
+    calibration = replace(data, rows=tuple(m for m in data.rows
+                                           if role_of[m.line] == "calibration"))
+    base_profile = get_profile(base or ("x86-avx2" if device == "cpu" else "v100"))
+    machine = {**this_machine(device), "threads": str(threads)}
+    label = f"{runtime}, {threads} thread{'s' if threads > 1 else ''}, {timer.clock} clock"
+    base_profile = replace(
+        base_profile, device=f"{machine.get('gpu', machine['cpu'])} ({label})",
+        kind="cpu" if device == "cpu" else "gpu", precision="float32", runtime=runtime,
+        machine=machine, source=f"measured by `archdesign profile measure` on this machine; "
+        f"peaks of the {base_profile.name} datasheet")
+    with _interrupt_after():
+        profile, _ = calibrate_measurements(base_profile, calibration, out, label)
+        test = replace(data, rows=tuple(m for m in data.rows if role_of[m.line] == "test"))
+        validation = dict(profile.validation)
+        validation["repeatability"] = result.repeatability
+        validation["timer"] = {"clock": timer.clock, "warmup": timer.warmup,
+                               "repeats_per_pass": timer.repeats, "passes": 2,
+                               "min_sample_s": timer.min_sample_s}
+        if test.rows:
+            steady = {r_line for r_line in role_of
+                      if abs(ratios[r_line - 2] - 1) <= REPEAT_TOLERANCE + 1e-12}
+            report = validate_networks(profile, test)
+            held_out = {k: report[k] for k in ("within_10pct", "within_20pct", "spearman",
+                                               "kendall", "mape", "mean_ape", "n")}
+            repeatable = replace(test, rows=tuple(m for m in test.rows if m.line in steady))
+            if repeatable.rows:
+                report = validate_networks(profile, repeatable)
+                held_out["repeatable"] = {k: report[k] for k in ("within_10pct", "spearman",
+                                                                 "mape", "n")}
+            validation["held_out"] = held_out
+        profile = replace(profile, validation=validation)
         profile.save(out)
-        logger.warning("%s: only %d kernels measured; wrote a roofline-only profile", out,
-                       len(table))
-        return profile
-    fitted = model_for(profile, "fitted")
-    validation["kernels"] = {"fitted": evaluate(fitted, table.test),
-                             "table": evaluate(TableModel(profile, table.train), table.test),
-                             "roofline": evaluate(RooflineModel(profile), table.test)}
-    rows = _read_networks(networks_csv)
-    specs = [ArchSpec.from_dict(json.loads(r["spec"]), str(networks_csv)) for r in rows]
-    measured = np.array([float(r["latency_ms"]) for r in rows])
-    roles = np.array([r["role"] for r in rows])
-    calibration: dict[str, float] = {}
-    if rows:
-        kernel_sum = fitted.predict_many(specs, batch, dtype)
-        cal = roles == "calibration"
-        if cal.sum() >= 3:
-            # one robust factor, the median measured/predicted ratio: with a handful of
-            # noisy calibration networks a least-squares fit of more terms overfits
-            calibration = {"scale": float(np.median(measured[cal] / kernel_sum[cal]))}
-        test = roles == "test"
-        if test.any():
-            figures: dict[str, Any] = {}
-            for kind, model in (("fitted", fitted),
-                                ("table", TableModel(profile, table.train)),
-                                ("roofline", RooflineModel(profile))):
-                raw = model.predict_many([s for s, t in zip(specs, test, strict=True) if t],
-                                         batch, dtype)
-                figures[kind] = metrics(raw, measured[test])
-                if calibration and kind != "roofline":
-                    scaled = calibration["scale"] * raw
-                    figures[f"{kind}_calibrated"] = metrics(scaled, measured[test])
-            spreads = np.array([float(r["spread"]) for r in rows])
-            figures["repeatability"] = _repeatability(spreads[test])
-            figures["spaces"] = sorted({r["space"] for r, t in zip(rows, test, strict=True)
-                                        if t})
-            figures["calibration_networks"] = int(cal.sum())
-            validation["networks"] = figures
-    profile = replace(profile, model=ModelConfig("fitted", kernels_csv.name, {}, calibration),
-                      validation=validation)
-    profile.save(out)
-    return profile
-
-
-def _repeatability(spread: np.ndarray) -> dict[str, float]:
-    spread = spread[np.isfinite(spread)]
-    if not len(spread):
-        return {}
-    return {"median_iqr_over_median": float(np.median(spread)),
-            "p90_iqr_over_median": float(np.percentile(spread, 90))}
+    result.profile = profile
+    return result

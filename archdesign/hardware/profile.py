@@ -33,6 +33,12 @@ BUILTIN_DIR = builtin_dir("hardware_profiles")
 KINDS = ("gpu", "cpu", "npu")
 MODEL_KINDS = ("roofline", "table", "fitted")
 DEFAULT_CLASS = "default"
+#: Runtimes a profile's latencies can come from (``runtime``); a datasheet roofline that
+#: no runtime was measured in has none.
+RUNTIMES = ("onnxruntime", "torch", "torch-compile", "tensorrt", "tflite", "openvino",
+            "coreml", "tvm")
+#: What ``machine`` records: the machine a profile was measured on (``profile measure``).
+MACHINE_KEYS = ("cpu", "device", "gpu", "threads")
 
 
 class ProfileError(InputError):
@@ -79,6 +85,8 @@ class HardwareProfile:
     model: ModelConfig | None = None
     validation: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    runtime: str | None = None  # what the latencies were measured in (None: a datasheet)
+    machine: dict[str, str] = field(default_factory=dict)  # where (profile measure)
 
     def peak(self, op_class: str, dtype: str) -> float:
         """Peak FLOP/s (2 per multiply-accumulate) for an op class at a dtype."""
@@ -105,6 +113,8 @@ class HardwareProfile:
         data: dict[str, Any] = {
             "name": self.name, "device": self.device, "kind": self.kind,
             "precision": self.precision,
+            **({"runtime": self.runtime} if self.runtime else {}),
+            **({"machine": dict(self.machine)} if self.machine else {}),
             "peak_flops": {k: dict(v) for k, v in self.peak_flops.items()},
             "memory_bandwidth": self.memory_bandwidth,
             "efficiency": {k: {"compute": e.compute, "memory": e.memory}
@@ -145,9 +155,9 @@ def _plain(value: Any) -> Any:
 
 # -- validation --------------------------------------------------------------------------
 
-_TOP_KEYS = ("name", "device", "kind", "precision", "peak_flops", "memory_bandwidth",
-             "efficiency", "kernel_overhead_us", "fusion", "derived", "source", "model",
-             "validation")
+_TOP_KEYS = ("name", "device", "kind", "precision", "runtime", "machine", "peak_flops",
+             "memory_bandwidth", "efficiency", "kernel_overhead_us", "fusion", "derived",
+             "source", "model", "validation")
 _REQUIRED = ("name", "device", "kind", "precision", "peak_flops", "memory_bandwidth",
              "efficiency", "kernel_overhead_us")
 
@@ -248,6 +258,18 @@ def profile_from_dict(data: Any, source: str, path: Path | None = None) -> Hardw
     if data["precision"] not in DTYPE_BYTES:
         raise ProfileError(f"{_where(source, 'precision')}: {data['precision']!r} is not one "
                            f"of {sorted(DTYPE_BYTES)}")
+    runtime = data.get("runtime")
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ProfileError(f"{_where(source, 'runtime')}: {runtime!r} is not one of "
+                           f"{list(RUNTIMES)}")
+    machine = _mapping(source, "machine", data.get("machine") or {})
+    for key, value in machine.items():
+        if key not in MACHINE_KEYS:
+            raise ProfileError(f"{_where(source, 'machine')}: unknown key {key!r}; allowed: "
+                               f"{list(MACHINE_KEYS)}")
+        if not isinstance(value, str):
+            raise ProfileError(f"{_where(source, f'machine.{key}')}: expected a string, got "
+                               f"{value!r:.80}")
     peak: dict[str, dict[str, float]] = {}
     for cls, table in _mapping(source, "peak_flops", data["peak_flops"]).items():
         cls = _check_class(source, "peak_flops", cls)
@@ -324,7 +346,7 @@ def profile_from_dict(data: Any, source: str, path: Path | None = None) -> Hardw
         derived={str(k): str(v) for k, v in derived.items()},
         source=data.get("source", ""), model=model,
         validation=dict(_mapping(source, "validation", data.get("validation") or {})),
-        path=path,
+        path=path, runtime=runtime, machine={str(k): v for k, v in machine.items()},
     )
 
 

@@ -1,7 +1,8 @@
 """How far a profile can be trusted: what it was validated on, if anything.
 
-Read by ``archdesign hardware`` (and by ``latency``'s warning) from the profile's own
-``validation`` figures; cheap to import (no numpy models, no scipy).
+Read by ``archdesign hardware`` (and by the warning of ``latency``, ``search`` and
+``pareto``) from the profile's own ``validation`` figures; cheap to import (no numpy
+models, no scipy).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from archdesign.hardware.profile import HardwareProfile
+from archdesign.hardware.profile import HardwareProfile, ProfileError, get_profile
 
 logger = logging.getLogger(__name__)
 
@@ -48,3 +49,22 @@ def warn_if_unvalidated(profile: HardwareProfile) -> str | None:
                f"calibrate --base {profile.name} --measurements FILE`")
     logger.warning(message)
     return message
+
+
+def check_hardware(hardware: str, measure: bool = False) -> None:
+    """What ``search`` and ``pareto`` ask of their profile: the warning when it was never
+    validated, and with ``measure`` (``search --measure``, which times front designs in ONNX
+    Runtime on this CPU) an InputError unless the profile is of this machine."""
+    try:
+        profile = get_profile(hardware)
+    except ProfileError:
+        if measure:
+            raise
+        logger.warning("profile %r not found: cannot say whether its latencies were ever "
+                       "checked against measurements", hardware)
+        return
+    warn_if_unvalidated(profile)
+    if measure:
+        from archdesign.hardware.runtime import require_this_machine
+
+        require_this_machine(profile, "cpu", "onnxruntime")
