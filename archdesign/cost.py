@@ -39,7 +39,14 @@ from archdesign.block_kinds import (
     block_structure,
     expand_block,
 )
-from archdesign.layers import block_layers, block_runs, blocks, stage_name
+from archdesign.layers import (
+    block_runs,
+    blocks,
+    is_stage_key,
+    number_runs,
+    numbered_block,
+    stage_name,
+)
 from archdesign.ops import (
     INPLACE_OPS,
     Layer,
@@ -254,29 +261,12 @@ def cost_many(specs: list[ArchSpec], batch: int = 1,
     """
     _check_batch(batch)
     nbytes = dtype_bytes(dtype)
-    # Every distinct block once, numbered in order of appearance: the column of its
-    # figures. Stage blocks are keyed by their arguments as a plain tuple (the garbage
-    # collector stops tracking tuples of plain values, but not named tuples: tens of
-    # thousands of those kept alive trigger full collections that cost more than the
-    # loop); stems and heads, other functions, by (function, arguments). This loop is the
-    # hot path.
-    unique: dict[tuple[Any, ...], int] = {}
-    number = unique.setdefault
-    block_cols: list[int] = []
-    repeats: list[int] = []
-    counts: list[int] = []
-    for spec in specs:
-        spec_runs = block_runs(spec)
-        counts.append(len(spec_runs))
-        for run in spec_runs:
-            key = run.args[:] if run.fn is block_layers else run[3:]
-            block_cols.append(number(key, len(unique)))
-            repeats.append(run.repeat)
-    keys = list(unique)  # by column
+    batch_runs = number_runs(specs)  # every distinct block once: the column of its figures
+    keys = batch_runs.keys
     figures = np.zeros((5, len(keys)), dtype=np.int64)
-    stage = [len(key) == len(BlockArgs._fields) for key in keys]
+    stage = [is_stage_key(key) for key in keys]
     for j in np.flatnonzero(np.logical_not(stage)):  # stems and heads: few, memoized
-        figures[:, j] = _columns(block_cost(*keys[j]))
+        figures[:, j] = _columns(block_cost(*numbered_block(keys[j])))
     # The stage blocks as columns (one tuple per field), grouped by the fields that are
     # not numbers and by which optional widths are unset; a group's structures are decided
     # on its arrays, and the blocks of each structure are expanded at once.
@@ -312,11 +302,11 @@ def cost_many(specs: list[ArchSpec], batch: int = 1,
             for row, value in enumerate(_columns(summarize(expand_block(structure, sub)))):
                 figures[row, block_col[members[picked]]] = value
     # a spec's runs are consecutive: its totals reduce the slice that starts at its first
-    count = np.array(counts, dtype=np.int64)
+    count = np.array(batch_runs.counts, dtype=np.int64)
     starts = np.cumsum(count) - count
-    column = np.array(block_cols, dtype=np.int64)
-    sums = np.add.reduceat(figures[:4, column] * np.array(repeats, dtype=np.int64), starts,
-                           axis=1)
+    column = np.array(batch_runs.numbers, dtype=np.int64)
+    sums = np.add.reduceat(figures[:4, column] * np.array(batch_runs.repeats, dtype=np.int64),
+                           starts, axis=1)
     peak = np.maximum.reduceat(figures[4, column], starts)
     flops, params, activations, moved = sums
     return {"flops": flops, "params": params, "activations": activations,

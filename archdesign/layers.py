@@ -10,7 +10,7 @@ cheap: a search space has few distinct blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = ["INPLACE_OPS", "Block", "BlockRun", "Layer", "block_layers", "block_output_hw",
-           "block_runs", "blocks", "graph", "head_layers", "layers", "stage_name",
-           "stem_layers"]
+           "block_runs", "blocks", "graph", "head_layers", "is_stage_key", "layers",
+           "number_runs", "numbered_block", "stage_name", "stem_layers"]
 
 
 class StemArgs(NamedTuple):
@@ -185,6 +185,53 @@ def block_runs(spec: ArchSpec) -> list[BlockRun]:
                                           head.activation or stages[-1].activation))
     out.append(_new(BlockRun, (len(stages), 0, 1, head_layers, args_head)))
     return out
+
+
+class NumberedRuns(NamedTuple):
+    """The runs of many networks with their distinct blocks numbered once (what the
+    batched paths walk: :func:`archdesign.cost.cost_many`, latency ``predict_many``).
+
+    A block's key is a stage block's :class:`BlockArgs` fields as a plain tuple, or a
+    stem's or head's ``(function, arguments)``: plain tuples of numbers and strings are
+    untracked by the garbage collector, named tuples never are, and tens of thousands of
+    those kept alive trigger full collections that cost more than the walk itself.
+    """
+
+    keys: list[tuple[Any, ...]]  # by number
+    numbers: list[int]  # per run, network by network in order: its block's number
+    repeats: list[int]  # per run: how many identical blocks
+    counts: list[int]  # per network: how many runs
+
+
+def number_runs(specs: Sequence[ArchSpec]) -> NumberedRuns:
+    """:func:`block_runs` of every spec, each distinct block numbered in order of first
+    appearance (the hot loop of the batched paths: it keeps no run)."""
+    unique: dict[tuple[Any, ...], int] = {}
+    number = unique.setdefault
+    numbers: list[int] = []
+    repeats: list[int] = []
+    counts: list[int] = []
+    for spec in specs:
+        runs = block_runs(spec)
+        counts.append(len(runs))
+        for run in runs:
+            key = run.args[:] if run.fn is block_layers else run[3:]
+            numbers.append(number(key, len(unique)))
+            repeats.append(run.repeat)
+    return NumberedRuns(list(unique), numbers, repeats, counts)
+
+
+def is_stage_key(key: tuple[Any, ...]) -> bool:
+    """Whether a key of :class:`NumberedRuns` is a stage block's fields (else a
+    ``(function, arguments)`` pair)."""
+    return len(key) == len(BlockArgs._fields)
+
+
+def numbered_block(key: tuple[Any, ...]) -> tuple[Callable[..., tuple[Layer, ...]],
+                                                  tuple[Any, ...]]:
+    """The ``(function, arguments)`` of a key of :class:`NumberedRuns` (a stage block's
+    arguments as the plain tuple: equal, and equally hashed, to its BlockArgs)."""
+    return (block_layers, key) if is_stage_key(key) else (key[0], key[1])
 
 
 def stage_name(stage: int) -> str:
