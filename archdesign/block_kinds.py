@@ -10,8 +10,10 @@ this table.
 Expansions are written once and run two ways: on Python ints (one block, memoized, what
 everything reads) and on numpy integer arrays (many blocks of one structure at once, what
 :func:`archdesign.cost.cost_many` uses). The branches that change a block's structure are
-therefore decided up front, as scalars, by the kind's ``structure``; everything after
-them is arithmetic that works on both.
+therefore decided up front by the kind's ``structure``, whose rules are elementwise
+(``&``, ``|``, comparisons): on one block's arguments they give scalars, on many blocks'
+arrays they give one boolean array per choice, which ``cost_many`` splits its batch by.
+Everything after them is arithmetic that works on both.
 """
 
 from __future__ import annotations
@@ -48,10 +50,13 @@ NUMERIC_FIELDS: tuple[str, ...] = ("c_in", "c_out", "stride", "kernel", "expansi
                                    "hidden_width", "group_width", "se_ratio",
                                    "pointwise_groups", "h", "w")
 FLOAT_FIELDS = frozenset({"expansion", "se_ratio"})
+#: Numeric fields that may be unset (None); whether they are is part of the structure.
+OPTIONAL_FIELDS: tuple[str, ...] = ("hidden_width", "group_width")
 
 
 class Structure(NamedTuple):
-    """The structural choices of a block, decided from its arguments."""
+    """The structural choices of a block, decided from its arguments (bools; boolean
+    arrays, one entry per block, when the arguments are arrays)."""
 
     project: bool  # a projection shortcut / downsampling layer / skip block's conv
     expand: bool  # a 1x1 expansion conv
@@ -192,7 +197,7 @@ class Program:
 
 
 def _changes_shape(a: BlockArgs) -> bool:
-    return a.stride != 1 or a.c_in != a.c_out
+    return (a.stride != 1) | (a.c_in != a.c_out)
 
 
 def _inverted_hidden(a: BlockArgs) -> Any:
@@ -236,9 +241,9 @@ def _bottleneck(p: Program, s: Structure, a: BlockArgs) -> None:
 
 def _inverted_structure(a: BlockArgs) -> Structure:
     hidden = _inverted_hidden(a)
-    return Structure(project=False, expand=a.kind == "irf" or hidden != a.c_in,
-                     residual=not _changes_shape(a), grouped=False, se=a.se_ratio > 0,
-                     shuffle=a.kind == "irf" and a.pointwise_groups > 1)
+    return Structure(project=False, expand=(a.kind == "irf") | (hidden != a.c_in),
+                     residual=(a.stride == 1) & (a.c_in == a.c_out), grouped=False,
+                     se=a.se_ratio > 0, shuffle=(a.kind == "irf") & (a.pointwise_groups > 1))
 
 
 def _inverted_residual(p: Program, s: Structure, a: BlockArgs) -> None:
@@ -390,6 +395,8 @@ def kind(name: str) -> BlockKind:
 
 
 def block_structure(a: BlockArgs) -> Structure:
+    """The structure of the block ``a``, or of many blocks of one kind, SE style and
+    activation, with the same optional widths set, when its numeric fields are arrays."""
     return kind(a.kind).structure(a)
 
 

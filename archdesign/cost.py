@@ -21,21 +21,32 @@ summaries are memoized so that scoring a spec costs a few dictionary look-ups pe
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from itertools import compress, repeat
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from archdesign.block_kinds import (
     FLOAT_FIELDS,
     NUMERIC_FIELDS,
+    OPTIONAL_FIELDS,
     BlockArgs,
+    Structure,
     block_structure,
     expand_block,
 )
-from archdesign.layers import block_layers, block_runs, blocks, stage_name
+from archdesign.layers import (
+    block_runs,
+    blocks,
+    is_stage_key,
+    number_runs,
+    numbered_block,
+    stage_name,
+)
 from archdesign.ops import (
     INPLACE_OPS,
     Layer,
@@ -222,81 +233,85 @@ def cost_by_stage(spec: ArchSpec, batch: int = 1,
     return out
 
 
-_COST_FIELDS = ("flops", "params", "activations", "peak_activation_bytes", "bytes_moved")
+def _columns(part: BlockCost) -> tuple[Any, ...]:
+    """The figures ``cost_many`` collects per block, in the rows of its table."""
+    return (part.flops, part.params, part.activations, part.moved_elements,
+            part.peak_elements)
+
+
+def _numeric_column(name: str, column: tuple[Any, ...]) -> np.ndarray:
+    """A numeric field of many blocks as an array (an unset optional width as 0: blocks
+    that leave it unset are grouped apart and expanded without it)."""
+    if name in FLOAT_FIELDS:
+        return np.array(column, dtype=np.float64)
+    if name in OPTIONAL_FIELDS:
+        return np.array([0 if x is None else x for x in column], dtype=np.int64)
+    return np.array(column, dtype=np.int64)
 
 
 def cost_many(specs: list[ArchSpec], batch: int = 1,
               dtype: str = "float32") -> dict[str, np.ndarray]:
     """:func:`cost` of many specs at once, as int64 arrays keyed like :class:`Cost`'s fields.
 
-    The distinct blocks of the whole batch are grouped by structure and each group is
-    expanded once on numpy arrays (the same expansion code, see ``layers.expand_block``),
-    so a large batch costs a few microseconds per spec instead of an expansion per new
-    block. Equal, spec by spec, to :func:`cost` (tests check it).
+    The distinct blocks of the whole batch are grouped by structure (decided on numpy
+    arrays, see ``block_kinds.block_structure``) and each group is expanded once on numpy
+    arrays (the same expansion code, see ``block_kinds.expand_block``), so a large batch
+    costs a few microseconds per spec instead of an expansion per new block. Equal, spec
+    by spec, to :func:`cost` (tests check it).
     """
     _check_batch(batch)
     nbytes = dtype_bytes(dtype)
-    n = len(specs)
-    # Every distinct block once: stage blocks keyed by their arguments, stems and heads
-    # (other functions, few per batch) by (function, arguments). This loop is the hot path.
-    unique: dict[tuple[Any, ...], int] = {}
-    fns: list[Callable[..., tuple[Layer, ...]]] = []
-    spec_rows: list[int] = []
-    block_rows: list[int] = []
-    repeats: list[int] = []
-    for i, spec in enumerate(specs):
-        for run in block_runs(spec):
-            key = run.args if run.fn is block_layers else (run.fn, run.args)
-            j = unique.get(key)
-            if j is None:
-                j = unique[key] = len(fns)
-                fns.append(run.fn)
-            spec_rows.append(i)
-            block_rows.append(j)
-            repeats.append(run.repeat)
-    figures = np.zeros((5, len(unique)), dtype=np.int64)
-    groups: dict[tuple[Any, ...], list[tuple[int, BlockArgs]]] = {}
-    for key, j in unique.items():
-        fn = fns[j]
-        args = key if fn is block_layers else key[1]
-        if fn is not block_layers:  # stems and heads: few per batch, memoized
-            part = block_cost(fn, args)
-            figures[:, j] = (part.flops, part.params, part.activations, part.moved_elements,
-                             part.peak_elements)
-            continue
-        # the fields that are not numbers, and which optional widths are set, are part of
-        # a group's structure
-        a = cast(BlockArgs, args)  # stage blocks' arguments are block_runs' BlockArgs
-        shape = (a.kind, a.se_style, a.activation, a.hidden_width is None,
-                 a.group_width is None)
-        groups.setdefault((block_structure(a), shape), []).append((j, a))
-    for (structure, shape), members in groups.items():
-        index = np.array([j for j, _ in members])
-        columns = list(zip(*(a for _, a in members), strict=True))
-        kind, se_style, activation, no_hidden, no_groups = shape
-        unset = {"hidden_width": no_hidden, "group_width": no_groups}
-        values: list[Any] = [
-            np.array(column, dtype=np.float64 if field in FLOAT_FIELDS else np.int64)
-            if field in NUMERIC_FIELDS and not unset.get(field) else None
-            for field, column in zip(BlockArgs._fields, columns, strict=True)]
-        batched = BlockArgs(*values)._replace(kind=kind, se_style=se_style,
-                                              activation=activation)
-        part = summarize(expand_block(structure, batched))
-        for row, value in enumerate((part.flops, part.params, part.activations,
-                                     part.moved_elements, part.peak_elements)):
-            figures[row, index] = value
-    spec_idx, block_idx, repeat = (np.array(x, dtype=np.int64)
-                                   for x in (spec_rows, block_rows, repeats))
-    totals = {}
-    for row, name in enumerate(("flops", "params", "activations", "moved")):
-        totals[name] = np.zeros(n, dtype=np.int64)
-        np.add.at(totals[name], spec_idx, figures[row, block_idx] * repeat)
-    totals["peak"] = np.zeros(n, dtype=np.int64)
-    np.maximum.at(totals["peak"], spec_idx, figures[4, block_idx])
-    return {"flops": totals["flops"], "params": totals["params"],
-            "activations": totals["activations"],
-            "peak_activation_bytes": totals["peak"] * batch * nbytes,
-            "bytes_moved": (totals["moved"] * batch + totals["params"]) * nbytes}
+    batch_runs = number_runs(specs)  # every distinct block once: the column of its figures
+    keys = batch_runs.keys
+    figures = np.zeros((5, len(keys)), dtype=np.int64)
+    stage = [is_stage_key(key) for key in keys]
+    for j in np.flatnonzero(np.logical_not(stage)):  # stems and heads: few, memoized
+        figures[:, j] = _columns(block_cost(*numbered_block(keys[j])))
+    # The stage blocks as columns (one tuple per field), grouped by the fields that are
+    # not numbers and by which optional widths are unset; a group's structures are decided
+    # on its arrays, and the blocks of each structure are expanded at once.
+    block_col = np.flatnonzero(stage)
+    columns: list[Any] = (list(zip(*compress(keys, stage), strict=True))
+                          or [()] * len(BlockArgs._fields))
+    fields = BlockArgs(*columns)
+    labels = [name for name in BlockArgs._fields if name not in NUMERIC_FIELDS]
+    unset_flags = [map(operator.is_, getattr(fields, name), repeat(None))
+                   for name in OPTIONAL_FIELDS]
+    shapes: dict[tuple[Any, ...], int] = {}
+    shape = np.array([shapes.setdefault(x, len(shapes)) for x in zip(
+        *(getattr(fields, name) for name in labels), *unset_flags, strict=True)],
+        dtype=np.int64)
+    numbers = {name: _numeric_column(name, getattr(fields, name)) for name in NUMERIC_FIELDS}
+    for group, k in shapes.items():
+        members = np.flatnonzero(shape == k)
+        unset = {name for name, flag in zip(OPTIONAL_FIELDS, group[len(labels):], strict=True)
+                 if flag}
+        values: dict[str, Any] = {name: None if name in unset else numbers[name][members]
+                                  for name in NUMERIC_FIELDS}
+        batched = BlockArgs(**dict(zip(labels, group[:len(labels)], strict=True)), **values)
+        # one row per structural choice, one column per block; a code per distinct column
+        choices = np.array([np.broadcast_to(x, len(members))
+                            for x in block_structure(batched)])
+        codes = (choices.T.astype(np.int64) << np.arange(len(choices))).sum(axis=1)
+        for code in np.unique(codes):
+            picked = np.flatnonzero(codes == code)
+            structure = Structure(*(bool(x) for x in choices[:, picked[0]]))
+            subset: list[Any] = [v[picked] if isinstance(v, np.ndarray) else v
+                                 for v in batched]
+            sub = BlockArgs(*subset)
+            for row, value in enumerate(_columns(summarize(expand_block(structure, sub)))):
+                figures[row, block_col[members[picked]]] = value
+    # a spec's runs are consecutive: its totals reduce the slice that starts at its first
+    count = np.array(batch_runs.counts, dtype=np.int64)
+    starts = np.cumsum(count) - count
+    column = np.array(batch_runs.numbers, dtype=np.int64)
+    sums = np.add.reduceat(figures[:4, column] * np.array(batch_runs.repeats, dtype=np.int64),
+                           starts, axis=1)
+    peak = np.maximum.reduceat(figures[4, column], starts)
+    flops, params, activations, moved = sums
+    return {"flops": flops, "params": params, "activations": activations,
+            "peak_activation_bytes": peak * batch * nbytes,
+            "bytes_moved": (moved * batch + params) * nbytes}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,26 +10,25 @@ cheap: a search space has few distinct blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from archdesign.block_kinds import (
     BlockArgs,
-    BlockConfig,
     Program,
     block_structure,
     expand_block,
 )
 from archdesign.ops import INPLACE_OPS, Layer
-from archdesign.spec import ArchSpec, StageSpec
+from archdesign.spec import ArchSpec
 
 if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = ["INPLACE_OPS", "Block", "BlockRun", "Layer", "block_layers", "block_output_hw",
-           "block_runs", "blocks", "graph", "head_layers", "layers", "stage_name",
-           "stem_layers"]
+           "block_runs", "blocks", "graph", "head_layers", "is_stage_key", "layers",
+           "number_runs", "numbered_block", "stage_name", "stem_layers"]
 
 
 class StemArgs(NamedTuple):
@@ -132,11 +131,10 @@ class BlockRun(NamedTuple):
     args: tuple[Any, ...]
 
 
-def _block_args(c: BlockConfig | StageSpec, kind: str, c_in: int, c_out: int, stride: int,
-                h: int, w: int) -> BlockArgs:
-    """The arguments of a block with the fields ``c`` (a block's, or a uniform stage's)."""
-    return BlockArgs(kind, c_in, c_out, stride, c.kernel, h, w, c.expansion, c.hidden_width,
-                     c.group_width, c.se_ratio, c.se_style, c.activation, c.pointwise_groups)
+# Named tuples built with tuple.__new__: the same objects as calling the class, without the
+# Python-level __new__ the class generates (block_runs builds ~30 per network; this is the
+# hot path of cost, cost_many and the objectives).
+_new = tuple.__new__
 
 
 def block_runs(spec: ArchSpec) -> list[BlockRun]:
@@ -144,39 +142,96 @@ def block_runs(spec: ArchSpec) -> list[BlockRun]:
     identical consecutive blocks after it (one run of ``depth - 1`` in a uniform stage),
     the head. Whole-network figures that are sums (or maxima) over blocks only need to
     look at each run once."""
-    patchify = spec.stages[0].block == "convnext"
-    stem = StemArgs(spec.in_channels, spec.resolution, spec.stem.width, spec.stem.kernel,
-                    spec.stem.stride, spec.stem.pool, patchify,
-                    spec.stem.activation or spec.stages[0].activation)
-    out = [BlockRun(-1, 0, 1, stem_layers, stem)]
+    stages = spec.stages
+    patchify = stages[0].block == "convnext"
+    st = spec.stem
+    stem: StemArgs = _new(StemArgs, (spec.in_channels, spec.resolution, st.width, st.kernel,
+                                     st.stride, st.pool, patchify,
+                                     st.activation or stages[0].activation))
+    out: list[BlockRun] = [_new(BlockRun, (-1, 0, 1, stem_layers, stem))]
     last = stem_layers(*stem)[-1]
     c, h, w = last.c_out, last.h_out, last.w_out
-    for s, stage in enumerate(spec.stages):
+    for s, stage in enumerate(stages):
+        width = stage.width
         if not stage.blocks:  # a uniform stage: its first block and one run of the rest
-            first = _block_args(stage, stage.block, c, stage.width, stage.stride, h, w)
-            out.append(BlockRun(s, 0, 1, block_layers, first))
-            c = stage.width
-            h, w = block_output_hw(stage.block, stage.stride, stage.kernel, h, w)
+            kind, kernel, stride = stage.block, stage.kernel, stage.stride
+            fields = (stage.expansion, stage.hidden_width, stage.group_width,
+                      stage.se_ratio, stage.se_style, stage.activation,
+                      stage.pointwise_groups)
+            first: BlockArgs = _new(BlockArgs, (kind, c, width, stride, kernel, h, w, *fields))
+            out.append(_new(BlockRun, (s, 0, 1, block_layers, first)))
+            c = width
+            h, w = block_output_hw(kind, stride, kernel, h, w)
             if stage.depth > 1:
-                out.append(BlockRun(s, 1, stage.depth - 1, block_layers,
-                                    _block_args(stage, stage.block, c, c, 1, h, w)))
+                rest: BlockArgs = _new(BlockArgs, (kind, c, c, 1, kernel, h, w, *fields))
+                out.append(_new(BlockRun, (s, 1, stage.depth - 1, block_layers, rest)))
             continue
         for j, config in enumerate(stage.block_configs()):
-            args = _block_args(config, config.kind, c, stage.width,
-                               stage.stride if j == 0 else 1, h, w)
+            stride = stage.stride if j == 0 else 1
+            args = BlockArgs(config.kind, c, width, stride, config.kernel, h, w,
+                             config.expansion, config.hidden_width, config.group_width,
+                             config.se_ratio, config.se_style, config.activation,
+                             config.pointwise_groups)
             previous = out[-1]
             if j > 1 and previous.args == args:
                 out[-1] = BlockRun(s, previous.first, previous.repeat + 1, block_layers, args)
             else:
                 out.append(BlockRun(s, j, 1, block_layers, args))
-            c = stage.width
-            h, w = block_output_hw(config.kind, args.stride, config.kernel, h, w)
+            c = width
+            h, w = block_output_hw(config.kind, stride, config.kernel, h, w)
     head = spec.head
-    tail = spec.stages[-1].activation
-    args_head = HeadArgs(c, h, w, head.width, head.features, head.features_bias,
-                         head.num_classes, patchify, head.activation or tail)
-    out.append(BlockRun(len(spec.stages), 0, 1, head_layers, args_head))
+    args_head: HeadArgs = _new(HeadArgs, (c, h, w, head.width, head.features,
+                                          head.features_bias, head.num_classes, patchify,
+                                          head.activation or stages[-1].activation))
+    out.append(_new(BlockRun, (len(stages), 0, 1, head_layers, args_head)))
     return out
+
+
+class NumberedRuns(NamedTuple):
+    """The runs of many networks with their distinct blocks numbered once (what the
+    batched paths walk: :func:`archdesign.cost.cost_many`, latency ``predict_many``).
+
+    A block's key is a stage block's :class:`BlockArgs` fields as a plain tuple, or a
+    stem's or head's ``(function, arguments)``: plain tuples of numbers and strings are
+    untracked by the garbage collector, named tuples never are, and tens of thousands of
+    those kept alive trigger full collections that cost more than the walk itself.
+    """
+
+    keys: list[tuple[Any, ...]]  # by number
+    numbers: list[int]  # per run, network by network in order: its block's number
+    repeats: list[int]  # per run: how many identical blocks
+    counts: list[int]  # per network: how many runs
+
+
+def number_runs(specs: Sequence[ArchSpec]) -> NumberedRuns:
+    """:func:`block_runs` of every spec, each distinct block numbered in order of first
+    appearance (the hot loop of the batched paths: it keeps no run)."""
+    unique: dict[tuple[Any, ...], int] = {}
+    number = unique.setdefault
+    numbers: list[int] = []
+    repeats: list[int] = []
+    counts: list[int] = []
+    for spec in specs:
+        runs = block_runs(spec)
+        counts.append(len(runs))
+        for run in runs:
+            key = run.args[:] if run.fn is block_layers else run[3:]
+            numbers.append(number(key, len(unique)))
+            repeats.append(run.repeat)
+    return NumberedRuns(list(unique), numbers, repeats, counts)
+
+
+def is_stage_key(key: tuple[Any, ...]) -> bool:
+    """Whether a key of :class:`NumberedRuns` is a stage block's fields (else a
+    ``(function, arguments)`` pair)."""
+    return len(key) == len(BlockArgs._fields)
+
+
+def numbered_block(key: tuple[Any, ...]) -> tuple[Callable[..., tuple[Layer, ...]],
+                                                  tuple[Any, ...]]:
+    """The ``(function, arguments)`` of a key of :class:`NumberedRuns` (a stage block's
+    arguments as the plain tuple: equal, and equally hashed, to its BlockArgs)."""
+    return (block_layers, key) if is_stage_key(key) else (key[0], key[1])
 
 
 def stage_name(stage: int) -> str:

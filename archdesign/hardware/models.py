@@ -6,7 +6,8 @@ latency is the sum over its fused kernels, optionally corrected by a network-lev
 calibration (``scale * sum + per_kernel_ms * kernels + constant_ms``) fitted on whole
 networks. Per-block sums are memoized on the block's ``(fn, args)``, batch and dtype, and
 :meth:`LatencyModel.predict_many` predicts every unseen block of many networks in one
-vectorized call, so scoring a network is a few dictionary look-ups per block.
+vectorized call, so scoring a network is a few dictionary look-ups per run of identical
+blocks.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from archdesign.cost import dtype_bytes
 from archdesign.hardware.kernels import COL, OP_CLASSES, block_kernels, network_kernels
 from archdesign.hardware.profile import HardwareProfile, ProfileError
 from archdesign.hardware.table import KernelTable, load_table
-from archdesign.layers import blocks
+from archdesign.layers import number_runs, numbered_block
 from archdesign.spec import ArchSpec
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class LatencyModel(ABC):
                  calibration: dict[str, float] | None = None) -> None:
         self.profile = profile
         self.calibration = dict(calibration or {})
-        self._blocks: dict[_BlockKey, tuple[float, int]] = {}
+        self._blocks: dict[tuple[int, str], dict[_BlockKey, tuple[float, int]]] = {}
 
     @abstractmethod
     def predict_kernels(self, rows: np.ndarray, batch: int | np.ndarray,
@@ -74,15 +75,13 @@ class LatencyModel(ABC):
         """Latency (ms) of many networks; unseen blocks are predicted in one call."""
         dtype = self._dtype(dtype)
         rules = self.profile.fusion
-        placed = [[(b.fn, b.args, batch, dtype) for b in blocks(spec)] for spec in specs]
-        memo = self._blocks
-        missing: dict[_BlockKey, np.ndarray] = {}
-        for keys in placed:
-            for key in keys:
-                if key not in memo and key not in missing:
-                    missing[key] = block_kernels(key[0], key[1], rules).rows
+        # the networks' runs of identical blocks, each distinct block once, its figures
+        # memoized by its key for this batch and dtype
+        runs = number_runs(specs)
+        memo = self._blocks.setdefault((batch, dtype), {})
+        missing = [key for key in runs.keys if key not in memo]
         if missing:
-            parts = list(missing.values())
+            parts = [block_kernels(*numbered_block(key), rules).rows for key in missing]
             sizes = np.array([len(p) for p in parts])
             latency = self.predict_kernels(np.concatenate(parts), batch, dtype)
             starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -90,18 +89,23 @@ class LatencyModel(ABC):
             sums[sizes == 0] = 0.0
             for key, total, n in zip(missing, sums.tolist(), sizes.tolist(), strict=True):
                 memo[key] = (total, n)
+        figures = [memo[key] for key in runs.keys]
         scale = self.calibration.get("scale", 1.0)
         per_kernel = self.calibration.get("per_kernel_ms", 0.0)
         constant = self.calibration.get("constant_ms", 0.0)
         out = np.empty(len(specs))
-        for i, keys in enumerate(placed):
+        first = 0
+        for i, count in enumerate(runs.counts):
             total = 0.0
-            count = 0
-            for key in keys:
-                t, n = memo[key]
-                total += t
-                count += n
-            out[i] = scale * total + per_kernel * count + constant
+            kernels = 0
+            for j in range(first, first + count):
+                t, n = figures[runs.numbers[j]]
+                repeat = runs.repeats[j]
+                for _ in range(repeat):  # block by block: the rounding of the sum over the
+                    total += t  # network's blocks in order, whatever the runs
+                kernels += n * repeat
+            first += count
+            out[i] = scale * total + per_kernel * kernels + constant
         return out
 
 

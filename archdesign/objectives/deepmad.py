@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -75,9 +74,9 @@ def block_entropy(fn: Callable[..., tuple[Layer, ...]], args: tuple[Any, ...]) -
     return summarize_entropy(fn(*args))
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
-    """One DeepMAD group: its output and the cumulative figures up to its end."""
+class Group(NamedTuple):
+    """One DeepMAD group: its output and the cumulative figures up to its end (a named
+    tuple: a search builds several per candidate)."""
 
     channels: int
     resolution: int
@@ -104,20 +103,19 @@ def groups(spec: ArchSpec) -> tuple[Group, ...]:
     entropy = sum_log = 0.0
     convs = 0
     channels = resolution = 0
-    for run in block_runs(spec):
-        info = block_entropy(run.fn, run.args)
-        is_stage_block = 0 <= run.stage < len(spec.stages)
+    n_stages = len(spec.stages)
+    for stage, _, repeat, fn, args in block_runs(spec):
+        info = block_entropy(fn, args)
         # only a stage's first block can downsample; a run repeats stride-1 blocks
-        if is_stage_block and info.downsamples and (convs or out):
+        if 0 <= stage < n_stages and info.downsamples and (convs or out):
             out.append(Group(channels, resolution, entropy, convs, sum_log))
-        entropy += run.repeat * info.entropy
-        convs += run.repeat * info.convs
-        sum_log += run.repeat * info.sum_log_width
-        if run.stage < len(spec.stages) and info.c_out is not None and info.h_out is not None:
+        entropy += repeat * info.entropy
+        convs += repeat * info.convs
+        sum_log += repeat * info.sum_log_width
+        if stage < n_stages and info.c_out is not None and info.h_out is not None:
             channels, resolution = info.c_out, info.h_out
         elif info.convs:  # a head conv (before the pool) widens the last feature map
-            layers = run.fn(*run.args)
-            channels = [la for la in layers if counts_for_entropy(la)][-1].c_out
+            channels = [la for la in fn(*args) if counts_for_entropy(la)][-1].c_out
     out.append(Group(channels, resolution, entropy, convs, sum_log))
     return tuple(out)
 
