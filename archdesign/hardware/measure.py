@@ -292,19 +292,30 @@ def _header(spaces: tuple[str, ...]) -> list[str]:
     return [*LEAD_COLUMNS, *names, *TAIL_COLUMNS]
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def _read_rows(path: Path) -> tuple[list[str], dict[int, dict[str, str]]]:
+    """The header and the complete rows by line (numbered as the measurement reader does:
+    the header is line 1); a row cut short by a killed run is left out (and timed again:
+    the next append drops it)."""
     if not path.exists() or path.stat().st_size == 0:
-        return [], []
+        return [], {}
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
-        return list(reader.fieldnames or []), list(reader)
+        return list(reader.fieldnames or []), {
+            line: r for line, r in enumerate(reader, start=2) if r.get(TAIL_COLUMNS[-1])}
 
 
 def _append_rows(path: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
-    new = not path.exists() or path.stat().st_size == 0
+    """Append ``rows`` (the header first in a new file), flushed at once."""
+    size = path.stat().st_size if path.exists() else 0
+    if size:  # drop a row a killed run left without its line end: it is timed again
+        with path.open("r+b") as raw:
+            text = raw.read()
+            if not text.endswith(b"\n"):
+                size = text.rfind(b"\n") + 1
+                raw.truncate(size)
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, header)
-        if new:
+        if not size:
             writer.writeheader()
         writer.writerows(rows)
         f.flush()
@@ -409,10 +420,10 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
         raise InputError(f"{csv_path}: its columns {existing_header} are not this run's "
                          f"(other --spaces?); resume with the same options or choose another "
                          f"--out")
-    for row in existing:
+    for line, row in existing.items():
         if (row["runtime"], row["threads"], row["clock"]) != (runtime, str(threads),
                                                                timer.clock):
-            raise InputError(f"{csv_path}: line {existing.index(row) + 2} was timed in "
+            raise InputError(f"{csv_path}: line {line} was timed in "
                              f"{row['runtime']} on {row['threads']} thread(s), clock "
                              f"{row['clock']}; this run is {runtime}, {threads}, "
                              f"{timer.clock}: choose another --out")
@@ -422,7 +433,7 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
     jobs += [("test", d) for d in sample_networks(sample, networks, seed + 1)]
     done = {_key(r["role"], r["space"], {k: r[k] for k in header[2:-len(TAIL_COLUMNS)]
                                          if r.get(k)}, r["resolution"], r["batch"])
-            for r in existing}
+            for r in existing.values()}
     todo = [(role, d) for role, d in jobs
             if _key(role, d.space, {k: _cell(v) for k, v in d.point.items()},
                     d.spec.resolution, batch) not in done]
@@ -464,19 +475,19 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
             logger.warning("interrupted: keeping the networks timed so far in %s", csv_path)
 
     _, rows = _read_rows(csv_path)
-    ratios = np.array([float(r["pass2_ms"]) / float(r["pass1_ms"]) for r in rows])
-    roles = [r["role"] for r in rows]
-    result = MeasureResult(None, csv_path, timed, len(rows), repeatability(ratios),
-                           interrupted, budget_spent)
-    if roles.count("calibration") < MIN_NETWORKS:
+    ratios = {line: float(r["pass2_ms"]) / float(r["pass1_ms"]) for line, r in rows.items()}
+    role_of = {line: r["role"] for line, r in rows.items()}
+    result = MeasureResult(None, csv_path, timed, len(rows),
+                           repeatability(np.array(list(ratios.values()))), interrupted,
+                           budget_spent)
+    calibrated = list(role_of.values()).count("calibration")
+    if calibrated < MIN_NETWORKS:
         logger.warning("%s: %d calibration networks timed, %d needed: no profile written "
-                       "(run again to continue)", csv_path, roles.count("calibration"),
-                       MIN_NETWORKS)
+                       "(run again to continue)", csv_path, calibrated, MIN_NETWORKS)
         return result
     data = read_measurements(csv_path, batch=batch)
-    role_of = {line: roles[line - 2] for line in range(2, len(rows) + 2)}
     calibration = replace(data, rows=tuple(m for m in data.rows
-                                           if role_of[m.line] == "calibration"))
+                                           if role_of.get(m.line) == "calibration"))
     base_profile = get_profile(base or ("x86-avx2" if device == "cpu" else "v100"))
     machine = {**this_machine(device), "threads": str(threads)}
     label = f"{runtime}, {threads} thread{'s' if threads > 1 else ''}, {timer.clock} clock"
@@ -487,15 +498,15 @@ def measure_profile(out: str | Path, device: str = "cpu", threads: int = 1,
         f"peaks of the {base_profile.name} datasheet")
     with _interrupt_after():
         profile, _ = calibrate_measurements(base_profile, calibration, out, label)
-        test = replace(data, rows=tuple(m for m in data.rows if role_of[m.line] == "test"))
+        test = replace(data, rows=tuple(m for m in data.rows if role_of.get(m.line) == "test"))
         validation = dict(profile.validation)
         validation["repeatability"] = result.repeatability
         validation["timer"] = {"clock": timer.clock, "warmup": timer.warmup,
                                "repeats_per_pass": timer.repeats, "passes": 2,
                                "min_sample_s": timer.min_sample_s}
         if test.rows:
-            steady = {r_line for r_line in role_of
-                      if abs(ratios[r_line - 2] - 1) <= REPEAT_TOLERANCE + 1e-12}
+            steady = {line for line, ratio in ratios.items()
+                      if abs(ratio - 1) <= REPEAT_TOLERANCE + 1e-12}
             report = validate_networks(profile, test)
             held_out = {k: report[k] for k in ("within_10pct", "within_20pct", "spearman",
                                                "kendall", "mape", "mean_ape", "n")}

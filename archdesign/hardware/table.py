@@ -105,27 +105,6 @@ def format_row(row: np.ndarray | list[float], batch: int, dtype: str, latency_ms
             "nan" if math.isnan(spread) else f"{spread:.4g}", split]
 
 
-def append_row(path: str | Path, row: np.ndarray | list[float], batch: int, dtype: str,
-               latency_ms: float, spread: float, split: str) -> None:
-    """Append one measurement (writing the header to a new file), flushed at once."""
-    path = Path(path)
-    size = path.stat().st_size if path.exists() else 0
-    with path.open("a+b") as raw:
-        # A row cut short by an interruption has no line end: end it, or the new row
-        # would be glued onto it (the reader drops the short row).
-        if size:
-            raw.seek(size - 1)
-            if raw.read(1) != b"\n":
-                raw.write(b"\n")
-        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        writer = csv.writer(f)
-        if not size:
-            writer.writerow(HEADER)
-        writer.writerow(format_row(row, batch, dtype, latency_ms, spread, split))
-        f.flush()
-        f.detach()
-
-
 def load_table(path: str | Path) -> KernelTable:
     """Read a measurements CSV; errors name the file, line and column."""
     path = Path(path)

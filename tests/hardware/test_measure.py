@@ -136,6 +136,13 @@ def test_measure_resumes_without_timing_a_network_twice(measured, tmp_path):
                            timer=FAST, chunk=4)
     assert more.timed == 2 and more.networks == 9
     assert more.profile is not None and more.profile.validation["held_out"]["n"] == 5
+    # a row cut short by a killed run is dropped and its network timed again
+    text = csv_path.read_bytes()
+    csv_path.write_bytes(text[:text.rstrip().rfind(b"\n") + 30])
+    healed = measure_profile(out, calibration_networks=4, networks=5, sample=SMALL,
+                             timer=FAST, chunk=4)
+    assert healed.timed == 1 and healed.networks == 9
+    assert len(read_measurements(csv_path).rows) == 9
     # a spent budget stops between chunks, says so and keeps the file as it was
     cut = measure_profile(tmp_path / "cut.yaml", calibration_networks=4, networks=3,
                           sample=SMALL, timer=FAST, minutes=1e-9)
