@@ -4,6 +4,7 @@ searches; every table at 80 columns."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from archdesign.cli import main
 from archdesign.evaluate import METRICS
 from archdesign.pareto import hypervolume, pareto_mask, to_minimized
+from archdesign.search import format_metric
 
 
 def _run(*args: str, columns: int = 80) -> tuple[int, str]:
@@ -86,8 +88,8 @@ def test_runs_reports_a_damaged_run_and_refuses_a_missing_directory(runs: Path,
     listed = {Path(r["path"]).name: r for r in json.loads(out)["runs"]}
     assert listed["ok"]["problem"] is None and listed["ok"]["trials"] == 30
     assert "config.yaml" in listed["damaged"]["problem"]
-    code, out = _run("runs", str(tmp_path))
-    assert code == 0 and "damaged" in out and "config.yaml" in out
+    code, out = _run("runs", str(tmp_path), columns=300)
+    assert code == 0 and f"{tmp_path / 'damaged' / 'config.yaml'}: " in out
     code, out = _run("runs", str(tmp_path / "nowhere"))
     assert code == 2 and "nowhere: does not exist" in " ".join(out.split())
 
@@ -122,9 +124,15 @@ def test_compare_measures_every_run_on_the_common_frame(runs: Path, tmp_path: Pa
     assert "latency from" in text and "to 6 ms (reference)" in text
     html = (tmp_path / "c.html").read_text()
     assert '"type":"log"' in html
+    hovers = [text for found in re.findall(r'"text":(\[.*?\])', html)
+              for text in json.loads(found)]
     for run in (a, b):
         for e in _results(run)["front"]:
-            assert f"{run}<br>trial {e['trial']}<br>score " in html
+            m = e["metrics"]
+            assert (f"{run}<br>trial {e['trial']}<br>score {format_metric('score', m['score'])}"
+                    f"<br>latency {format_metric('latency', m['latency'])}<br>flops "
+                    f"{format_metric('flops', m['flops'])}<br>params "
+                    f"{format_metric('params', m['params'])}") in hovers
     code, out = _run("compare", str(a), str(b), "--plot", str(tmp_path / "c.png"))
     assert code == 0 and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -209,8 +217,6 @@ def test_every_table_fits_the_terminal_whole(runs: Path, columns: int) -> None:
 
 
 def test_front_numbers_and_names_are_whole_in_a_narrow_terminal(runs: Path) -> None:
-    from archdesign.search import format_metric
-
     results = _results(runs / "nsga2")
     code, out = _run("pareto", str(runs / "nsga2"), columns=50)
     assert code == 0, out
