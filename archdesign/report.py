@@ -266,7 +266,7 @@ def front_order(summary: RunSummary, x: np.ndarray) -> np.ndarray:
     return idx[np.argsort(x[idx], kind="stable")]
 
 
-def _front_plot(summary: RunSummary) -> Plot:
+def front_plot(summary: RunSummary) -> Plot:
     p = summary.points
     c = summary.config
     yi, xi = axes(c.objectives)
@@ -298,7 +298,7 @@ def plot_front(summary: RunSummary, path: str | Path) -> Path:
     trial a point is and its score, latency, FLOPs and params). With more than two
     objectives, the first two are plotted and the front is the full multi-objective front.
     """
-    return draw(_front_plot(summary), path)
+    return draw(front_plot(summary), path)
 
 
 def draw(plot: Plot, path: str | Path) -> Path:
