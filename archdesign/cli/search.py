@@ -128,7 +128,8 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
                   f"trials); results in "
                   f"{run.path} (pareto.json, pareto.csv, pareto.png). Next: archdesign pareto "
                   f"{run.path} --plot front.html; archdesign export {run.path} --trial ID "
-                  f"--format onnx --out net.onnx")
+                  f"--out net.onnx (or net.py, net.pt, net.json); archdesign runs; "
+                  f"archdesign compare {run.path} OTHER_RUN")
 
 
 def _budgets_text(config: SearchConfig) -> str:
