@@ -239,14 +239,35 @@ def log_x(metric: str | None, x: np.ndarray) -> bool:
     return metric not in (None, "score") and len(x) > 0 and bool(np.nanmin(x) > 0)
 
 
-def hover_texts(summary: RunSummary, idx: np.ndarray, prefix: str = "") -> list[str]:
-    """``trial 12: score 7703, latency 3.58 ms, flops 59.68M, params 3.439M`` per point."""
+def distinct_texts(values: Sequence[float], digits: int = 4) -> list[str]:
+    """``values`` with the fewest significant digits (at least ``digits``) at which
+    different values print differently: 1.23456 and 1.23461 do not both show as 1.235."""
+    distinct = len(set(values))
+    for d in range(digits, 18):
+        texts = [f"{v:.{d}g}" for v in values]
+        if len(set(texts)) == distinct:
+            return texts
+    return [repr(v) for v in values]
+
+
+def metric_texts(name: str, values: Sequence[float]) -> list[str]:
+    """A column of metric ``name`` for people: scores with the digits that tell different
+    ones apart, the others as :func:`archdesign.search.format_metric` writes them."""
     from archdesign.search import format_metric
 
+    if name == "score":
+        return distinct_texts(values)
+    return [format_metric(name, v) for v in values]
+
+
+def hover_texts(summary: RunSummary, idx: np.ndarray, prefix: str = "") -> list[str]:
+    """``trial 12<br>score 7703<br>latency 3.58 ms<br>flops 59.68M<br>params 3.439M`` per
+    point (scores with the digits that tell the run's trials apart)."""
     p = summary.points
+    texts = {m: metric_texts(m, p[f"metric:{m}"].tolist()) for m in HOVER_METRICS}
     out = []
     for i in idx.tolist():
-        parts = [f"{m} {format_metric(m, float(p[f'metric:{m}'][i]))}" for m in HOVER_METRICS
+        parts = [f"{m} {texts[m][i]}" for m in HOVER_METRICS
                  if np.isfinite(p[f"metric:{m}"][i])]
         out.append(f"{prefix}trial {int(p['numbers'][i])}<br>" + "<br>".join(parts))
     return out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from archdesign.report import front_plot, load_run, plot_front
+from archdesign.report import distinct_texts, front_plot, load_run, metric_texts, plot_front
 from archdesign.runs import RunDir
 from archdesign.search import SearchConfig, format_metric, run_search
 
@@ -54,12 +54,18 @@ def test_hover_says_trial_score_latency_flops_params(run_dir: Path, tmp_path: Pa
     hovers = [text for found in re.findall(r'"text":(\[.*?\])', html)
               for text in json.loads(found)]
     assert len(hovers) == summary.done - summary.failed
+    by_trial = {h.split("<br>")[0]: h.split("<br>")[1:] for h in hovers}
     for e in summary.front:
         m = e.metrics
-        assert (f"trial {e.trial}<br>score {format_metric('score', m['score'])}<br>latency "
-                f"{format_metric('latency', m['latency'])}<br>flops "
-                f"{format_metric('flops', m['flops'])}<br>params "
-                f"{format_metric('params', m['params'])}") in hovers
+        score, *rest = by_trial[f"trial {e.trial}"]
+        assert score.startswith("score ")
+        assert float(score.split()[1]) == pytest.approx(m["score"], rel=5e-4)
+        assert rest == [f"latency {format_metric('latency', m['latency'])}",
+                        f"flops {format_metric('flops', m['flops'])}",
+                        f"params {format_metric('params', m['params'])}"]
+    # scores that differ look different
+    scores = {float(v[0].split()[1]): v[0] for v in by_trial.values()}
+    assert len(set(scores.values())) == len(scores)
 
 
 def test_one_objective_plots_by_trial(tmp_path: Path) -> None:
@@ -69,3 +75,11 @@ def test_one_objective_plots_by_trial(tmp_path: Path) -> None:
     plot = front_plot(load_run(path))
     assert plot.x_label == "trial" and not plot.log_x
     assert plot.title.startswith("score vs trial: mobilenet on x86-avx2")
+
+
+def test_distinct_values_print_differently() -> None:
+    assert distinct_texts([7703.41, 7703.46, 6445.0]) == ["7703.4", "7703.5", "6445"]
+    assert distinct_texts([7703.4, 7703.4, 5.0]) == ["7703", "7703", "5"]
+    assert distinct_texts([1.0, 1.0 + 1e-12]) == ["1", "1.000000000001"]
+    assert metric_texts("score", [12.0, 12.0004]) == ["12", "12.0004"]
+    assert metric_texts("latency", [3.581, 3.582]) == ["3.58 ms", "3.58 ms"]

@@ -107,10 +107,14 @@ def test_list_runs_finds_runs_below_a_directory_and_reads_them_only(tmp_path: Pa
                             budgets={"latency": 100.0}), RunDir(root / "group" / "a"))
     shutil.copytree(root / "group" / "a", root / "b")
     (root / "b" / "pareto.json").unlink()  # a search that has written no results yet
+    shutil.copytree(root / "group" / "a", root / "c")
+    for name in ("pareto.json", "journal.log"):  # a read of either would block
+        (root / "c" / name).unlink()
+        os.mkfifo(root / "c" / name)
     (root / "notes").mkdir()
     (root / "notes" / "config.yaml").write_text("x: 1\n")  # a config, but no search log
     before = {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
-    assert find_runs(root) == [root / "b", root / "group" / "a"]
+    assert find_runs(root) == [root / "b", root / "c", root / "group" / "a"]
     listing = {r.path.name: r for r in list_runs(root)}
     a, b = listing["a"], listing["b"]
     results = json.loads((root / "group" / "a" / "pareto.json").read_text())
@@ -125,6 +129,8 @@ def test_list_runs_finds_runs_below_a_directory_and_reads_them_only(tmp_path: Pa
     assert a.started.startswith(first.datetime_start.isoformat(timespec="seconds"))
     assert a.problem is None
     assert b.trials is None and b.problem is not None and "no results yet" in b.problem
+    c = listing["c"]
+    assert c.started is None and c.problem is not None and "not a regular file" in c.problem
     assert describe_run(root / "group" / "a") == a
     assert {str(p): p.stat().st_mtime_ns for p in root.rglob("*")} == before
     with pytest.raises(RunError, match="does not exist"):

@@ -4,7 +4,7 @@ import io
 
 from rich.console import Console
 
-from archdesign.cli.common import Column, distinct_texts, print_table
+from archdesign.cli.common import Column, print_table
 
 
 def _print(width: int, columns: list[Column], rows: list[list[str]],
@@ -62,9 +62,3 @@ def test_a_terminal_gets_borders_that_fit() -> None:
     text, _ = _print(60, _COLUMNS, _ROWS, terminal=True)
     assert "┃" in text and all(len(line) <= 60 for line in text.splitlines())
     assert "12.345 ms" in text and "…" not in text
-
-
-def test_distinct_values_print_differently() -> None:
-    assert distinct_texts([7703.41, 7703.46, 6445.0]) == ["7703.4", "7703.5", "6445"]
-    assert distinct_texts([7703.4, 7703.4, 5.0]) == ["7703", "7703", "5"]
-    assert distinct_texts([1.0, 1.0 + 1e-12]) == ["1", "1.000000000001"]

@@ -126,13 +126,16 @@ def test_compare_measures_every_run_on_the_common_frame(runs: Path, tmp_path: Pa
     assert '"type":"log"' in html
     hovers = [text for found in re.findall(r'"text":(\[.*?\])', html)
               for text in json.loads(found)]
+    by_point = {tuple(h.split("<br>")[:2]): h.split("<br>")[2:] for h in hovers}
+    assert len(by_point) == sum(len(_results(run)["front"]) for run in (a, b))
     for run in (a, b):
         for e in _results(run)["front"]:
             m = e["metrics"]
-            assert (f"{run}<br>trial {e['trial']}<br>score {format_metric('score', m['score'])}"
-                    f"<br>latency {format_metric('latency', m['latency'])}<br>flops "
-                    f"{format_metric('flops', m['flops'])}<br>params "
-                    f"{format_metric('params', m['params'])}") in hovers
+            score, *rest = by_point[(str(run), f"trial {e['trial']}")]
+            assert float(score.removeprefix("score ")) == pytest.approx(m["score"], rel=5e-4)
+            assert rest == [f"latency {format_metric('latency', m['latency'])}",
+                            f"flops {format_metric('flops', m['flops'])}",
+                            f"params {format_metric('params', m['params'])}"]
     code, out = _run("compare", str(a), str(b), "--plot", str(tmp_path / "c.png"))
     assert code == 0 and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
