@@ -239,3 +239,16 @@ def test_num_classes_and_resolution_at_export(run_dir: Path, tmp_path: Path) -> 
     assert written == {"classes": 10, "resolution": original.resolution}
     with pytest.raises(InputError, match="num_classes"):
         export_from_run(run_dir, None, tmp_path / "x.py", trial=trial, num_classes=10**7)
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v3_small@64", "regnety_200mf@64",
+                                  "efficientnet_b0@64", "resnext50_32x4d@64"])
+def test_python_source_of_published_networks(arch: str) -> None:
+    """Zoo networks (hard-swish and MobileNetV3 SE, grouped bottlenecks with SE, per-block
+    fields) through the export's own check: same parameters, same outputs."""
+    from archdesign.export_py import check_source, python_source
+    from archdesign.zoo import get_arch
+
+    spec = get_arch(arch)
+    check = check_source(spec, python_source(spec))
+    assert check.params == cost(spec).params and check.max_abs_diff == 0.0
