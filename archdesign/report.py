@@ -213,6 +213,7 @@ class Plot:
     log_x: bool
     series: list[Series]
     x_budget: float | None = None
+    budget_label: str = "budget"
 
 
 def axis_label(metric: str) -> str:
@@ -307,9 +308,10 @@ def front_plot(summary: RunSummary) -> Plot:
     title = (f"{vs}{f' ({units})' if units else ''}: {c.space} on {c.hardware}, "
              f"{c.strategy}, {summary.done} trials, {budgets_text(dict(c.budgets))}; "
              f"front {len(summary.front)}, hypervolume {summary.hypervolume:.4f}")
+    budget = c.budgets.get(x_metric) if x_metric is not None else None
     return Plot(title, axis_label(x_metric) if x_metric else "trial", axis_label(y_metric),
-                log_x(x_metric, x), series,
-                c.budgets.get(x_metric) if x_metric is not None else None)
+                log_x(x_metric, x), series, budget,
+                budgets_text({x_metric: budget}) if budget and x_metric else "budget")
 
 
 def plot_front(summary: RunSummary, path: str | Path) -> Path:
@@ -348,7 +350,7 @@ def _png(plot: Plot) -> bytes:
         else:
             ax.scatter(s.x, s.y, s=8, c=s.color, alpha=0.6, label=s.label)
     if plot.x_budget is not None:
-        ax.axvline(plot.x_budget, ls="--", c="#1f77b4", lw=1, label="budget")
+        ax.axvline(plot.x_budget, ls="--", c="#1f77b4", lw=1, label=plot.budget_label)
     if plot.log_x:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -377,7 +379,8 @@ def _html(plot: Plot) -> bytes:
                                  mode="lines+markers" if s.kind == "front" else "markers",
                                  text=s.hover, hovertemplate="%{text}<extra></extra>"))
     if plot.x_budget is not None:
-        fig.add_vline(x=plot.x_budget, line_dash="dash", line_color="#1f77b4")
+        fig.add_vline(x=plot.x_budget, line_dash="dash", line_color="#1f77b4",
+                      annotation_text=plot.budget_label)
     fig.update_layout(title="<br>".join(_wrap(plot.title, 110)), template="plotly_white",
                       xaxis_title=plot.x_label, yaxis_title=plot.y_label)
     if plot.log_x:

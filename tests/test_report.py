@@ -36,7 +36,7 @@ def test_titles_carry_units_and_the_latency_axis_is_log_in_both(run_dir: Path,
                                                                 tmp_path: Path) -> None:
     summary = load_run(run_dir)
     plot = front_plot(summary)
-    assert plot.log_x and plot.x_budget == 4.0
+    assert plot.log_x and plot.x_budget == 4.0 and plot.budget_label == "latency <= 4 ms"
     assert plot.title.startswith("score vs latency (latency in ms): mobilenet on x86-avx2")
     assert "latency <= 4 ms" in plot.title
     assert plot.x_label == "latency (ms), lower is better"

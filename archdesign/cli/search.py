@@ -116,12 +116,9 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
                           f"{run.path} --resume")
             sys.exit(130)
     from archdesign.cli.pareto import print_front
-    from archdesign.report import load_trials, read_measured, summarize
-    from archdesign.search import frame_for
+    from archdesign.report import load_run
 
-    summary = summarize(load_trials(run, config), config,
-                        frame_for(run.with_sources(config, always=True)), read_measured(run))
-    print_front(summary, Console(), limit=15)
+    print_front(load_run(run.path), Console(), limit=15)
     console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s "
                   f"({result.reused} more answered from the study: networks evaluated "
                   f"before; {result.outside} samples outside the space not spent as "
