@@ -210,6 +210,7 @@ class Plot:
     log_x: bool
     series: list[Series]
     x_budget: float | None = None
+    budget_label: str = "budget"
 
 
 def axis_label(metric: str) -> str:
@@ -236,14 +237,35 @@ def log_x(metric: str | None, x: np.ndarray) -> bool:
     return metric not in (None, "score") and len(x) > 0 and bool(np.nanmin(x) > 0)
 
 
-def hover_texts(summary: RunSummary, idx: np.ndarray, prefix: str = "") -> list[str]:
-    """``trial 12: score 7703, latency 3.58 ms, flops 59.68M, params 3.439M`` per point."""
+def distinct_texts(values: Sequence[float], digits: int = 4) -> list[str]:
+    """``values`` with the fewest significant digits (at least ``digits``) at which
+    different values print differently: 1.23456 and 1.23461 do not both show as 1.235."""
+    distinct = len(set(values))
+    for d in range(digits, 18):
+        texts = [f"{v:.{d}g}" for v in values]
+        if len(set(texts)) == distinct:
+            return texts
+    return [repr(v) for v in values]
+
+
+def metric_texts(name: str, values: Sequence[float]) -> list[str]:
+    """A column of metric ``name`` for people: scores with the digits that tell different
+    ones apart, the others as :func:`archdesign.metrics.format_metric` writes them."""
     from archdesign.metrics import format_metric
 
+    if name == "score":
+        return distinct_texts(values)
+    return [format_metric(name, v) for v in values]
+
+
+def hover_texts(summary: RunSummary, idx: np.ndarray, prefix: str = "") -> list[str]:
+    """``trial 12<br>score 7703<br>latency 3.58 ms<br>flops 59.68M<br>params 3.439M`` per
+    point (scores with the digits that tell the run's trials apart)."""
     p = summary.points
+    texts = {m: metric_texts(m, p[f"metric:{m}"].tolist()) for m in HOVER_METRICS}
     out = []
     for i in idx.tolist():
-        parts = [f"{m} {format_metric(m, float(p[f'metric:{m}'][i]))}" for m in HOVER_METRICS
+        parts = [f"{m} {texts[m][i]}" for m in HOVER_METRICS
                  if np.isfinite(p[f"metric:{m}"][i])]
         out.append(f"{prefix}trial {int(p['numbers'][i])}<br>" + "<br>".join(parts))
     return out
@@ -263,7 +285,7 @@ def front_order(summary: RunSummary, x: np.ndarray) -> np.ndarray:
     return idx[np.argsort(x[idx], kind="stable")]
 
 
-def _front_plot(summary: RunSummary) -> Plot:
+def front_plot(summary: RunSummary) -> Plot:
     p = summary.points
     c = summary.config
     yi, xi = axes(c.objectives)
@@ -283,9 +305,10 @@ def _front_plot(summary: RunSummary) -> Plot:
     title = (f"{vs}{f' ({units})' if units else ''}: {c.space} on {c.hardware}, "
              f"{c.strategy}, {summary.done} trials, {budgets_text(dict(c.budgets))}; "
              f"front {len(summary.front)}, hypervolume {summary.hypervolume:.4f}")
+    budget = c.budgets.get(x_metric) if x_metric is not None else None
     return Plot(title, axis_label(x_metric) if x_metric else "trial", axis_label(y_metric),
-                log_x(x_metric, x), series,
-                c.budgets.get(x_metric) if x_metric is not None else None)
+                log_x(x_metric, x), series, budget,
+                budgets_text({x_metric: budget}) if budget and x_metric else "budget")
 
 
 def plot_front(summary: RunSummary, path: str | Path) -> Path:
@@ -295,7 +318,7 @@ def plot_front(summary: RunSummary, path: str | Path) -> Path:
     trial a point is and its score, latency, FLOPs and params). With more than two
     objectives, the first two are plotted and the front is the full multi-objective front.
     """
-    return draw(_front_plot(summary), path)
+    return draw(front_plot(summary), path)
 
 
 def draw(plot: Plot, path: str | Path) -> Path:
@@ -324,7 +347,7 @@ def _png(plot: Plot) -> bytes:
         else:
             ax.scatter(s.x, s.y, s=8, c=s.color, alpha=0.6, label=s.label)
     if plot.x_budget is not None:
-        ax.axvline(plot.x_budget, ls="--", c="#1f77b4", lw=1, label="budget")
+        ax.axvline(plot.x_budget, ls="--", c="#1f77b4", lw=1, label=plot.budget_label)
     if plot.log_x:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -353,7 +376,8 @@ def _html(plot: Plot) -> bytes:
                                  mode="lines+markers" if s.kind == "front" else "markers",
                                  text=s.hover, hovertemplate="%{text}<extra></extra>"))
     if plot.x_budget is not None:
-        fig.add_vline(x=plot.x_budget, line_dash="dash", line_color="#1f77b4")
+        fig.add_vline(x=plot.x_budget, line_dash="dash", line_color="#1f77b4",
+                      annotation_text=plot.budget_label)
     fig.update_layout(title="<br>".join(_wrap(plot.title, 110)), template="plotly_white",
                       xaxis_title=plot.x_label, yaxis_title=plot.y_label)
     if plot.log_x:

@@ -420,10 +420,13 @@ def find_runs(root: str | Path) -> list[Path]:
 
 
 def _first_trial_start(journal: Path) -> str | None:
-    """The start time of the journal's first trial: the run's date (two lines are read)."""
+    """The start time of the journal's first trial: the run's date (the study's creation,
+    its metric names and the first trial are the first three lines; no more are read)."""
+    if not journal.is_file():  # none, or something a read could block on (a FIFO)
+        return None
     try:
         with open(journal, "rb") as f:
-            for _ in range(2):
+            for _ in range(3):
                 line = f.readline(1 << 20)
                 record = json.loads(line) if line.endswith(b"\n") else None
                 if isinstance(record, dict) and record.get("op_code") == _CREATE_TRIAL:
@@ -453,11 +456,13 @@ def describe_run(path: str | Path) -> RunListing:
         return dataclasses.replace(listing, problem="no results yet (the search has not "
                                                     "written any)")
     try:
-        data = json.loads(results.read_text())
+        data = read_data_file(results, "results", RunError)
         return dataclasses.replace(listing, trials=int(data["trials"]),
                                    feasible=int(data["feasible"]), front=len(data["front"]),
                                    hypervolume=float(data["hypervolume"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except RunError as exc:
+        return dataclasses.replace(listing, problem=str(exc))
+    except (ValueError, KeyError, TypeError) as exc:
         return dataclasses.replace(listing, problem=f"{results}: unreadable results ({exc})")
 
 

@@ -92,3 +92,46 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> No
     after = _trial_numbers(run_dir)
     assert after == list(range(target))
     assert json.loads((run_dir / "pareto.json").read_text())["trials"] == target
+
+
+def test_list_runs_finds_runs_below_a_directory_and_reads_them_only(tmp_path: Path) -> None:
+    import shutil
+
+    import optuna
+
+    from archdesign.runs import describe_run, find_runs, list_runs
+    from archdesign.search import SearchConfig, run_search
+
+    root = tmp_path / "runs"
+    run_search(SearchConfig("resnet-basic", "x86-avx2", strategy="random", trials=8,
+                            budgets={"latency": 100.0}), RunDir(root / "group" / "a"))
+    shutil.copytree(root / "group" / "a", root / "b")
+    (root / "b" / "pareto.json").unlink()  # a search that has written no results yet
+    shutil.copytree(root / "group" / "a", root / "c")
+    for name in ("pareto.json", "journal.log"):  # a read of either would block
+        (root / "c" / name).unlink()
+        os.mkfifo(root / "c" / name)
+    (root / "notes").mkdir()
+    (root / "notes" / "config.yaml").write_text("x: 1\n")  # a config, but no search log
+    before = {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
+    assert find_runs(root) == [root / "b", root / "c", root / "group" / "a"]
+    listing = {r.path.name: r for r in list_runs(root)}
+    a, b = listing["a"], listing["b"]
+    results = json.loads((root / "group" / "a" / "pareto.json").read_text())
+    assert (a.space, a.hardware, a.strategy, a.target, a.trials) == \
+        ("resnet-basic", "x86-avx2", "random", 8, 8)
+    assert (a.feasible, a.front, a.hypervolume) == (results["feasible"],
+                                                    len(results["front"]),
+                                                    results["hypervolume"])
+    storage = RunDir(root / "group" / "a").read_storage()
+    first = optuna.load_study(study_name="archdesign", storage=storage).trials[0]
+    assert a.started is not None
+    assert a.started.startswith(first.datetime_start.isoformat(timespec="seconds"))
+    assert a.problem is None
+    assert b.trials is None and b.problem is not None and "no results yet" in b.problem
+    c = listing["c"]
+    assert c.started is None and c.problem is not None and "not a regular file" in c.problem
+    assert describe_run(root / "group" / "a") == a
+    assert {str(p): p.stat().st_mtime_ns for p in root.rglob("*")} == before
+    with pytest.raises(RunError, match="does not exist"):
+        list_runs(tmp_path / "nowhere")

@@ -167,14 +167,3 @@ def print_table(console: Console, title: str | None, columns: Sequence[Column],
         console.print(f"(left out to fit {console.width} columns: {', '.join(dropped)}"
                       f"{'; ' + note if note else ''})", markup=False, highlight=False)
     return dropped
-
-
-def distinct_texts(values: Sequence[float], digits: int = 4) -> list[str]:
-    """``values`` with the fewest significant digits (at least ``digits``) at which
-    different values print differently: 1.23456 and 1.23461 do not both show as 1.235."""
-    distinct = len(set(values))
-    for d in range(digits, 18):
-        texts = [f"{v:.{d}g}" for v in values]
-        if len(set(texts)) == distinct:
-            return texts
-    return [repr(v) for v in values]

@@ -5,22 +5,15 @@ from __future__ import annotations
 import click
 from rich.console import Console
 
-from archdesign.cli.common import Column, distinct_texts, print_json, print_table
+from archdesign.cli.common import Column, print_json, print_table
 from archdesign.files import check_output
 from archdesign.hardware.trust import check_hardware
 from archdesign.metrics import format_metric
-from archdesign.report import RunSummary, load_run, plot_front
+from archdesign.report import RunSummary, load_run, metric_texts, plot_front
 
 #: The metric columns of a front table, and the order they are left out to fit.
 _COLUMNS = ("score", "latency", "flops", "params", "memory", "rho")
 _DROP = {"score": 2, "latency": 2, "flops": 2, "params": 3, "memory": 5, "rho": 4}
-
-
-def metric_texts(name: str, values: list[float]) -> list[str]:
-    """A column of ``name``: scores with the digits that tell different ones apart."""
-    if name == "score":
-        return distinct_texts(values)
-    return [format_metric(name, v) for v in values]
 
 
 def print_front(summary: RunSummary, console: Console, limit: int | None = None) -> None:

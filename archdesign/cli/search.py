@@ -21,7 +21,6 @@ from archdesign.search import (
     STRATEGIES,
     SearchConfig,
     SearchProgress,
-    run_frame,
     run_search,
 )
 
@@ -118,17 +117,17 @@ def search_command(ctx: click.Context, **opts: Any) -> None:
                           f"{run.path} --resume")
             sys.exit(130)
     from archdesign.cli.pareto import print_front
-    from archdesign.report import load_trials, read_measured, summarize
-    summary = summarize(load_trials(run, config), config, run_frame(run, config),
-                        read_measured(run))
-    print_front(summary, Console(), limit=15)
+    from archdesign.report import load_run
+
+    print_front(load_run(run.path), Console(), limit=15)
     console.print(f"{result.evaluated} trials evaluated in {result.seconds:.1f} s "
                   f"({result.reused} more answered from the study: networks evaluated "
                   f"before; {result.outside} samples outside the space not spent as "
                   f"trials); results in "
                   f"{run.path} (pareto.json, pareto.csv, pareto.png). Next: archdesign pareto "
                   f"{run.path} --plot front.html; archdesign export {run.path} --trial ID "
-                  f"--format onnx --out net.onnx")
+                  f"--out net.onnx (or net.py, net.pt, net.json); archdesign runs; "
+                  f"archdesign compare {run.path} OTHER_RUN")
 
 
 def _budgets_text(config: SearchConfig) -> str:
