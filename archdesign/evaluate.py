@@ -340,8 +340,9 @@ class RayEvaluator(Evaluator):
     """Evaluates chunks of candidates as Ray tasks; a dead worker's chunk is redone.
 
     ``evaluate_fn`` is what a task runs (``evaluate_chunk``; tests inject failures through
-    it). A chunk is at least ``min_chunk`` candidates: analytic evaluations take
-    microseconds and a task about a millisecond.
+    it). A chunk is at least ``min_chunk`` candidates, unless that would leave a worker
+    idle: analytic evaluations take microseconds and a task about a millisecond, but a
+    short batch of forward passes (Zen-NAS) must still spread over every worker.
     """
 
     def __init__(self, config: EvalConfig, workers: int, address: str | None = None,
@@ -365,7 +366,10 @@ class RayEvaluator(Evaluator):
         self._config_ref = ray.put(config)
 
     def _chunks(self, candidates: list[Candidate]) -> list[list[Candidate]]:
-        n = max(1, min(self.workers * 2, math.ceil(len(candidates) / self.min_chunk)))
+        # chunks of at least min_chunk, but never fewer chunks than workers: a batch of
+        # expensive candidates (a forward pass each) is short and must still spread
+        n = max(1, min(self.workers * 2, math.ceil(len(candidates) / self.min_chunk)),
+                min(self.workers, len(candidates)))
         size = math.ceil(len(candidates) / n)
         return [candidates[i:i + size] for i in range(0, len(candidates), size)]
 

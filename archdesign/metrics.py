@@ -130,3 +130,22 @@ def feasible(trial: Any) -> bool:
 
     return trial.state == TrialState.COMPLETE and all(
         v <= 0 for v in (trial.constraints or {}).values())
+
+
+def distinct_texts(values: Sequence[float], digits: int = 4) -> list[str]:
+    """``values`` with the fewest significant digits (at least ``digits``) at which
+    different values print differently: 1.23456 and 1.23461 do not both show as 1.235."""
+    distinct = len(set(values))
+    for d in range(digits, 18):
+        texts = [f"{v:.{d}g}" for v in values]
+        if len(set(texts)) == distinct:
+            return texts
+    return [repr(v) for v in values]
+
+
+def metric_texts(name: str, values: Sequence[float]) -> list[str]:
+    """A column of metric ``name`` for people: scores with the digits that tell different
+    ones apart, the others as :func:`format_metric` writes them."""
+    if name == "score":
+        return distinct_texts(values)
+    return [format_metric(name, v) for v in values]

@@ -19,7 +19,7 @@ import numpy as np
 
 from archdesign.errors import InputError
 from archdesign.files import atomic_write_bytes
-from archdesign.metrics import METRICS, binding, feasible
+from archdesign.metrics import METRICS, binding, feasible, metric_texts
 from archdesign.pareto import Frame, hypervolume, pareto_mask, to_minimized
 from archdesign.runs import STUDY_NAME, RunDir, RunError
 
@@ -235,27 +235,6 @@ def log_x(metric: str | None, x: np.ndarray) -> bool:
     """Whether the x axis is logarithmic (in the PNG and the HTML alike): a cost axis
     (latency, FLOPs, ...) whose values are all positive."""
     return metric not in (None, "score") and len(x) > 0 and bool(np.nanmin(x) > 0)
-
-
-def distinct_texts(values: Sequence[float], digits: int = 4) -> list[str]:
-    """``values`` with the fewest significant digits (at least ``digits``) at which
-    different values print differently: 1.23456 and 1.23461 do not both show as 1.235."""
-    distinct = len(set(values))
-    for d in range(digits, 18):
-        texts = [f"{v:.{d}g}" for v in values]
-        if len(set(texts)) == distinct:
-            return texts
-    return [repr(v) for v in values]
-
-
-def metric_texts(name: str, values: Sequence[float]) -> list[str]:
-    """A column of metric ``name`` for people: scores with the digits that tell different
-    ones apart, the others as :func:`archdesign.metrics.format_metric` writes them."""
-    from archdesign.metrics import format_metric
-
-    if name == "score":
-        return distinct_texts(values)
-    return [format_metric(name, v) for v in values]
 
 
 def hover_texts(summary: RunSummary, idx: np.ndarray, prefix: str = "") -> list[str]:

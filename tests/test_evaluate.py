@@ -84,6 +84,27 @@ def test_ray_gives_the_local_results(ray_session) -> None:
     assert ray_session.is_initialized()  # a session it did not start is left running
 
 
+def _recording_chunks(folder: str):
+    def evaluate(config: EvalConfig, chunk: list[Candidate]) -> list[Evaluation]:
+        Path(folder, str(chunk[0][0])).write_text(str(len(chunk)))
+        return evaluate_chunk(config, chunk)
+
+    return evaluate
+
+
+@pytest.mark.parametrize(("count", "sizes"), [(3, {"0": "2", "2": "1"}),
+                                              (20, {"0": "10", "10": "10"}),
+                                              (100, {"0": "25", "25": "25", "50": "25",
+                                                     "75": "25"})])
+def test_chunks_spread_over_every_worker(ray_session, tmp_path: Path, count: int,
+                                         sizes: dict[str, str]) -> None:
+    """Chunks of min_chunk (16) or more, but a short batch still uses both workers."""
+    candidates = _candidates(count)
+    with RayEvaluator(CONFIG, workers=2, evaluate_fn=_recording_chunks(str(tmp_path))) as ev:
+        assert ev.evaluate(candidates) == LocalEvaluator(CONFIG).evaluate(candidates)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == sizes
+
+
 def _crash_once(marker: str):
     def evaluate(config: EvalConfig, chunk: list[Candidate]) -> list[Evaluation]:
         # The first chunk to reach a worker kills that worker process outright.

@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from archdesign.errors import InputError
-from archdesign.metrics import binding, constraints, format_budgets, format_metric, parse_quantity
+from archdesign.metrics import (
+    binding,
+    constraints,
+    distinct_texts,
+    format_budgets,
+    format_metric,
+    metric_texts,
+    parse_quantity,
+)
 
 
 @pytest.mark.parametrize(("metric", "text", "value"), [
@@ -48,3 +56,11 @@ def test_constraints_and_binding_budgets() -> None:
     assert binding(metrics, budgets) == ["latency"]  # 95% of its budget used
     assert format_budgets(budgets) == "params <= 5M, latency <= 2 ms"
     assert format_budgets({}) == "none"
+
+
+def test_distinct_values_print_differently() -> None:
+    assert distinct_texts([7703.41, 7703.46, 6445.0]) == ["7703.4", "7703.5", "6445"]
+    assert distinct_texts([7703.4, 7703.4, 5.0]) == ["7703", "7703", "5"]
+    assert distinct_texts([1.0, 1.0 + 1e-12]) == ["1", "1.000000000001"]
+    assert metric_texts("score", [12.0, 12.0004]) == ["12", "12.0004"]
+    assert metric_texts("latency", [3.581, 3.582]) == ["3.58 ms", "3.58 ms"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from archdesign.report import distinct_texts, front_plot, load_run, metric_texts, plot_front
+from archdesign.report import front_plot, load_run, plot_front
 from archdesign.runs import RunDir
 from archdesign.search import SearchConfig, format_metric, run_search
 
@@ -75,11 +75,3 @@ def test_one_objective_plots_by_trial(tmp_path: Path) -> None:
     plot = front_plot(load_run(path))
     assert plot.x_label == "trial" and not plot.log_x
     assert plot.title.startswith("score vs trial: mobilenet on x86-avx2")
-
-
-def test_distinct_values_print_differently() -> None:
-    assert distinct_texts([7703.41, 7703.46, 6445.0]) == ["7703.4", "7703.5", "6445"]
-    assert distinct_texts([7703.4, 7703.4, 5.0]) == ["7703", "7703", "5"]
-    assert distinct_texts([1.0, 1.0 + 1e-12]) == ["1", "1.000000000001"]
-    assert metric_texts("score", [12.0, 12.0004]) == ["12", "12.0004"]
-    assert metric_texts("latency", [3.581, 3.582]) == ["3.58 ms", "3.58 ms"]

@@ -8,8 +8,8 @@ from rich.console import Console
 from archdesign.cli.common import Column, print_json, print_table
 from archdesign.files import check_output
 from archdesign.hardware.trust import check_hardware
-from archdesign.metrics import format_metric
-from archdesign.report import RunSummary, load_run, metric_texts, plot_front
+from archdesign.metrics import format_metric, metric_texts
+from archdesign.report import RunSummary, load_run, plot_front
 
 #: The metric columns of a front table, and the order they are left out to fit.
 _COLUMNS = ("score", "latency", "flops", "params", "memory", "rho")
