@@ -251,7 +251,8 @@ def _stack(parts: list[Features]) -> Features:
                     np.concatenate([p.op_class for p in parts]),
                     np.concatenate([p.compute_ms for p in parts]),
                     np.concatenate([p.memory_ms for p in parts]),
-                    np.concatenate([p.n_kernels for p in parts]))
+                    np.concatenate([p.shape for p in parts]),
+                    np.concatenate([p.groups for p in parts]))
 
 
 def main() -> None:
