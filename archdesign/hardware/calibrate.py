@@ -1,18 +1,27 @@
 """Calibrate a device from whole-network timings: a roofline whose constants are fitted.
 
 The model stays the roofline of :class:`~archdesign.hardware.models.RooflineModel`, a sum
-over fused kernels of a max of two posynomial terms plus overheads (so the MP can bound it):
+over fused kernels of a max of posynomial terms plus overheads (so the MP can bound it):
 
-    latency = Σ_k max(compute_k / eff_c[class_k], memory_k / eff_m[class_k])
-              + n_kernels · overhead + constant
+    latency = Σ_k T_k + constant,
+    T_k = max(compute_k · (1 + Σ_j a_j g_jk) / eff_c[class_k], memory_k / eff_m[class_k])
+          + o_k                       (overhead added: a synchronous runtime, a CPU), or
+    T_k = max(compute_k · (1 + Σ_j a_j g_jk) / eff_c[class_k], memory_k / eff_m[class_k],
+              o_k)                    (``overlap``: launches queued ahead of a GPU hide
+                                       under the kernels that run longer than a launch)
+    o_k = overhead[class_k] + per_group · groups_k · batch
 
 with ``compute_k`` and ``memory_k`` the kernel's time at the datasheet's peak throughput
-and bandwidth (batch and dtype are inputs of both). What is fitted, per op class, is the
-fraction of peak compute and of bandwidth reached, plus the per-kernel overhead and a
-per-network constant; the fusion rules are chosen among the four combinations by
-cross-validated error. The fit minimizes a robust (soft-L1) loss of log(predicted /
-measured) with scipy's trust-region least squares on a smooth max (a p-norm, p raised
-4 -> 16 -> 64), deterministically, plus a weak Gaussian prior pulling each log-efficiency
+and bandwidth (batch and dtype are inputs of both) and g_jk the monomials of
+:data:`~archdesign.hardware.kernels.SHAPE_TERMS` (1/c_out, groups/c_in,
+1/(h_out·w_out·batch): a posynomial stand-in for vector-lane and tile rounding). What is
+fitted: per op class the fraction of peak compute and of bandwidth reached; the overhead
+(one, or one per op class shrunk towards a shared one); the per-group overhead and the
+shape coefficients; a per-network constant. Which of the optional terms are free
+(:class:`Structure`) and which fusion rules apply are chosen by cross-validated error. The
+fit minimizes a robust (soft-L1) loss of log(predicted / measured) with scipy's
+trust-region least squares on a smooth max (a p-norm, p raised 4 -> 16 -> 64) from
+several starts, deterministically, plus weak Gaussian priors pulling each constant
 towards the datasheet's (so 5 networks cannot push an unidentified class anywhere).
 Predictions use the exact max: the result is an ordinary profile for ``model_for``.
 """
@@ -197,8 +206,11 @@ class Structure:
         return mask
 
 
-STRUCTURES = tuple(Structure(c, s, o) for o in (False, True) for c in (False, True)
-                   for s in (False, True))
+#: The candidates (class overheads, shape terms, overlap) cross-validation chooses among:
+#: the plain roofline, with the shape terms (synchronous CPUs), with overlapping launches
+#: (asynchronous GPUs), and the latter with a launch overhead per op class.
+STRUCTURES = (Structure(False, False, False), Structure(False, True, False),
+              Structure(False, False, True), Structure(True, False, True))
 
 
 @dataclass(frozen=True)
