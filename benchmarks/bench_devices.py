@@ -1,8 +1,10 @@
 """Device calibration benchmark: every device column of ../shared/data/latency, one run.
 
 For each device column (OFA MobileNetV3 subnets on 3 GPUs, FBNet CIFAR-100 networks on 5
-GPUs, 4 Xeons and 4 phones), calibrate the device's datasheet profile on k = 5, 20, 100
-seeded random networks (``profile calibrate``'s code) and evaluate on all the others:
+GPUs, 4 Xeons and 4 phones, timm's torch.compile latencies of the zoo networks on a Core
+i7-12700H, split by network so no network is on both sides at two resolutions), calibrate
+the device's datasheet profile on k = 5, 20, 100 seeded random networks (``profile
+calibrate``'s code) and evaluate on all the others:
 within ±10%, Spearman and median APE, beside baselines fitted on the same k networks
 (FLOPs-linear, activations-linear, FLOPs + activations + params linear) and the
 uncalibrated datasheet roofline. Targets at k = 20: >= 90% within ±10% and Spearman >= 0.98
