@@ -1,8 +1,10 @@
 """Device calibration benchmark: every device column of ../shared/data/latency, one run.
 
 For each device column (OFA MobileNetV3 subnets on 3 GPUs, FBNet CIFAR-100 networks on 5
-GPUs, 4 Xeons and 4 phones), calibrate the device's datasheet profile on k = 5, 20, 100
-seeded random networks (``profile calibrate``'s code) and evaluate on all the others:
+GPUs, 4 Xeons and 4 phones, timm's torch.compile latencies of the zoo networks on a Core
+i7-12700H, split by network so no network is on both sides at two resolutions), calibrate
+the device's datasheet profile on k = 5, 20, 100 seeded random networks (``profile
+calibrate``'s code) and evaluate on all the others:
 within ±10%, Spearman and median APE, beside baselines fitted on the same k networks
 (FLOPs-linear, activations-linear, FLOPs + activations + params linear) and the
 uncalibrated datasheet roofline. Targets at k = 20: >= 90% within ±10% and Spearman >= 0.98
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,13 +48,20 @@ from archdesign.hardware.calibrate import (
 from archdesign.hardware.profile import HardwareProfile, load_profile
 from archdesign.hardware.validate import metrics
 from archdesign.measurements import MeasurementFile, read_measurements
+from archdesign.zoo import get_arch, list_archs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "latency"
 DATASHEETS = ROOT / "hardware_profiles" / "datasheets"
-OFA, FBNET = "ofa_mbv3_gpu.csv", "fbnet_cifar100.csv"
+OFA, FBNET, TIMM = "ofa_mbv3_gpu.csv", "fbnet_cifar100.csv", "timm_inference.csv"
 SPACES = {OFA: "ofa-mbv3", FBNET: "fbnet-cifar100"}
 RUNTIME = "PyTorch (HELP's measurement scripts), fp32"
+RUNTIMES = {TIMM: "PyTorch 2.4 torch.compile (timm's benchmark.py), fp32, NCHW"}
+#: timm result files of devices measured at batch 1 in fp32 (latency, not throughput)
+TIMM_SOURCES = {"i7_12700h": "benchmark-infer-fp32-nchw-pt240-cpu-i7_12700h-dynamo.csv"}
+SOURCES = {OFA: "HELP (Lee et al., NeurIPS 2021) end-to-end measurements",
+           FBNET: "HELP (Lee et al., NeurIPS 2021) end-to-end measurements",
+           TIMM: "timm's own inference benchmarks (huggingface/pytorch-image-models results/)"}
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,7 @@ class Column:
 
     @property
     def label(self) -> str:
-        return f"{self.profile} b{self.batch} ({'ofa' if self.file == OFA else 'fbnet'})"
+        return f"{self.profile} b{self.batch} ({self.file.split('_')[0]})"
 
 
 def _gpu(file: str, prefix: str, profile: str) -> list[Column]:
@@ -87,6 +97,8 @@ COLUMNS: list[Column] = [
     Column(FBNET, "samsung_s7", "galaxy-s7", 1, "phone", "integer ms"),
     Column(FBNET, "pixel3", "pixel3", 1, "phone",
            "a per-block sum of TFLite timings (HW-NAS-Bench), not end to end"),
+    Column(TIMM, "i7_12700h", "i7-12700h", 1, "cpu",
+           "zoo networks at timm's resolutions; split by network, not resolution"),
 ]
 QUICK = ("2080ti_64", "gold_6240", "samsung_a50", "titan_rtx_32")
 TARGETS = {"gpu": (0.90, 0.98), "cpu": (0.90, 0.98), "phone": (0.80, 0.95)}
@@ -98,22 +110,86 @@ def target(col: Column) -> tuple[float, float] | None:
     return TARGETS[col.category]
 
 
+def timm_zoo_name(model: str) -> str:
+    """The zoo name a timm model name would have (``regnetx_016`` -> ``regnetx_1_6gf``,
+    ``mobilenetv2_140`` -> ``mobilenet_v2_1.4``); unchanged where the names agree. Only a
+    candidate: :class:`Dataset` keeps a match only if parameters and MACs agree too."""
+    m = re.fullmatch(r"regnet([xy])_(\d{3})", model)
+    if m:
+        mf = int(m.group(2)) * 100
+        size = (f"{mf}mf" if mf < 1000 else f"{mf // 1000}gf" if mf % 1000 == 0
+                else f"{mf // 1000}_{mf % 1000 // 100}gf")
+        return f"regnet{m.group(1)}_{size}"
+    m = re.fullmatch(r"mobilenetv2_(\d)(\d\d)", model)
+    if m:
+        width = f"{int(m.group(1)) + int(m.group(2)) / 100:g}"
+        return f"mobilenet_v2_{width if '.' in width else width + '.0'}"
+    m = re.fullmatch(r"mobilenetv3_(large|small)_100", model)
+    return f"mobilenet_v3_{m.group(1)}" if m else model
+
+
+def _timm_rows(device: str) -> list[tuple[int, str, int, float]]:
+    """(line, zoo name@resolution, batch, ms) of the timm rows of ``device`` whose network
+    the zoo expresses: the name maps to a zoo network whose parameter count agrees within
+    1% and MACs within 5% (timm rounds to 0.01 GMACs) at that resolution."""
+    with (DATA / TIMM).open(newline="") as f:
+        records = list(csv.DictReader(f))
+    known = set(list_archs())
+    found = []
+    for line, r in enumerate(records, start=2):
+        zoo = timm_zoo_name(r["model"])
+        if r["source_file"] == TIMM_SOURCES[device] and zoo in known:
+            found.append((line, f"{zoo}@{r['img_size']}", int(r["batch_size"]),
+                          float(r["step_time_ms"]), float(r["param_count_M"]),
+                          float(r["gmacs"])))
+    costs = cost_many([get_arch(name) for _, name, *_ in found])
+    keep = []
+    for (line, name, batch, ms, params, gmacs), p, macs in zip(
+            found, costs["params"], costs["flops"], strict=True):
+        if abs(p / 1e6 - params) <= 0.01 * params + 0.005 and \
+                abs(macs / 1e9 - gmacs) <= 0.05 * gmacs + 0.005:
+            keep.append((line, name, batch, ms))
+    return keep
+
+
 class Dataset:
-    """One measurement file: its networks read once, kernel counts cached per fusion."""
+    """One measurement file: its networks read once, kernel counts cached per fusion.
+
+    ``groups``: rows of the same network (at other resolutions) share a group, and a
+    calibration split never puts one group on both sides.
+    """
 
     def __init__(self, name: str, limit: int | None) -> None:
         path = DATA / name
-        first = next(c.column for c in COLUMNS if c.file == name)
-        self.data: MeasurementFile = read_measurements(path, column=first, space=SPACES[name])
-        rows = self.data.rows[:limit] if limit else self.data.rows
-        self.specs = [m.spec for m in rows]
-        self.lines = np.array([m.line for m in rows])
-        # the other device columns of the same rows (same networks, read by line)
-        with path.open(newline="") as f:
-            records = list(csv.DictReader(f))
-        self.values = {c.column: np.array([float(records[line - 2][c.column] or "nan")
-                                           for line in self.lines])
-                       for c in COLUMNS if c.file == name}
+        if name == TIMM:
+            rows = {d: _timm_rows(d) for d in TIMM_SOURCES}
+            networks = sorted({n for found in rows.values() for _, n, _, _ in found})
+            self.specs = [get_arch(n) for n in networks]
+            self.names = networks
+            self.lines = np.zeros(len(networks), dtype=np.int64)
+            self.values = {}
+            for device, found in rows.items():
+                by_name = {n: (line, ms) for line, n, _, ms in found}
+                self.values[device] = np.array([by_name[n][1] if n in by_name else np.nan
+                                                for n in networks])
+                self.lines = np.maximum(self.lines, [by_name.get(n, (0, 0))[0]
+                                                     for n in networks])
+            self.groups = np.unique([n.partition("@")[0] for n in networks],
+                                    return_inverse=True)[1]
+        else:
+            first = next(c.column for c in COLUMNS if c.file == name)
+            data: MeasurementFile = read_measurements(path, column=first, space=SPACES[name])
+            measured = data.rows[:limit] if limit else data.rows
+            self.specs = [m.spec for m in measured]
+            self.names = [m.network for m in measured]
+            self.lines = np.array([m.line for m in measured])
+            # the other device columns of the same rows (same networks, read by line)
+            with path.open(newline="") as f:
+                records = list(csv.DictReader(f))
+            self.values = {c.column: np.array([float(records[line - 2][c.column] or "nan")
+                                               for line in self.lines])
+                           for c in COLUMNS if c.file == name}
+            self.groups = np.arange(len(self.specs))
         costs = cost_many(self.specs)
         self.costs = {k: np.asarray(costs[k], dtype=np.float64)
                       for k in ("flops", "activations", "params")}
@@ -128,6 +204,17 @@ class Dataset:
 
     def features(self, batch: int, profile: HardwareProfile) -> dict[Any, Features]:
         return {rules: self.counts(batch, rules).features(profile) for rules in FUSION_CHOICES}
+
+
+def split(ds: Dataset, usable: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded calibration and evaluation rows: whole groups, in a random order, until at
+    least ``k`` rows are drawn (exactly ``k`` where every row is its own group)."""
+    groups = ds.groups[usable]
+    order = np.random.default_rng(seed).permutation(np.unique(groups))
+    sizes = np.array([np.sum(groups == g) for g in order])
+    taken = order[:int(np.searchsorted(np.cumsum(sizes), k)) + 1]
+    train = np.isin(groups, taken)
+    return usable[train], usable[~train]
 
 
 def linear(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
@@ -148,8 +235,9 @@ def evaluate_column(ds: Dataset, col: Column, ks: tuple[int, ...], seed: int,
     all_ds = datasheet_fit.predict(candidates[base.fusion])
     x = np.column_stack([ds.costs["flops"], ds.costs["activations"], ds.costs["params"]])
     for k in ks:
-        order = np.random.default_rng(seed).permutation(usable)
-        train, test = np.sort(order[:k]), np.sort(order[k:])
+        if k >= len(usable) - 5:
+            continue  # too few networks left to evaluate on
+        train, test = split(ds, usable, k, seed)
         t0 = time.perf_counter()
         result = calibrate_features({r: f.subset(train) for r, f in candidates.items()},
                                     y[train], base)
@@ -197,8 +285,7 @@ def write_profiles(datasets: dict[str, Dataset], out_dir: Path, k: int, seed: in
             ds = datasets[col.file]
             y = ds.values[col.column]
             usable = np.flatnonzero(np.isfinite(y) & (y > 0))
-            order = np.random.default_rng(seed).permutation(usable)
-            parts.append((col, np.sort(order[:k]), np.sort(order[k:]),
+            parts.append((col, *split(ds, usable, min(k, len(usable) // 4), seed),
                           ds.features(col.batch, base)))
         # batch-1 GPU times are framework overhead that differs between the two data
         # sets: a GPU profile is fitted on its batch >= 32 columns, checked on all
@@ -223,18 +310,19 @@ def write_profiles(datasets: dict[str, Dataset], out_dir: Path, k: int, seed: in
             records.append({"fitted": target(col) is not None,
                             "path": f"../shared/data/latency/{col.file}",
                             "sha256": file_digest(DATA / col.file), "column": col.column,
-                            "space": SPACES[col.file], "batch": col.batch,
+                            **({"space": SPACES[col.file]} if col.file in SPACES else {}),
+                            "batch": col.batch,
                             "lines": ds.lines[train].tolist()})
         overall = metrics(np.concatenate(predicted_all), np.concatenate(measured_all))
         profile = calibrated_profile(
             base, result, name, records, held_out={**overall, "columns": held_out},
-            runtime=RUNTIME,
-            source=f"HELP (Lee et al., NeurIPS 2021) end-to-end measurements, "
-                   f"{', '.join(sorted({c.file for c in cols}))}")
+            runtime=RUNTIMES.get(cols[0].file, RUNTIME),
+            source=", ".join(sorted({f"{SOURCES[c.file]}, {c.file}" for c in cols})))
         path = out_dir / f"{name}.yaml"
         profile = replace(profile, path=path.resolve())
         profile.save(path)
-        header = (f"# {base.device}: calibrated on {k} seeded networks per measured column\n"
+        header = (f"# {base.device}: calibrated on {len(parts[0][1])} seeded "
+                  f"networks per measured column\n"
                   f"# and validated on all the others. Regenerate (deterministic):\n"
                   f"#   python benchmarks/bench_devices.py --write-profiles hardware_profiles "
                   f"--profile-k {k} --seed {seed}\n")
@@ -251,7 +339,8 @@ def _stack(parts: list[Features]) -> Features:
                     np.concatenate([p.op_class for p in parts]),
                     np.concatenate([p.compute_ms for p in parts]),
                     np.concatenate([p.memory_ms for p in parts]),
-                    np.concatenate([p.n_kernels for p in parts]))
+                    np.concatenate([p.shape for p in parts]),
+                    np.concatenate([p.groups for p in parts]))
 
 
 def main() -> None:

@@ -1,18 +1,27 @@
 """Calibrate a device from whole-network timings: a roofline whose constants are fitted.
 
 The model stays the roofline of :class:`~archdesign.hardware.models.RooflineModel`, a sum
-over fused kernels of a max of two posynomial terms plus overheads (so the MP can bound it):
+over fused kernels of a max of posynomial terms plus overheads (so the MP can bound it):
 
-    latency = Σ_k max(compute_k / eff_c[class_k], memory_k / eff_m[class_k])
-              + n_kernels · overhead + constant
+    latency = Σ_k T_k + constant,
+    T_k = max(compute_k · (1 + Σ_j a_j g_jk) / eff_c[class_k], memory_k / eff_m[class_k])
+          + o_k                       (overhead added: a synchronous runtime, a CPU), or
+    T_k = max(compute_k · (1 + Σ_j a_j g_jk) / eff_c[class_k], memory_k / eff_m[class_k],
+              o_k)                    (``overlap``: launches queued ahead of a GPU hide
+                                       under the kernels that run longer than a launch)
+    o_k = overhead[class_k] + per_group · groups_k · batch
 
 with ``compute_k`` and ``memory_k`` the kernel's time at the datasheet's peak throughput
-and bandwidth (batch and dtype are inputs of both). What is fitted, per op class, is the
-fraction of peak compute and of bandwidth reached, plus the per-kernel overhead and a
-per-network constant; the fusion rules are chosen among the four combinations by
-cross-validated error. The fit minimizes a robust (soft-L1) loss of log(predicted /
-measured) with scipy's trust-region least squares on a smooth max (a p-norm, p raised
-4 -> 16 -> 64), deterministically, plus a weak Gaussian prior pulling each log-efficiency
+and bandwidth (batch and dtype are inputs of both) and g_jk the monomials of
+:data:`~archdesign.hardware.kernels.SHAPE_TERMS` (1/c_out, groups/c_in,
+1/(h_out·w_out·batch): a posynomial stand-in for vector-lane and tile rounding). What is
+fitted: per op class the fraction of peak compute and of bandwidth reached; the overhead
+(one, or one per op class shrunk towards a shared one); the per-group overhead and the
+shape coefficients; a per-network constant. Which of the optional terms are free
+(:class:`Structure`) and which fusion rules apply are chosen by cross-validated error. The
+fit minimizes a robust (soft-L1) loss of log(predicted / measured) with scipy's
+trust-region least squares on a smooth max (a p-norm, p raised 4 -> 16 -> 64) from
+several starts, deterministically, plus weak Gaussian priors pulling each constant
 towards the datasheet's (so 5 networks cannot push an unidentified class anywhere).
 Predictions use the exact max: the result is an ordinary profile for ``model_for``.
 """
@@ -30,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from archdesign.errors import InputError
-from archdesign.hardware.kernels import COL, OP_CLASSES, FusionRules, block_kernels
+from archdesign.hardware.kernels import COL, OP_CLASSES, SHAPE_TERMS, FusionRules, block_kernels
+from archdesign.hardware.models import roofline_constants
 from archdesign.hardware.profile import DEFAULT_CLASS, Efficiency, HardwareProfile, ModelConfig
 from archdesign.layers import blocks
 from archdesign.spec import ArchSpec
@@ -48,8 +58,16 @@ FUSION_CHOICES = (FusionRules(True, True), FusionRules(True, False), FusionRules
 MIN_NETWORKS = 3
 #: Prior standard deviations (natural log) of the fitted constants around the datasheet:
 #: efficiencies within a factor ~3, the overhead within a factor ~20.
-PRIOR_SIGMA_EFFICIENCY = 1.0
+PRIOR_SIGMA_EFFICIENCY = 3.0
 PRIOR_SIGMA_OVERHEAD = 3.0
+#: Per-class overheads are shrunk towards the shared one (a factor ~2.7 apart a priori,
+#: at most e^3), the shape coefficients and the per-group overhead towards
+#: ``SHAPE_PRIOR`` and ``PER_GROUP_PRIOR_MS`` (a factor ~20).
+PRIOR_SIGMA_CLASS_OVERHEAD = 1.0
+MAX_CLASS_OFFSET = 3.0
+PRIOR_SIGMA_SHAPE = 3.0
+SHAPE_PRIOR = 1.0
+PER_GROUP_PRIOR_MS = 1e-4
 #: Typical log-error of a whole-network timing: the scale of the robust loss, and what
 #: turns the priors into residuals comparable with the data's.
 NOISE_SIGMA = 0.05
@@ -67,13 +85,15 @@ class Features:
     op_class: np.ndarray  # per distinct kernel
     compute_ms: np.ndarray  # time at peak throughput (efficiency 1)
     memory_ms: np.ndarray  # time at full bandwidth
-    n_kernels: np.ndarray  # per network
+    shape: np.ndarray  # per distinct kernel, the shape terms g_j (SHAPE_TERMS order)
+    groups: np.ndarray  # per distinct kernel, groups x batch (the per-group overhead's)
 
     def subset(self, index: np.ndarray) -> Features:
         counts = self.counts[index]
         used = np.flatnonzero(np.asarray(counts.sum(axis=0)).ravel() > 0)
         return Features(self.rules, counts[:, used], self.op_class[used],
-                        self.compute_ms[used], self.memory_ms[used], self.n_kernels[index])
+                        self.compute_ms[used], self.memory_ms[used], self.shape[used],
+                        self.groups[used])
 
 
 @dataclass(frozen=True)
@@ -86,7 +106,7 @@ class KernelCounts:
 
     def features(self, profile: HardwareProfile, dtype: str | None = None) -> Features:
         """The kernels' times at ``profile``'s peaks (the roofline's own formula)."""
-        from archdesign.hardware.models import RooflineModel
+        from archdesign.hardware.models import RooflineModel, shape_terms
 
         unit = replace(profile, efficiency={DEFAULT_CLASS: Efficiency(1.0, 1.0)},
                        kernel_overhead_us=0.0)
@@ -95,7 +115,8 @@ class KernelCounts:
         return Features(self.rules, self.counts,
                         self.kernels[:, COL["op_class"]].astype(np.int64),
                         compute * 1e3, memory * 1e3,
-                        np.asarray(self.counts.sum(axis=1)).ravel())
+                        shape_terms(self.kernels[:, :-1], self.kernels[:, -1]),
+                        self.kernels[:, COL["groups"]] * self.kernels[:, -1])
 
 
 def kernel_counts(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
@@ -149,125 +170,272 @@ def featurize(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
 # -- the fit -----------------------------------------------------------------------------
 
 _N_CLASSES = len(OP_CLASSES)
-# parameter vector: log eff_c per class, log eff_m per class, log overhead (ms), log constant
+_N_SHAPE = len(SHAPE_TERMS)
+# parameter vector: log eff_c and log eff_m per class, log overhead (ms), per-class log
+# overhead offsets, log constant (ms), log overhead per group (ms), log shape coefficients
+_EFF_M = _N_CLASSES
 _OVERHEAD = 2 * _N_CLASSES
-_CONSTANT = _OVERHEAD + 1
+_OFFSET = _OVERHEAD + 1
+_CONSTANT = _OFFSET + _N_CLASSES
+_PER_GROUP = _CONSTANT + 1
+_SHAPE = _PER_GROUP + 1
+_N_THETA = _SHAPE + _N_SHAPE
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Which optional terms a fit frees (the others stay at their neutral values)."""
+
+    class_overheads: bool = False  # one kernel overhead per op class, not one for all
+    #: the compute term's channel / spatial inefficiency and the per-group overhead
+    shape_terms: bool = False
+    #: the overhead is a third term of each kernel's max instead of an addend: a launch
+    #: that runs ahead of the device (asynchronous GPU queues) hides under the kernel
+    overlap: bool = False
+
+    @property
+    def label(self) -> str:
+        return (f"class_overheads={str(self.class_overheads).lower()},"
+                f"shape_terms={str(self.shape_terms).lower()},"
+                f"overlap={str(self.overlap).lower()}")
+
+    def free(self) -> np.ndarray:
+        mask = np.ones(_N_THETA, dtype=bool)
+        mask[_OFFSET:_CONSTANT] = self.class_overheads
+        mask[_PER_GROUP:] = self.shape_terms
+        return mask
+
+
+#: The candidates (class overheads, shape terms, overlap) cross-validation chooses among:
+#: the plain roofline, with the shape terms (synchronous CPUs), with overlapping launches
+#: (asynchronous GPUs), and the latter with a launch overhead per op class.
+STRUCTURES = (Structure(False, False, False), Structure(False, True, False),
+              Structure(False, False, True), Structure(True, False, True))
 
 
 @dataclass(frozen=True)
 class Fit:
-    """Fitted constants: per op class efficiencies, per-kernel overhead, constant (ms)."""
+    """Fitted constants: per op class efficiencies and kernel overheads, a constant (ms),
+    the shape coefficients; ``theta`` is the fit's parameter vector (logs)."""
 
     rules: FusionRules
-    compute: np.ndarray  # efficiency per op class (OP_CLASSES order)
-    memory: np.ndarray
-    overhead_ms: float
-    constant_ms: float
+    structure: Structure
+    theta: np.ndarray
 
     @classmethod
     def of_profile(cls, profile: HardwareProfile) -> Fit:
-        """A profile's own constants (its datasheet roofline, uncalibrated)."""
-        eff = [profile.efficiency_of(c) for c in OP_CLASSES]
-        constant = (profile.model.calibration.get("constant_ms", 0.0)
-                    if profile.model is not None else 0.0)
-        return cls(profile.fusion, np.array([e.compute for e in eff]),
-                   np.array([e.memory for e in eff]),
-                   max(profile.kernel_overhead_us * 1e-3, MIN_MS), max(constant, MIN_MS))
+        """A profile's own constants (a datasheet's, or those a calibration wrote)."""
+        theta = _prior(profile)
+        calibration = profile.model.calibration if profile.model is not None else {}
+        overhead, per_group, shape, overlap = roofline_constants(profile, calibration)
+        theta[_OFFSET:_CONSTANT] = np.log(np.maximum(overhead * 1e3, MIN_MS)) - theta[_OVERHEAD]
+        theta[_PER_GROUP] = math.log(max(per_group * 1e3, 1e-300))
+        theta[_SHAPE:] = np.log(np.maximum(shape, 1e-300))
+        structure = Structure(any(f"overhead_us.{c}" in calibration for c in OP_CLASSES),
+                              any(f"shape.{t}" in calibration for t in SHAPE_TERMS), overlap)
+        return cls(profile.fusion, structure, theta)
 
     @property
-    def theta(self) -> np.ndarray:
-        return np.concatenate([np.log(self.compute), np.log(self.memory),
-                               [math.log(self.overhead_ms), math.log(self.constant_ms)]])
+    def compute(self) -> np.ndarray:
+        """Fraction of peak compute per op class (OP_CLASSES order)."""
+        return np.exp(self.theta[:_EFF_M])
+
+    @property
+    def memory(self) -> np.ndarray:
+        return np.exp(self.theta[_EFF_M:_OVERHEAD])
+
+    @property
+    def overhead_ms(self) -> np.ndarray:
+        """Per-kernel overhead per op class (ms)."""
+        return np.exp(self.theta[_OVERHEAD] + self.theta[_OFFSET:_CONSTANT])
+
+    @property
+    def constant_ms(self) -> float:
+        return float(math.exp(self.theta[_CONSTANT]))
+
+    @property
+    def per_group_ms(self) -> float:
+        """Overhead per group and sample (ms; 0 where the structure leaves it out)."""
+        return float(math.exp(self.theta[_PER_GROUP])) * self.structure.shape_terms
+
+    @property
+    def shape(self) -> np.ndarray:
+        """The shape coefficients a_j (0 where the structure leaves them out)."""
+        return np.exp(self.theta[_SHAPE:]) * self.structure.free()[_SHAPE:]
 
     def predict(self, features: Features) -> np.ndarray:
         """Exact-max prediction (ms) of the networks of ``features``."""
-        return _predict(self.theta, features, math.inf)[0]
+        return _predict(self.theta, features, math.inf, self.structure)[0]
 
     def apply(self, base: HardwareProfile) -> HardwareProfile:
-        """``base`` with the fitted efficiencies, overhead, fusion and constant."""
+        """``base`` with the fitted efficiencies, overheads, fusion, shape terms, constant."""
         efficiency = {DEFAULT_CLASS: base.efficiency_of(DEFAULT_CLASS)}
         efficiency.update({cls: Efficiency(float(c), float(m)) for cls, c, m
                            in zip(OP_CLASSES, self.compute, self.memory, strict=True)})
-        return replace(base, efficiency=efficiency, kernel_overhead_us=self.overhead_ms * 1e3,
-                       fusion=self.rules,
-                       model=ModelConfig("roofline", calibration={
-                           "constant_ms": self.constant_ms}))
+        calibration = {"constant_ms": self.constant_ms}
+        if self.structure.class_overheads:
+            calibration.update({f"overhead_us.{c}": float(o) * 1e3
+                                for c, o in zip(OP_CLASSES, self.overhead_ms, strict=True)})
+        if self.structure.shape_terms:
+            calibration["per_group_us"] = self.per_group_ms * 1e3
+            calibration.update({f"shape.{t}": float(a)
+                                for t, a in zip(SHAPE_TERMS, self.shape, strict=True)})
+        if self.structure.overlap:
+            calibration["overlap"] = 1.0
+        return replace(base, efficiency=efficiency,
+                       kernel_overhead_us=math.exp(self.theta[_OVERHEAD]) * 1e3,
+                       fusion=self.rules, model=ModelConfig("roofline", calibration=calibration))
 
 
 def _prior(base: HardwareProfile) -> np.ndarray:
+    """The datasheet's constants as a parameter vector: the prior's centre."""
     eff = [base.efficiency_of(c) for c in OP_CLASSES]
-    return np.concatenate([np.log([e.compute for e in eff]), np.log([e.memory for e in eff]),
-                           [math.log(max(base.kernel_overhead_us * 1e-3, MIN_MS)),
-                            math.log(MIN_MS)]])
+    theta = np.zeros(_N_THETA)
+    theta[:_EFF_M] = np.log([e.compute for e in eff])
+    theta[_EFF_M:_OVERHEAD] = np.log([e.memory for e in eff])
+    theta[_OVERHEAD] = math.log(max(base.kernel_overhead_us * 1e-3, MIN_MS))
+    constant = (base.model.calibration.get("constant_ms", 0.0)
+                if base.model is not None else 0.0)
+    theta[_CONSTANT] = math.log(max(constant, MIN_MS))
+    theta[_PER_GROUP] = math.log(PER_GROUP_PRIOR_MS)
+    theta[_SHAPE:] = math.log(SHAPE_PRIOR)
+    return theta
 
 
-def _predict(theta: np.ndarray, f: Features, power: float,
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Network times, per-kernel times and the compute term's share of each kernel's max."""
+def _predict(theta: np.ndarray, f: Features, power: float, structure: Structure,
+             ) -> tuple[np.ndarray, ...]:
+    """Network times and, per kernel, the derivatives of its time by the log of its
+    compute term, memory term, class overhead and per-group overhead, and the shape
+    factor's log-derivatives (kernels x shape terms)."""
+    shape = np.exp(theta[_SHAPE:]) * structure.free()[_SHAPE:]
+    weighted = f.shape * shape  # kernels x shape terms
+    factor = 1.0 + weighted.sum(axis=1)
     # a kernel without FLOPs (an add, a pool) has log compute time -inf: memory wins
     with np.errstate(divide="ignore"):
-        log_c = np.log(f.compute_ms) - theta[:_N_CLASSES][f.op_class]
-        log_m = np.log(f.memory_ms) - theta[_N_CLASSES:_OVERHEAD][f.op_class]
-    top = np.maximum(log_c, log_m)
+        log_c = np.log(f.compute_ms) - theta[:_EFF_M][f.op_class] + np.log(factor)
+        log_m = np.log(f.memory_ms) - theta[_EFF_M:_OVERHEAD][f.op_class]
+    class_overhead = np.exp(theta[_OVERHEAD] + theta[_OFFSET:_CONSTANT][f.op_class])
+    group_overhead = (math.exp(theta[_PER_GROUP]) * f.groups if structure.shape_terms
+                      else np.zeros(len(f.groups)))
+    overhead = class_overhead + group_overhead
+    log_o = np.log(overhead)
+    overlap = structure.overlap
+    top = np.maximum(np.maximum(log_c, log_m), log_o) if overlap else np.maximum(log_c, log_m)
     if math.isinf(power):
         log_t = top
-        share = (log_c >= log_m).astype(np.float64)
+        share_c = (log_c >= top).astype(np.float64)
+        share_o = ((log_o >= top) & ~(share_c > 0)).astype(np.float64) if overlap else None
     else:  # p-norm smooth max, computed in logs
         a = np.exp(power * (log_c - top))
         b = np.exp(power * (log_m - top))
-        log_t = top + np.log(a + b) / power
-        share = a / (a + b)
+        o = np.exp(power * (log_o - top)) if overlap else 0.0
+        log_t = top + np.log(a + b + o) / power
+        share_c = a / (a + b + o)
+        share_o = o / (a + b + o) if overlap else None
     kernel_ms = np.exp(log_t)
-    total = (f.counts @ kernel_ms + f.n_kernels * math.exp(theta[_OVERHEAD])
-             + math.exp(theta[_CONSTANT]))
-    return total, kernel_ms, share
+    if overlap:
+        d_overhead = kernel_ms * share_o
+        total = f.counts @ kernel_ms
+        share_m = 1.0 - share_c - share_o
+    else:
+        d_overhead = overhead
+        total = f.counts @ (kernel_ms + overhead)
+        share_m = 1.0 - share_c
+    total = total + math.exp(theta[_CONSTANT])
+    return (total, kernel_ms * share_c, kernel_ms * share_m,
+            d_overhead * class_overhead / overhead, d_overhead * group_overhead / overhead,
+            weighted / factor[:, None])
 
 
-def _solve(f: Features, measured: np.ndarray, prior: np.ndarray, start: np.ndarray,
-           ) -> np.ndarray:
+def _solve(f: Features, measured: np.ndarray, prior: np.ndarray,
+           starts: Sequence[np.ndarray], structure: Structure) -> np.ndarray:
+    """The least-cost fit from several starts: the first, smoothest stage runs from each,
+    the sharper stages continue from the best (a max has flat regions in which a term
+    that does not win gets no gradient, so one start can stall where another does not)."""
     from scipy.optimize import least_squares
 
     log_measured = np.log(measured)
     onehot = np.eye(_N_CLASSES)[f.op_class]
-    weight = np.full(len(prior), NOISE_SIGMA / PRIOR_SIGMA_EFFICIENCY)
+    weight = np.full(_N_THETA, NOISE_SIGMA / PRIOR_SIGMA_EFFICIENCY)
     weight[_OVERHEAD] = NOISE_SIGMA / PRIOR_SIGMA_OVERHEAD
+    weight[_OFFSET:_CONSTANT] = NOISE_SIGMA / PRIOR_SIGMA_CLASS_OVERHEAD
     weight[_CONSTANT] = 0.0  # the constant is free (bounded below)
-    lower = np.full(len(prior), math.log(MIN_EFFICIENCY))
+    weight[_PER_GROUP:] = NOISE_SIGMA / PRIOR_SIGMA_SHAPE
+    lower = np.full(_N_THETA, math.log(MIN_EFFICIENCY))
+    upper = np.zeros(_N_THETA)
     lower[_OVERHEAD:] = math.log(MIN_MS)
-    upper = np.zeros(len(prior))
     upper[_OVERHEAD:] = math.log(1e6)
-    theta = np.clip(start, lower + 1e-9, upper - 1e-9)
-    for power in SMOOTH_MAX_POWERS:
-        def residuals(t: np.ndarray, power: float = power) -> np.ndarray:
-            total = _predict(t, f, power)[0]
-            return np.concatenate([np.log(total) - log_measured, weight * (t - prior)])
+    lower[_OFFSET:_CONSTANT], upper[_OFFSET:_CONSTANT] = -MAX_CLASS_OFFSET, MAX_CLASS_OFFSET
+    lower[_PER_GROUP], upper[_PER_GROUP] = math.log(1e-9), math.log(1e3)
+    lower[_SHAPE:], upper[_SHAPE:] = math.log(1e-6), math.log(1e6)
+    free = structure.free()
+    fixed = np.clip(starts[0], lower + 1e-9, upper - 1e-9)
 
-        def jacobian(t: np.ndarray, power: float = power) -> np.ndarray:
-            total, kernel_ms, share = _predict(t, f, power)
-            d_c = -(f.counts @ (onehot * (kernel_ms * share)[:, None]))
-            d_m = -(f.counts @ (onehot * (kernel_ms * (1 - share))[:, None]))
-            d_o = (f.n_kernels * math.exp(t[_OVERHEAD]))[:, None]
+    def full(x: np.ndarray) -> np.ndarray:
+        t = fixed.copy()
+        t[free] = x
+        return t
+
+    theta = fixed
+    for stage, power in enumerate(SMOOTH_MAX_POWERS):
+        def residuals(x: np.ndarray, power: float = power) -> np.ndarray:
+            t = full(x)
+            total = _predict(t, f, power, structure)[0]
+            return np.concatenate([np.log(total) - log_measured,
+                                   (weight * (t - prior))[free]])
+
+        def jacobian(x: np.ndarray, power: float = power) -> np.ndarray:
+            t = full(x)
+            total, compute, memory, overhead, group, d_shape = _predict(t, f, power,
+                                                                        structure)
+            d_c = -(f.counts @ (onehot * compute[:, None]))
+            d_m = -(f.counts @ (onehot * memory[:, None]))
+            d_o = (f.counts @ overhead)[:, None]
+            d_offset = f.counts @ (onehot * overhead[:, None])
             d_k = np.full((len(total), 1), math.exp(t[_CONSTANT]))
-            data = np.hstack([d_c, d_m, d_o, d_k]) / total[:, None]
-            return np.vstack([data, np.diag(weight)])
+            d_g = (f.counts @ group)[:, None]
+            d_s = f.counts @ (d_shape * compute[:, None])
+            data = np.hstack([d_c, d_m, d_o, d_offset, d_k, d_g, d_s]) / total[:, None]
+            return np.vstack([data[:, free], np.diag(weight[free])])
 
-        theta = least_squares(residuals, theta, jac=jacobian, bounds=(lower, upper),
-                              loss="soft_l1", f_scale=NOISE_SIGMA, x_scale=1.0,
-                              max_nfev=200, method="trf").x
+        tries = [np.clip(x, lower + 1e-9, upper - 1e-9) for x in starts] if stage == 0 \
+            else [theta]
+        results = [least_squares(residuals, x[free], jac=jacobian,
+                                 bounds=(lower[free], upper[free]), loss="soft_l1",
+                                 f_scale=NOISE_SIGMA, x_scale=1.0, max_nfev=200, method="trf")
+                   for x in tries]
+        theta = full(min(results, key=lambda r: r.cost).x)
     return np.asarray(theta)
 
 
-def fit(features: Features, measured: np.ndarray, base: HardwareProfile) -> Fit:
+def fit(features: Features, measured: np.ndarray, base: HardwareProfile,
+        structure: Structure = Structure()) -> Fit:
     """Fit the constants of ``base``'s roofline to measured network times (ms)."""
     measured = np.asarray(measured, dtype=np.float64)
     prior = _prior(base)
+    return Fit(features.rules, structure,
+               _solve(features, measured, prior, _starts(features, measured, prior), structure))
+
+
+def _starts(f: Features, measured: np.ndarray, prior: np.ndarray) -> list[np.ndarray]:
+    """The datasheet, and the datasheet with one term made to explain the median network
+    alone (compute, memory or overhead): where the datasheet is far off, the term that
+    really dominates may start out losing every kernel's max."""
     start = prior.copy()
-    # start the constant at a small share of the fastest network (the data decide)
+    # the constant starts at a small share of the fastest network (the data decide)
     start[_CONSTANT] = math.log(max(0.01 * float(measured.min()), 2 * MIN_MS))
-    theta = _solve(features, measured, prior, start)
-    return Fit(features.rules, np.exp(theta[:_N_CLASSES]),
-               np.exp(theta[_N_CLASSES:_OVERHEAD]), float(math.exp(theta[_OVERHEAD])),
-               float(math.exp(theta[_CONSTANT])))
+    compute = f.counts @ f.compute_ms
+    memory = f.counts @ f.memory_ms
+    kernels = np.asarray(f.counts.sum(axis=1)).ravel()
+    out = [start]
+    for part, term in ((slice(0, _EFF_M), compute), (slice(_EFF_M, _OVERHEAD), memory)):
+        alone = start.copy()
+        alone[part] = math.log(min(max(float(np.median(term / measured)), MIN_EFFICIENCY), 1.0))
+        out.append(alone)
+    alone = start.copy()
+    alone[_OVERHEAD] = math.log(max(float(np.median(measured / kernels)), MIN_MS))
+    out.append(alone)
+    return out
 
 
 def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
@@ -277,24 +445,26 @@ def folds(n: int, k: int = 5, seed: int = 0) -> list[np.ndarray]:
 
 
 def cross_validate(features: Features, measured: np.ndarray, base: HardwareProfile,
-                   k: int = 5, seed: int = 0) -> np.ndarray:
+                   structure: Structure = Structure(), k: int = 5, seed: int = 0,
+                   ) -> np.ndarray:
     """Out-of-fold predictions (ms): each network predicted by a fit that never saw it."""
     out = np.empty(len(measured))
     everyone = np.arange(len(measured))
     for held in folds(len(measured), k, seed):
         train = np.setdiff1d(everyone, held)
-        out[held] = fit(features.subset(train), measured[train], base).predict(
+        out[held] = fit(features.subset(train), measured[train], base, structure).predict(
             features.subset(held))
     return out
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """The chosen fit, its cross-validated predictions, and what each fusion scored."""
+    """The chosen fit, its cross-validated predictions, and what each candidate scored."""
 
     fit: Fit
     cross_validated: dict[str, float | int]
-    fusion_scores: dict[str, float]  # fusion label -> cross-validated mean |log error|
+    fusion_scores: dict[str, float]  # fusion label -> its best structure's CV |log error|
+    structure_scores: dict[str, float]  # structure label -> CV |log error| (chosen fusion)
     oof_ms: np.ndarray
 
 
@@ -305,35 +475,46 @@ def fusion_label(rules: FusionRules) -> str:
 
 def calibrate(specs: Sequence[ArchSpec], batches: Sequence[int] | np.ndarray,
               measured: Sequence[float] | np.ndarray, base: HardwareProfile,
-              fusion: Sequence[FusionRules] = FUSION_CHOICES, k: int = 5,
+              fusion: Sequence[FusionRules] = FUSION_CHOICES,
+              structures: Sequence[Structure] = STRUCTURES, k: int = 5,
               seed: int = 0) -> Calibration:
-    """Fit ``base`` to measured networks; the fusion rules with least CV error win."""
+    """Fit ``base`` to measured networks; the fusion and structure with least CV error win."""
     return calibrate_features({rules: featurize(specs, batches, base, rules)
-                               for rules in fusion}, measured, base, k, seed)
+                               for rules in fusion}, measured, base, structures, k, seed)
 
 
 def calibrate_features(candidates: dict[FusionRules, Features],
                        measured: Sequence[float] | np.ndarray, base: HardwareProfile,
-                       k: int = 5, seed: int = 0) -> Calibration:
-    """:func:`calibrate` on networks already featurized under each candidate fusion."""
+                       structures: Sequence[Structure] = STRUCTURES, k: int = 5,
+                       seed: int = 0) -> Calibration:
+    """:func:`calibrate` on networks already featurized under each candidate fusion.
+
+    Every fusion x structure is scored by its cross-validated mean |log error|; a richer
+    structure must beat a simpler one (earlier in ``structures``) to be chosen.
+    """
     from archdesign.hardware.validate import metrics
 
     measured = np.asarray(measured, dtype=np.float64)
     if len(measured) < MIN_NETWORKS:
         raise InputError(f"calibration needs at least {MIN_NETWORKS} measured networks, "
                          f"got {len(measured)}")
-    best: tuple[float, Features, np.ndarray] | None = None
-    scores: dict[str, float] = {}
+    best: tuple[float, FusionRules, Structure, np.ndarray] | None = None
+    scores: dict[tuple[FusionRules, Structure], float] = {}
     for rules, features in candidates.items():
-        oof = cross_validate(features, measured, base, k, seed)
-        score = float(np.mean(np.abs(np.log(oof / measured))))
-        scores[fusion_label(rules)] = score
-        if best is None or score < best[0] - 1e-12:
-            best = (score, features, oof)
+        for structure in structures:
+            oof = cross_validate(features, measured, base, structure, k, seed)
+            score = float(np.mean(np.abs(np.log(oof / measured))))
+            scores[(rules, structure)] = score
+            if best is None or score < best[0] - 1e-12:
+                best = (score, rules, structure, oof)
     if best is None:
-        raise ValueError("calibrate_features: no fusion candidates")
-    _, features, oof = best
-    return Calibration(fit(features, measured, base), metrics(oof, measured), scores, oof)
+        raise ValueError("calibrate_features: no candidates")
+    _, rules, structure, oof = best
+    fusion_scores = {fusion_label(r): min(v for (rr, _), v in scores.items() if rr == r)
+                     for r in candidates}
+    structure_scores = {s.label: v for (r, s), v in scores.items() if r == rules}
+    return Calibration(fit(candidates[rules], measured, base, structure),
+                       metrics(oof, measured), fusion_scores, structure_scores, oof)
 
 
 def file_digest(path: Path) -> str:
@@ -360,9 +541,13 @@ def calibrated_profile(base: HardwareProfile, result: Calibration, name: str,
         "calibration": {
             "base": base.name,
             "fusion_scores": result.fusion_scores,
+            "structure": result.fit.structure.label,
+            "structure_scores": result.structure_scores,
             "loss": f"soft-L1 on log(predicted/measured), scale {NOISE_SIGMA}",
             "prior_sigma": {"efficiency": PRIOR_SIGMA_EFFICIENCY,
-                            "overhead": PRIOR_SIGMA_OVERHEAD},
+                            "overhead": PRIOR_SIGMA_OVERHEAD,
+                            "class_overhead": PRIOR_SIGMA_CLASS_OVERHEAD,
+                            "shape": PRIOR_SIGMA_SHAPE},
             "measurements": records,
         },
     }

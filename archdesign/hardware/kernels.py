@@ -36,6 +36,12 @@ KERNEL_COLUMNS: tuple[str, ...] = (
 )
 COL = {name: i for i, name in enumerate(KERNEL_COLUMNS)}
 
+#: Kernel-shape monomials of a calibrated roofline's compute term: the time at peak is
+#: multiplied by 1 + Σ_j a_j · g_j, g = (1/c_out, groups/c_in, 1/(h_out·w_out·batch)):
+#: narrow outputs, narrow per-group inputs and small spatial extents waste vector lanes
+#: and tiles (a smooth, posynomial stand-in for rounding up to the next multiple).
+SHAPE_TERMS = ("c_out", "c_in_per_group", "spatial_batch")
+
 _NORM_FOLDABLE = frozenset({"bn", "scale"})  # fold into the producing conv's weights
 _WEIGHTED = frozenset({"conv", "linear"})  # kernels whose weights are read from memory
 

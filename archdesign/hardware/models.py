@@ -22,7 +22,13 @@ from scipy.spatial import cKDTree
 from threadpoolctl import threadpool_limits
 
 from archdesign.cost import dtype_bytes
-from archdesign.hardware.kernels import COL, OP_CLASSES, block_kernels, network_kernels
+from archdesign.hardware.kernels import (
+    COL,
+    OP_CLASSES,
+    SHAPE_TERMS,
+    block_kernels,
+    network_kernels,
+)
 from archdesign.hardware.profile import HardwareProfile, ProfileError
 from archdesign.hardware.table import KernelTable, load_table
 from archdesign.layers import number_runs, numbered_block
@@ -112,12 +118,42 @@ class LatencyModel(ABC):
 # -- roofline ------------------------------------------------------------------------------
 
 
+def shape_terms(rows: np.ndarray, batch: int | np.ndarray) -> np.ndarray:
+    """The monomials g_j of :data:`~archdesign.hardware.kernels.SHAPE_TERMS`, one row per
+    kernel row."""
+    spatial = rows[:, COL["h_out"]] * rows[:, COL["w_out"]] * np.asarray(batch,
+                                                                          dtype=np.float64)
+    return np.column_stack([1.0 / rows[:, COL["c_out"]],
+                            rows[:, COL["groups"]] / rows[:, COL["c_in"]], 1.0 / spatial])
+
+
+def roofline_constants(profile: HardwareProfile, calibration: dict[str, float],
+                       ) -> tuple[np.ndarray, float, np.ndarray, bool]:
+    """Per op class kernel overhead (s), the overhead per group and sample (s), the shape
+    coefficients a_j, and whether the overhead overlaps the kernel (a third term of its
+    max) rather than adding to it.
+
+    A calibration may give ``overhead_us.CLASS`` (else the profile's
+    ``kernel_overhead_us``), ``per_group_us`` (a grouped kernel run as a loop over its
+    groups; else 0), ``shape.TERM`` (else 0) and ``overlap`` (1: overlapping).
+    """
+    overhead = np.array([calibration.get(f"overhead_us.{c}", profile.kernel_overhead_us)
+                         for c in OP_CLASSES]) * 1e-6
+    shape = np.array([calibration.get(f"shape.{t}", 0.0) for t in SHAPE_TERMS])
+    return (overhead, calibration.get("per_group_us", 0.0) * 1e-6, shape,
+            calibration.get("overlap", 0.0) > 0)
+
+
 class RooflineModel(LatencyModel):
     """max(compute time, memory time) per kernel, plus a per-kernel overhead.
 
-    compute = 2·MACs·batch / (peak(class, dtype)·compute efficiency(class));
+    compute = 2·MACs·batch / (peak(class, dtype)·compute efficiency(class)), times the
+    shape factor 1 + Σ_j a_j·g_j of a calibration (:data:`SHAPE_TERMS`; none by default);
     memory = bytes of activations read and written and weights / (bandwidth·memory
-    efficiency(class)).
+    efficiency(class)); the overhead is per op class plus one per group and sample (a
+    grouped kernel run as a loop over its groups), and with ``overlap`` it is a third
+    term of the max instead of an addend (launches that run ahead of an asynchronous
+    device hide under the kernels they queue).
     """
 
     kind = "roofline"
@@ -129,6 +165,8 @@ class RooflineModel(LatencyModel):
         eff = [profile.efficiency_of(c) for c in OP_CLASSES]
         self._eff_memory = np.array([e.memory for e in eff])
         self._eff_compute = np.array([e.compute for e in eff])
+        self._overhead, self._per_group, self._shape, self._overlap = roofline_constants(
+            profile, self.calibration)
 
     def _compute_rate(self, dtype: str) -> np.ndarray:
         if dtype not in self._rates:
@@ -157,6 +195,8 @@ class RooflineModel(LatencyModel):
                 rate[mask] = self._compute_rate(str(d))[cls[mask]]
                 nbytes[mask] = dtype_bytes(str(d))
         compute = 2.0 * rows[:, COL["flops"]] * batch_arr / rate
+        if self._shape.any():
+            compute = compute * (1.0 + shape_terms(rows, batch_arr) @ self._shape)
         moved = ((rows[:, COL["in_elements"]] + rows[:, COL["out_elements"]]) * batch_arr
                  + rows[:, COL["weights"]]) * nbytes
         memory = moved / (self.profile.memory_bandwidth * self._eff_memory[cls])
@@ -165,7 +205,13 @@ class RooflineModel(LatencyModel):
     def predict_kernels(self, rows: np.ndarray, batch: int | np.ndarray,
                         dtype: str | np.ndarray) -> np.ndarray:
         compute, memory = self.terms(rows, batch, dtype)
-        return (np.maximum(compute, memory) + self.profile.kernel_overhead_us * 1e-6) * 1e3
+        overhead = self._overhead[rows[:, COL["op_class"]].astype(np.int64)]
+        if self._per_group:
+            overhead = overhead + self._per_group * rows[:, COL["groups"]] * np.asarray(
+                batch, dtype=np.float64)
+        if self._overlap:
+            return np.maximum(np.maximum(compute, memory), overhead) * 1e3
+        return (np.maximum(compute, memory) + overhead) * 1e3
 
 
 # -- lookup table ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from archdesign._package import builtin_dir
 from archdesign.cost import DTYPE_BYTES
 from archdesign.errors import InputError, read_data_file
 from archdesign.files import atomic_write_text
-from archdesign.hardware.kernels import OP_CLASSES, FusionRules
+from archdesign.hardware.kernels import OP_CLASSES, SHAPE_TERMS, FusionRules
 
 logger = logging.getLogger(__name__)
 
@@ -187,8 +187,13 @@ def _number(source: str, key: str, value: Any) -> float:
     return float(value)
 
 
-# calibration key -> whether it must be > 0 (the scale) or may be any finite number
-_CALIBRATION_KEYS = {"scale": True, "per_kernel_ms": False, "constant_ms": False}
+# calibration key -> whether it must be > 0 (the scale) or may be any finite number; a
+# calibrated roofline's per-class and per-group overheads, shape coefficients and
+# overlap flag (see archdesign.hardware.models.roofline_constants)
+_CALIBRATION_KEYS = {"scale": True, "per_kernel_ms": False, "constant_ms": False,
+                     "overlap": True, "per_group_us": True,
+                     **{f"overhead_us.{c}": True for c in OP_CLASSES},
+                     **{f"shape.{t}": True for t in SHAPE_TERMS}}
 # regressor hyperparameter -> (integer?, min, max): the fitted model's only knobs
 _FIT_PARAMS: dict[str, tuple[bool, float, float]] = {
     "max_iter": (True, 1, 10000), "learning_rate": (False, 1e-6, 1.0),
