@@ -14,8 +14,8 @@ def _validated(profile: HardwareProfile) -> str:
     summary = validation_summary(profile)
     if summary is None:
         return "never checked (datasheet)"
-    return (f"{summary['within_10pct']:.0%} within ±10%, n {summary['n']} "
-            f"({summary['level']}; {summary['source']})")
+    # the source is in `hardware show NAME` and --json; the table says how well and on what
+    return f"{summary['within_10pct']:.0%} within ±10% on {summary['n']} {summary['level']}"
 
 
 def _si(x: float, unit: str) -> str:
@@ -46,12 +46,13 @@ def hardware_command(ctx: click.Context, as_json: bool) -> None:
              _si(p.memory_bandwidth, "B/s"), p.model.kind if p.model else "roofline",
              _validated(p)] for p in profiles]
     print_table(Console(), "hardware profiles",
-                [Column("name", kind="name"), Column("device", kind="text", drop=2),
-                 Column("kind", kind="name", drop=4), Column("precision", kind="name",
-                                                               drop=3),
-                 Column("runtime", kind="name", drop=4),
-                 Column("peak"), Column("bandwidth", drop=1), Column("model", kind="name"),
-                 Column("validated", kind="text", drop=5, min_width=20)],
+                [Column("name", kind="name"), Column("device", kind="text", drop=6),
+                 Column("kind", kind="name", drop=8),
+                 Column("precision", kind="name", drop=3),
+                 Column("runtime", kind="name", drop=2),
+                 Column("peak", drop=1), Column("bandwidth", drop=5),
+                 Column("model", kind="name", drop=7),
+                 Column("validated", kind="text", min_width=20)],
                 rows, note="archdesign hardware show NAME shows a profile")
 
 
@@ -90,7 +91,8 @@ def show_command(name: str, as_json: bool) -> None:
         for key, note in profile.derived.items():
             console.print(f"  {key}: {note}", markup=False)
     if profile.model is not None:
-        console.print(f"model: {profile.model.kind} on {profile.model.measurements}")
+        on = f" on {profile.model.measurements}" if profile.model.measurements else ""
+        console.print(f"model: {profile.model.kind}{on}", markup=False)
     console.print(f"validated: {_validated(profile)}", markup=False)
     if profile.validation:
         console.print("validation:")
