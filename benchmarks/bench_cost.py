@@ -1,7 +1,7 @@
 """Analytic cost evaluation rate vs fvcore tracing of the built modules, in one run.
 
     python benchmarks/bench_cost.py [--specs 20000] [--fvcore-specs 12] [--seed 0]
-                                    [--spaces a,b,...] [--baseline-tree DIR]
+                                    [--spaces a,b,...] [--baseline-tree DIR [--rounds 2]]
 
 Two workloads, drawn from the chosen built-in search spaces (default: every one), each
 timed from empty memo caches: independent uniform samples (the worst case: almost every
@@ -14,9 +14,10 @@ warm. Rates are specs per second of this process's CPU time (less sensitive than
 time to other load on the machine), medians of repeats. fvcore builds each module and
 traces it with FlopCountAnalysis + ActivationCountAnalysis.
 
-``--baseline-tree DIR`` times the same analytic workloads in a subprocess that imports
+``--baseline-tree DIR`` times the same analytic workloads in subprocesses that import
 archdesign from DIR (a checkout of an earlier commit, e.g. ``git worktree add /tmp/old
-REV``) and prints its rates beside this tree's, with the ratio.
+REV``) and from this tree, alternately (``--rounds``, medians), and prints the two beside
+each other with the ratio.
 """
 
 from __future__ import annotations
@@ -139,15 +140,15 @@ def analytic_rates(names: list[str], n: int, seed: int) -> dict[str, float]:
     return out
 
 
-def baseline_rates(tree: Path, args: argparse.Namespace) -> dict[str, float]:
-    """:func:`analytic_rates` with archdesign imported from ``tree``."""
+def tree_rates(tree: Path, args: argparse.Namespace) -> dict[str, float]:
+    """:func:`analytic_rates` in a subprocess that imports archdesign from ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     result = subprocess.run(
         [sys.executable, __file__, "--rates-json", "--specs", str(args.specs),
          "--seed", str(args.seed), "--spaces", args.spaces],
         env=env, cwd=tree, capture_output=True, text=True, check=False)
     if result.returncode:
-        sys.exit(f"--baseline-tree {tree}: the baseline run failed:\n{result.stderr}")
+        sys.exit(f"{tree}: the timing run failed:\n{result.stderr}")
     rates: dict[str, float] = json.loads(result.stdout.splitlines()[-1])
     return rates
 
@@ -161,6 +162,8 @@ def main() -> None:
                         help="comma-separated spaces to draw from (default: every one)")
     parser.add_argument("--baseline-tree", type=Path, default=None,
                         help="a checkout of an earlier commit to time the same way")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="with --baseline-tree: alternate runs of each tree (medians)")
     parser.add_argument("--rates-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     names = args.spaces.split(",")
@@ -168,8 +171,16 @@ def main() -> None:
         print(json.dumps(analytic_rates(names, args.specs, args.seed)))
         return
 
-    rates = analytic_rates(names, args.specs, args.seed)
-    baseline = baseline_rates(args.baseline_tree, args) if args.baseline_tree else None
+    if args.baseline_tree is None:
+        rates = analytic_rates(names, args.specs, args.seed)
+        baseline = None
+    else:  # both trees in subprocesses, alternately: the machine's load drifts
+        runs: dict[Path, list[dict[str, float]]] = {ROOT: [], args.baseline_tree: []}
+        for _ in range(args.rounds):
+            for tree, results in runs.items():
+                results.append(tree_rates(tree, args))
+        rates, baseline = ({name: statistics.median(r[name] for r in results)
+                            for name in results[0]} for results in runs.values())
 
     # fvcore on small-resolution variants of the same specs (tracing at full resolution
     # is several times slower still, so this favours the baseline).
@@ -194,7 +205,8 @@ def main() -> None:
         for name, value in rates.items():
             print(f"{name:<48}{value:>12,.0f}")
     else:
-        print(f"baseline: archdesign from {args.baseline_tree}")
+        print(f"baseline: archdesign from {args.baseline_tree}; medians of {args.rounds} "
+              f"alternate runs of each tree")
         print(f"{'path (specs/s of CPU time)':<48}{'this tree':>12}{'baseline':>12}"
               f"{'ratio':>8}")
         for name, value in rates.items():
