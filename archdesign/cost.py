@@ -202,12 +202,13 @@ def _total(parts: list[tuple[BlockCost, int]], batch: int, dtype: str) -> Cost:
     """Totals of (block figures, number of such blocks) pairs."""
     nbytes = dtype_bytes(dtype)
     flops = params = acts = moved = peak = 0
-    for part, count in parts:
-        flops += part.flops * count
-        params += part.params * count
-        acts += part.activations * count
-        moved += part.moved_elements * count
-        peak = max(peak, part.peak_elements)
+    for (block_flops, block_params, block_acts, _, block_peak, block_moved), count in parts:
+        flops += block_flops * count
+        params += block_params * count
+        acts += block_acts * count
+        moved += block_moved * count
+        if block_peak > peak:
+            peak = block_peak
     return Cost(flops=flops, params=params, activations=acts,
                 peak_activation_bytes=peak * batch * nbytes,
                 bytes_moved=(moved * batch + params) * nbytes, batch=batch, dtype=dtype)
@@ -221,7 +222,8 @@ def _check_batch(batch: int) -> None:
 def cost(spec: ArchSpec, batch: int = 1, dtype: str = "float32") -> Cost:
     """Totals for the whole network."""
     _check_batch(batch)
-    return _total([(block_cost(r.fn, r.args), r.repeat) for r in block_runs(spec)], batch, dtype)
+    return _total([(block_cost(fn, args), repeat) for _, _, repeat, fn, args in block_runs(spec)],
+                  batch, dtype)
 
 
 def pool_activations(spec: ArchSpec) -> int:
