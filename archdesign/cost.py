@@ -108,25 +108,41 @@ def live_sets(layers: tuple[Layer, ...]) -> list[tuple[int, ...]]:
     An in-place op's output shares its first input's buffer. A buffer is live from the
     layer that allocates it to the last layer that reads it (the block output to the end).
     """
-    n = len(layers)
+    return list(_live_sets(tuple((layer.op in INPLACE_OPS, layer.inputs) for layer in layers)))
+
+
+@lru_cache(maxsize=1 << 12)
+def _live_sets(graph: tuple[tuple[bool, tuple[int, ...]], ...]) -> tuple[tuple[int, ...], ...]:
+    """:func:`live_sets` of a block's dataflow graph, (in place, inputs) per layer: a
+    block's liveness depends on nothing else, so its few graphs are memoized."""
+    n = len(graph)
     buffer_of = [0] * n  # index of the allocating layer; -1 = block input
     allocated = [-1]
     last_use = {-1: -1}
-    for j, layer in enumerate(layers):
-        for i in layer.inputs:
+    for j, (inplace, inputs) in enumerate(graph):
+        for i in inputs:
             b = -1 if i < 0 else buffer_of[i]
             if last_use[b] < j:
                 last_use[b] = j
-        if layer.op in INPLACE_OPS:
-            first = layer.inputs[0]
+        if inplace:
+            first = inputs[0]
             buffer_of[j] = -1 if first < 0 else buffer_of[first]
         else:
             buffer_of[j] = j
             allocated.append(j)
             last_use[j] = j
     last_use[buffer_of[-1]] = n  # the block output outlives the block
-    return [(-1,)] + [tuple(b for b in allocated if b <= j <= last_use[b])
-                      for j in allocated if j >= 0]
+    return ((-1,), *(tuple(b for b in allocated if b <= j <= last_use[b])
+                     for j in allocated if j >= 0))
+
+
+def _peak(layers: tuple[Layer, ...], block_input: Any, outs: list[Any]) -> Any:
+    """Peak live elements of a non-empty block, given its input and layer output sizes."""
+    peak: Any = 0
+    for live in live_sets(layers):
+        total = sum([block_input if b < 0 else outs[b] for b in live])
+        peak = np.maximum(peak, total) if isinstance(total, np.ndarray) else max(peak, total)
+    return peak
 
 
 def peak_elements(layers: tuple[Layer, ...]) -> int:
@@ -134,13 +150,7 @@ def peak_elements(layers: tuple[Layer, ...]) -> int:
     runs nothing)."""
     if not layers:
         return 0
-    size = {b: (layers[0].in_elements if b < 0
-                else layers[b].out_elements)
-            for b in {-1, *range(len(layers))}}
-    peak: Any = 0
-    for live in live_sets(layers):
-        total = sum(size[b] for b in live)
-        peak = np.maximum(peak, total) if isinstance(total, np.ndarray) else max(peak, total)
+    peak: int = _peak(layers, layers[0].in_elements, [x.out_elements for x in layers])
     return peak
 
 
@@ -157,8 +167,9 @@ def summarize(layers: tuple[Layer, ...]) -> BlockCost:
         if layer.op == "maxpool":
             pool_acts += layer_acts
         if moves_data(layer):
-            moved += out + sum(block_input if i < 0 else outs[i] for i in layer.inputs)
-    return BlockCost(flops, params, acts, pool_acts, peak_elements(layers), moved)
+            moved += out + sum([block_input if i < 0 else outs[i] for i in layer.inputs])
+    peak = _peak(layers, block_input, outs) if layers else 0
+    return BlockCost(flops, params, acts, pool_acts, peak, moved)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -191,12 +202,13 @@ def _total(parts: list[tuple[BlockCost, int]], batch: int, dtype: str) -> Cost:
     """Totals of (block figures, number of such blocks) pairs."""
     nbytes = dtype_bytes(dtype)
     flops = params = acts = moved = peak = 0
-    for part, count in parts:
-        flops += part.flops * count
-        params += part.params * count
-        acts += part.activations * count
-        moved += part.moved_elements * count
-        peak = max(peak, part.peak_elements)
+    for (block_flops, block_params, block_acts, _, block_peak, block_moved), count in parts:
+        flops += block_flops * count
+        params += block_params * count
+        acts += block_acts * count
+        moved += block_moved * count
+        if block_peak > peak:
+            peak = block_peak
     return Cost(flops=flops, params=params, activations=acts,
                 peak_activation_bytes=peak * batch * nbytes,
                 bytes_moved=(moved * batch + params) * nbytes, batch=batch, dtype=dtype)
@@ -210,7 +222,8 @@ def _check_batch(batch: int) -> None:
 def cost(spec: ArchSpec, batch: int = 1, dtype: str = "float32") -> Cost:
     """Totals for the whole network."""
     _check_batch(batch)
-    return _total([(block_cost(r.fn, r.args), r.repeat) for r in block_runs(spec)], batch, dtype)
+    return _total([(block_cost(fn, args), repeat) for _, _, repeat, fn, args in block_runs(spec)],
+                  batch, dtype)
 
 
 def pool_activations(spec: ArchSpec) -> int:

@@ -267,3 +267,41 @@ def test_cost_many_equals_cost_spec_by_spec() -> None:
             "activations": expected.activations,
             "peak_activation_bytes": expected.peak_activation_bytes,
             "bytes_moved": expected.bytes_moved}, spec
+
+
+def test_cost_many_of_no_specs_is_empty_arrays() -> None:
+    from archdesign.cost import cost_many
+
+    table = cost_many([])
+    assert sorted(table) == ["activations", "bytes_moved", "flops", "params",
+                             "peak_activation_bytes"]
+    assert all(v.shape == (0,) and v.dtype.kind == "i" for v in table.values())
+
+
+def test_block_structure_on_arrays_is_the_structure_of_each_block() -> None:
+    # cost_many decides the structures of a group of blocks on arrays and splits the
+    # group by them: each entry must be the structure of that block alone
+    import numpy as np
+
+    from archdesign.block_kinds import NUMERIC_FIELDS, block_structure
+
+    rng = np.random.default_rng(2)
+    for kind, hidden, groups in (("inverted_residual", None, None), ("irf", None, None),
+                                 ("inverted_residual", 24, None), ("bottleneck", None, 8),
+                                 ("basic", None, None), ("convnext", None, None),
+                                 ("skip", None, None)):
+        blocks = [BlockArgs(kind, int(rng.choice([8, 16, 24])), int(rng.choice([16, 24])),
+                            int(rng.choice([1, 2])), 3, 8, 8,
+                            float(rng.choice([1.0, 1.5, 6.0])), hidden, groups,
+                            float(rng.choice([0.0, 0.25])),
+                            pointwise_groups=int(rng.choice([1, 2])))
+                  for _ in range(40)]
+        columns = {name: np.array([getattr(b, name) for b in blocks])
+                   for name in NUMERIC_FIELDS if getattr(blocks[0], name) is not None}
+        batched = blocks[0]._replace(**columns)
+        choices = block_structure(batched)
+        for i, block in enumerate(blocks):
+            assert tuple(bool(np.broadcast_to(x, len(blocks))[i]) for x in choices) == \
+                block_structure(block), block
+        # the rules must really vary across the group for the check to mean anything
+        assert any(len(set(np.broadcast_to(x, len(blocks)).tolist())) > 1 for x in choices)

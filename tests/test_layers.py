@@ -53,3 +53,44 @@ def test_convnext_downsamples_with_layernorm_and_2x2_conv() -> None:
     assert (down.kernel, down.stride, down.c_in, down.c_out, down.h_out) == (2, 2, 96, 192, 28)
     assert by_name["s2.b0.down_norm"].op == "ln"
     assert "s1.b0.down_conv" not in by_name
+
+
+def test_number_runs_numbers_each_distinct_block_once_in_plain_keys() -> None:
+    import gc
+
+    import numpy as np
+
+    from archdesign.layers import (
+        block_layers,
+        block_runs,
+        is_stage_key,
+        number_runs,
+        numbered_block,
+    )
+    from archdesign.spaces import get_space
+
+    rng = np.random.default_rng(4)
+    specs = [get_space(name).sample_spec(rng) for name in ("mobilenet", "ofa-mbv3")
+             for _ in range(30)]
+    specs += specs[:5]  # repeated networks reuse their blocks' numbers
+    numbered = number_runs(specs)
+    assert len(set(numbered.keys)) == len(numbered.keys)
+    assert sum(numbered.counts) == len(numbered.numbers) == len(numbered.repeats)
+    first = 0
+    for spec, count in zip(specs, numbered.counts, strict=True):
+        runs = block_runs(spec)
+        assert count == len(runs)
+        for run, j in zip(runs, range(first, first + count), strict=True):
+            fn, args = numbered_block(numbered.keys[numbered.numbers[j]])
+            assert fn is run.fn and args == run.args and hash(args) == hash(run.args)
+            assert numbered.repeats[j] == run.repeat
+        first += count
+    stage_keys = [key for key in numbered.keys if is_stage_key(key)]
+    every_run = [run for spec in specs for run in block_runs(spec)]
+    assert set(stage_keys) == {run.args for run in every_run if run.fn is block_layers}
+    assert {key for key in numbered.keys if not is_stage_key(key)} == {
+        (run.fn, run.args) for run in every_run if run.fn is not block_layers}
+    # plain tuples of plain values: the collector stops tracking them (named tuples it
+    # never does, and many kept alive cost full collections)
+    gc.collect()
+    assert all(type(key) is tuple and not gc.is_tracked(key) for key in stage_keys)
