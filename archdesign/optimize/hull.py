@@ -20,6 +20,8 @@ ties the two widths (``Model.same_input``). Then:
 - a stage's entropy Σ ½log(c·k²/g) and conv count are linear in (x, y); its depth is
   Σ_d d·y_d;
 - ρ ≤ ρ0 is 2·S_g ≥ L_g·log(L_g/ρ0) per group prefix (S and L linear): convex;
+- a ratio constraint of the space, low <= value_i / value_j <= high (a bottleneck width
+  between a tenth of its stage's width and the width), is linear in z;
 - the depth penalty β·exp(std of the depths) is convex in the depths: subtracted exactly;
 - the score Σ_g α_g·F_g·S_g (F_g = log C_g + log r_g², affine in z) is bounded above by
   the two McCormick planes of each F·S over the node's box.
@@ -230,6 +232,12 @@ class HullRelaxation:
         if rules.monotone_widths:
             idx = [w for w in m.stage_width if w is not None]
             cons.extend(z[a] <= z[b] for a, b in itertools.pairwise(idx) if a != b)
+        # the space's ratio constraints: low <= value_i / value_j <= high, linear in z
+        for i, j, log_low, log_high in m.ratios:
+            if math.isfinite(log_low):
+                cons.append(z[i] - z[j] >= log_low)
+            if math.isfinite(log_high):
+                cons.append(z[i] - z[j] <= log_high)
         # two planes over-estimating each F_g·S_g (scaled): t <= pf·S + ps·F − pc
         self.planes = [(cp.Parameter(g), cp.Parameter(g), cp.Parameter(g)) for _ in range(2)]
         f_vec = np.array([grp["f"][0] for grp in self.groups])

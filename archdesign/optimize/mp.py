@@ -57,6 +57,11 @@ logger = logging.getLogger(__name__)
 
 # Grid steps of the local search run from the rounding of every node taken off the heap.
 LOCAL_STEPS = 8
+# Paired-move steps that polish every new incumbent a node's local search finds: trades
+# between two parameters (a width up, a depth down) that single steps cannot make within
+# the budgets. On the free-bottleneck ResNet-50 problem this closes the 1% gap in 207
+# nodes instead of 681.
+POLISH_STEPS = 30
 # Branching weighs a group's McCormick slack (the bound's own over-estimate) this much
 # more than the spread estimates of depths, kernels and grid rounding, which over-state
 # what integrality costs the bound by about an order of magnitude (measured on the
@@ -162,6 +167,9 @@ class _Solver:
                             for m in self.models]
         self.grids = [grid(p) for p in self.sizes]
         self.log_grids = [np.log(np.array(g)) for g in self.grids]
+        self.grid_index = [{v: k for k, v in enumerate(g)} for g in self.grids]
+        self.size_index = {p.name: i for i, p in enumerate(self.sizes)}
+        self.ratios = self.models[0].ratios
         self.cache: dict[tuple[Any, ...], Evaluation] = {}
         self.searched: set[tuple[Any, ...]] = set()  # local-search starts already run
         self.incumbent: Evaluation | None = None
@@ -220,7 +228,23 @@ class _Solver:
             i = values.index(params[p.name])
             for j in (i - 1, i + 1):
                 if 0 <= j < len(values):
-                    out.append({**params, p.name: values[j]})
+                    cand = self._feasible({**params, p.name: values[j]}, p.name)
+                    if cand is not None:
+                        out.append(cand)
+        return out
+
+    def _feasible(self, params: dict[str, Value], moved: str) -> dict[str, Value] | None:
+        """A step within the space's ratio constraints: a ratio it breaks is repaired by
+        moving the other size (:meth:`_repair`); None when it cannot be."""
+        if not self.ratios or self.problem.space.feasible(params):
+            return params
+        index = [self.grid_index[i][float(params[p.name])] for i, p in enumerate(self.sizes)]
+        repaired = self._repair(index, moved=self.size_index.get(moved))
+        if repaired is None:
+            return None
+        out = dict(params)
+        for i, j in enumerate(repaired):
+            out[self.sizes[i].name] = typed(self.sizes[i], self.grids[i][j])
         return out
 
     def local_search(self, params: dict[str, Value], max_steps: int = 60,
@@ -258,10 +282,13 @@ class _Solver:
         m = self.models[node.combo]
         relax = self.relaxations[node.combo]
         params: dict[str, Value] = dict(self.combos[node.combo])
-        for i, p in enumerate(self.sizes):
+        index = []
+        for i in range(len(self.sizes)):
             j = int(np.searchsorted(self.log_grids[i], sol.z[i] + 1e-9, side="right")) - 1
-            j = min(max(j, node.lo[i]), node.hi[i])
-            params[p.name] = typed(p, self.grids[i][j])
+            index.append(min(max(j, node.lo[i]), node.hi[i]))
+        repaired = self._repair(index, node)
+        for i, j in enumerate(index if repaired is None else repaired):
+            params[self.sizes[i].name] = typed(self.sizes[i], self.grids[i][j])
         first, _ = relax.marginals(sol.weights)
         for s in range(m.num_stages):
             dp = m.stage_depth[s][0]
@@ -274,6 +301,59 @@ class _Solver:
                 v = max(node.kernels[kp], key=lambda c: first[s].get(c, 0.0))
                 params[self.kernel_params[kp].name] = param_values(self.kernel_params[kp])[v]
         return params
+
+    def _allowed(self, i: int, j: int, log_low: float, log_high: float,
+                 j_index: int) -> tuple[int, int]:
+        """The grid indices of size i that ratio (i, j) allows with size j at ``j_index``."""
+        g_i, w = self.log_grids[i], self.log_grids[j][j_index]
+        return (int(np.searchsorted(g_i, w + log_low - 1e-12, side="left")),
+                int(np.searchsorted(g_i, w + log_high + 1e-12, side="right")) - 1)
+
+    def _repair(self, index: list[int], node: _Node | None = None,
+                moved: int | None = None) -> list[int] | None:
+        """Grid indices moved into the space's ratio constraints: each numerator to the
+        nearest grid value its ratio allows (within the node's box where it can be).
+        Rounding every size down can leave a ratio just outside its bounds, and a local
+        step on a width drags its bottleneck width along. None when the ratio cannot be
+        met by moving the numerator (or the numerator is the size that ``moved``)."""
+        out = list(index)
+        for i, j, log_low, log_high in self.ratios:
+            low, high = self._allowed(i, j, log_low, log_high, out[j])
+            if low <= out[i] <= high:
+                continue
+            if i == moved or low > high:
+                return None
+            if node is not None and max(low, node.lo[i]) <= min(high, node.hi[i]):
+                low, high = max(low, node.lo[i]), min(high, node.hi[i])
+            out[i] = min(max(out[i], low), high)
+        return out
+
+    def tighten(self, node: _Node) -> _Node | None:
+        """The node's box narrowed by the space's ratio constraints (each bound of z_i −
+        z_j bounds one variable by the other's range), to a fixed point; None when the
+        constraints leave it empty. Tighter boxes give tighter McCormick planes."""
+        ratios = self.ratios
+        if not ratios:
+            return node
+        lo, hi = list(node.lo), list(node.hi)
+        changed = True
+        while changed:
+            changed = False
+            for i, j, log_low, log_high in ratios:
+                g_i, g_j = self.log_grids[i], self.log_grids[j]
+                # z_i >= z_j + log_low and z_i <= z_j + log_high
+                new = [max(lo[i], int(np.searchsorted(g_i, g_j[lo[j]] + log_low - 1e-12))),
+                       min(hi[i], int(np.searchsorted(g_i, g_j[hi[j]] + log_high + 1e-12,
+                                                      side="right")) - 1),
+                       max(lo[j], int(np.searchsorted(g_j, g_i[lo[i]] - log_high - 1e-12))),
+                       min(hi[j], int(np.searchsorted(g_j, g_i[hi[i]] - log_low + 1e-12,
+                                                      side="right")) - 1)]
+                if new != [lo[i], hi[i], lo[j], hi[j]]:
+                    lo[i], hi[i], lo[j], hi[j] = new
+                    changed = True
+                if lo[i] > hi[i] or lo[j] > hi[j]:
+                    return None
+        return replace(node, lo=tuple(lo), hi=tuple(hi))
 
     # -- bounds ----------------------------------------------------------------------------
 
@@ -387,7 +467,9 @@ class _Solver:
             depths = tuple(tuple(int(v) for v in param_values(p)) for p in self.depth_params)
             lo = tuple(0 for _ in self.sizes)
             hi = tuple(len(g) - 1 for g in self.grids)
-            out.append(_Node(c, lo, hi, depths, tuple(kernels)))
+            root = self.tighten(_Node(c, lo, hi, depths, tuple(kernels)))
+            if root is not None:
+                out.append(root)
         if not out:
             raise InputError(f"no kernel satisfies the design rules (kernel <= feature map / "
                              f"1.5) for: {'; '.join(excluded)}")
@@ -429,10 +511,19 @@ class _Solver:
                 status = stop
                 break
             if node.sol is not None:  # the most promising node: search from its rounding
+                before = self.incumbent
                 self.local_search(self.round_solution(node, node.sol), max_steps=LOCAL_STEPS)
-            for child in self.branch(node):
+                if self.incumbent is not before and self.incumbent is not None:
+                    self.local_search(self.incumbent.params, max_steps=POLISH_STEPS,
+                                      pairs=True)
+            for split in self.branch(node):
+                child = self.tighten(split)
+                if child is None:  # the ratio constraints leave nothing in it
+                    continue
                 if child.is_leaf():
-                    self.evaluate(self.leaf_params(child))
+                    leaf = self.leaf_params(child)
+                    if self.problem.space.feasible(leaf):
+                        self.evaluate(leaf)
                     continue
                 self.bound(child, node.bound)
                 if child.bound == -math.inf:
@@ -445,7 +536,7 @@ class _Solver:
                     continue
                 heapq.heappush(heap, (-child.bound, next(counter), child))
         if self.incumbent is not None:  # polish the incumbent with paired moves
-            self.local_search(self.incumbent.params, max_steps=30, pairs=True)
+            self.local_search(self.incumbent.params, max_steps=POLISH_STEPS, pairs=True)
         lower = self.incumbent.score if self.incumbent else -math.inf
         open_bound = max((-item[0] for item in heap), default=-math.inf)
         return max(open_bound, closed_bound, lower), status

@@ -132,6 +132,9 @@ class Model:
     # stage -> (z index of its first block's input width, of its own width) for stride-1
     # stages whose input and output widths can be equal (a structural branch)
     same_input: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # the space's ratio constraints, low <= value_i / value_j <= high, as
+    # (i, j, log low, log high) on z: linear in log space
+    ratios: list[tuple[int, int, float, float]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -143,10 +146,6 @@ def classify(space: SearchSpace) -> dict[str, list[Parameter]]:
         raise ModelingError(f"space {space.name!r}: the MP designer models staged spaces "
                             f"(per-stage width/depth/kernel/expansion); use the Optuna "
                             f"search for {type(space).__name__}")
-    if space.constraints:
-        raise ModelingError(f"space {space.name!r}: the MP does not model the space's "
-                            f"constraints ({'; '.join(c.describe() for c in space.constraints)})"
-                            f"; use the Optuna search")
     out: dict[str, list[Parameter]] = {"size": [], "depth": [], "kernel": [], "other": []}
     for p in space.parameters:
         kind = field_of(p)
@@ -156,7 +155,23 @@ def classify(space: SearchSpace) -> dict[str, list[Parameter]]:
             out[kind].append(p)
         else:
             out["other"].append(p)
+    sizes = {p.name for p in out["size"]}
+    for c in space.constraints:
+        if c.numerator not in sizes or c.denominator not in sizes:
+            raise ModelingError(f"space {space.name!r}: the MP models ratio constraints "
+                                f"between widths and expansions only, not {c.describe()}; "
+                                f"use the Optuna search")
     return out
+
+
+def ratio_rows(space: StagedSpace, sizes: list[Parameter]) -> list[tuple[int, int, float, float]]:
+    """The space's ratio constraints as bounds on z_i − z_j (a ratio of two sizes is a
+    monomial: its bounds are linear in log space)."""
+    index = {p.name: i for i, p in enumerate(sizes)}
+    return [(index[c.numerator], index[c.denominator],
+             math.log(c.low) if c.low > 0 else -math.inf,
+             math.log(c.high) if math.isfinite(c.high) else math.inf)
+            for c in space.constraints]
 
 
 def other_assignments(params: list[Parameter], limit: int = 64) -> list[dict[str, Value]]:
@@ -200,7 +215,8 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
         params.update(depth)
         params.update(kernel)
         try:
-            spec = space.decode(params)
+            spec = space.decode_unconstrained(params) if isinstance(space, StagedSpace) \
+                else space.decode(params)
         except InputError as exc:
             raise ModelingError(f"space {space.name!r} cannot be probed for the MP: {exc}") \
                 from None
@@ -233,6 +249,8 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
 
     model = Model(sizes, [grid(p) for p in sizes], depths, kernels, dict(fixed), stage_depth,
                   stage_kernel, [None] * num_stages, num_stages=num_stages)
+    if isinstance(space, StagedSpace):
+        model.ratios = ratio_rows(space, sizes)
     variants = max([len(param_values(p)) for p in kernels] or [1])
     for v in range(variants):
         kv = {p.name: param_values(p)[min(v, len(param_values(p)) - 1)] for p in kernels}

@@ -259,3 +259,37 @@ def test_a_time_limit_that_cuts_the_search_says_so_with_the_node_count(
 def test_bad_limits_are_input_errors(tiny_space: SearchSpace, limits: dict) -> None:
     with pytest.raises(InputError, match=next(iter(limits))):
         design(tiny_space, Budgets(flops=2e6), **limits)
+
+
+RATIO_CASES = [Budgets(flops=1.5e6), Budgets(params=25e3, rho=0.3),
+               Budgets(flops=2.5e6, params=30e3)]
+
+
+@pytest.mark.parametrize("budgets", RATIO_CASES, ids=lambda b: str(b.items()))
+def test_exact_optimum_under_ratio_constraints(budgets: Budgets,
+                                               brute_force: Callable) -> None:
+    """Free bottleneck widths bounded by ratio constraints (linear in log space): the MP
+    proves the brute-force optimum over the constrained space, and its design respects
+    the constraints."""
+    space = load_space(Path(__file__).with_name("tiny-ratio.yaml"))
+    best = brute_force(Problem(space, budgets))
+    assert best is not None
+    result = design(space, budgets, tolerance=0.0)
+    assert result.status == "optimal"
+    assert result.score == pytest.approx(best.score, rel=1e-6)
+    assert result.gap <= 3 * BOUND_MARGIN
+    assert space.feasible(result.params)
+    # the optimum of the unconstrained relaxation would break a ratio somewhere: the
+    # constraints are in the model, not only checked on designs
+    model = build_model(space, {})
+    assert [(model.variables[i].name, model.variables[j].name) for i, j, *_ in model.ratios] \
+        == [("s1.hidden_width", "s1.width"), ("s2.hidden_width", "s2.width")]
+
+
+def test_ratio_constraints_on_other_parameters_are_refused(tmp_path: Path) -> None:
+    text = Path(__file__).with_name("tiny-ratio.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("ratio: [s2.hidden_width, s2.width]",
+                                "ratio: [s2.depth, s1.depth]"))
+    with pytest.raises(ModelingError, match="ratio constraints between widths"):
+        build_model(load_space(bad), {})
