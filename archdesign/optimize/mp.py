@@ -37,10 +37,12 @@ from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, Objective, get_objective
 from archdesign.optimize.hull import BOUND_MARGIN, HullRelaxation, NodeBox, Solution
+from archdesign.optimize.local import LocalSearch
 from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
 from archdesign.optimize.relaxation import (
     LatencyTerms,
     Model,
+    ModelingError,
     build_model,
     classify,
     grid,
@@ -82,15 +84,15 @@ class Design:
     spec: ArchSpec
     params: dict[str, Value]  # the space assignment (to_dict: "assignment")
     score: float
-    upper_bound: float
-    gap: float  # (upper_bound - score) / |score|
+    upper_bound: float | None  # None: no bound (the space is not modeled; see notes)
+    gap: float | None  # (upper_bound - score) / |score|
     figures: dict[str, float]  # exact recount: flops, params, activations, peak, rho, ...
     budgets: Budgets
     binding: list[str]
     shadow_prices: dict[str, dict[str, float]]
     seconds: float
     nodes: int
-    status: str  # "optimal" (gap within tolerance), "node_limit" or "time_limit"
+    status: str  # "optimal" (gap within tolerance), "node_limit", "time_limit", "no_bound"
     objective: str = "deepmad"
     notes: list[str] = field(default_factory=list)
     # every exactly evaluated feasible design no other one beats on both the score and
@@ -136,7 +138,7 @@ class _Node:
 # -- the solver ----------------------------------------------------------------------------
 
 
-class _Solver:
+class _Solver(LocalSearch):
     def __init__(self, problem: Problem, tolerance: float, max_nodes: int,
                  time_limit: float | None, fixed: dict[str, Value]) -> None:
         if not isinstance(problem.objective, DeepMAD):
@@ -146,7 +148,6 @@ class _Solver:
                              f"{problem.objective.name} objective can only be checked on "
                              f"designs; use archdesign search --score NAME --strategy nsga2, "
                              f"which evaluates it on every candidate")
-        self.problem = problem
         self.objective: DeepMAD = problem.objective
         self.tolerance = tolerance
         self.max_nodes = max_nodes
@@ -156,7 +157,8 @@ class _Solver:
         self.sizes: list[Parameter] = kinds["size"]
         self.depth_params: list[Parameter] = kinds["depth"]
         self.kernel_params: list[Parameter] = kinds["kernel"]
-        self.fixed = {k: space.parameter(k).check(v, "fixed") for k, v in fixed.items()}
+        super().__init__(problem, {k: space.parameter(k).check(v, "fixed")
+                                   for k, v in fixed.items()})
         others = [p for p in kinds["other"] if p.name not in self.fixed]
         self.combos = [{**c, **self.fixed} for c in other_assignments(others)]
         self.models = [build_model(space, c) for c in self.combos]
@@ -170,9 +172,6 @@ class _Solver:
         self.grid_index = [{v: k for k, v in enumerate(g)} for g in self.grids]
         self.size_index = {p.name: i for i, p in enumerate(self.sizes)}
         self.ratios = self.models[0].ratios
-        self.cache: dict[tuple[Any, ...], Evaluation] = {}
-        self.searched: set[tuple[Any, ...]] = set()  # local-search starts already run
-        self.incumbent: Evaluation | None = None
         self.nodes = 0
 
     def _latency_terms(self, model: Model) -> tuple[RooflineModel,
@@ -188,56 +187,15 @@ class _Solver:
         verify_latency(self.problem.space, model, roofline, terms, batch, dtype)
         return roofline, terms
 
-    # -- exact evaluation and local search ----------------------------------------------
+    # -- steps within the ratio constraints ---------------------------------------------
 
-    def evaluate(self, params: dict[str, Value]) -> Evaluation:
-        key = tuple(sorted(params.items()))
-        hit = self.cache.get(key)
-        if hit is None:
-            hit = self.problem.evaluate(params)
-            self.cache[key] = hit
-            if hit.feasible and (self.incumbent is None or hit.score > self.incumbent.score):
-                self.incumbent = hit
-                logger.debug("incumbent %.3f", hit.score)
-        return hit
-
-    def front(self, figure: str) -> list[dict[str, Value]]:
-        """Feasible evaluated designs that no other beats on both score and ``figure``,
-        by increasing ``figure``."""
-        feasible = sorted((ev for ev in self.cache.values() if ev.feasible),
-                          key=lambda ev: (ev.figures[figure], -ev.score))
-        out, best = [], -math.inf
-        for ev in feasible:
-            if ev.score > best:
-                out.append(dict(ev.params))
-                best = ev.score
-        return out
-
-    def _merit(self, ev: Evaluation) -> tuple[int, float]:
-        if ev.feasible:
-            return (1, ev.score)
-        excess = sum(max(0.0, ev.usage[k] / v - 1) for k, v in self.problem.limits.items())
-        return (0, -excess - len(ev.violations))
-
-    def _neighbors(self, params: dict[str, Value], fixed_names: set[str]) -> list[dict]:
-        out = []
-        for p in self.problem.space.parameters:
-            if p.name in fixed_names:
-                continue
-            values = param_values(p)
-            i = values.index(params[p.name])
-            for j in (i - 1, i + 1):
-                if 0 <= j < len(values):
-                    cand = self._feasible({**params, p.name: values[j]}, p.name)
-                    if cand is not None:
-                        out.append(cand)
-        return out
-
-    def _feasible(self, params: dict[str, Value], moved: str) -> dict[str, Value] | None:
+    def step(self, params: dict[str, Value], moved: str) -> dict[str, Value] | None:
         """A step within the space's ratio constraints: a ratio it breaks is repaired by
         moving the other size (:meth:`_repair`); None when it cannot be."""
-        if not self.ratios or self.problem.space.feasible(params):
+        if self.problem.space.feasible(params):
             return params
+        if not self.ratios:
+            return None
         index = [self.grid_index[i][float(params[p.name])] for i, p in enumerate(self.sizes)]
         repaired = self._repair(index, moved=self.size_index.get(moved))
         if repaired is None:
@@ -246,35 +204,6 @@ class _Solver:
         for i, j in enumerate(repaired):
             out[self.sizes[i].name] = typed(self.sizes[i], self.grids[i][j])
         return out
-
-    def local_search(self, params: dict[str, Value], max_steps: int = 60,
-                     pairs: bool = False) -> Evaluation:
-        """Steepest ascent over single (and, with ``pairs``, paired) grid steps, with exact
-        figures throughout."""
-        fixed_names = set(self.fixed)
-        current = self.evaluate(params)
-        start = (tuple(sorted(params.items())), max_steps, pairs)
-        if start in self.searched:  # deterministic: the same start ends at the same point
-            return current
-        self.searched.add(start)
-        for _ in range(max_steps):
-            best, best_merit = None, self._merit(current)
-            singles = self._neighbors(current.params, fixed_names)
-            for cand in singles:
-                ev = self.evaluate(cand)
-                if self._merit(ev) > best_merit:
-                    best, best_merit = ev, self._merit(ev)
-            if best is None and current.feasible and pairs:
-                # trade: one parameter up, another down (moves along the budget surface)
-                for cand in singles:
-                    for pair in self._neighbors(cand, fixed_names):
-                        ev = self.evaluate(pair)
-                        if self._merit(ev) > best_merit:
-                            best, best_merit = ev, self._merit(ev)
-            if best is None:
-                break
-            current = best
-        return current
 
     def round_solution(self, node: _Node, sol: Solution) -> dict[str, Value]:
         """The node's relaxed solution rounded to the grids: each stage at its heaviest
@@ -606,7 +535,8 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
            hardware: str | None = None, *, rules: DesignRules | None = None,
            tolerance: float = 0.005, max_nodes: int = DEFAULT_MAX_NODES,
            time_limit: float | None = None, fixed: dict[str, Any] | None = None,
-           latency_model: str | None = None, front_of: str | None = None) -> Design:
+           latency_model: str | None = None, front_of: str | None = None,
+           allow_no_bound: bool = False) -> Design:
     """The best design of ``space`` within ``budgets``, with a certified upper bound.
 
     ``tolerance``: stop once the bound is within this fraction of the incumbent (0: prove
@@ -620,6 +550,9 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     is also in the relaxation, so the bound respects the latency budget; a measured
     (table, fitted) model is not, and the bound then ignores it (the result says so).
     ``front_of``: a figure (e.g. ``latency_ms``) for :attr:`Design.front`.
+    ``allow_no_bound``: for a space the MP cannot model (:class:`ModelingError`), return
+    the best design of a local search with exact evaluation instead of refusing; it has no
+    upper bound or gap (``status`` "no_bound", and a note saying why).
     """
     start = time.perf_counter()
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
@@ -632,7 +565,12 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     if isinstance(objective, str):
         objective = get_objective(objective)
     problem = Problem(space, budgets, objective, hardware, rules, latency_model)
-    solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}))
+    try:
+        solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}))
+    except ModelingError as exc:
+        if not allow_no_bound:
+            raise
+        return _no_bound(problem, exc, dict(fixed or {}), max_nodes, front_of, start)
     upper, status = solver.run()
     best = solver.incumbent
     if best is None and status != "optimal":
@@ -663,8 +601,45 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
                     time.perf_counter() - start, solver.nodes, status, objective.name, notes,
                     solver.front(front_of) if front_of else [])
     logger.info("design: score %.2f, bound %.2f, gap %.3f%%, %d nodes, %.1fs", result.score,
-                upper, 100 * result.gap, solver.nodes, result.seconds)
+                upper, 100 * max(gap, 0.0), solver.nodes, result.seconds)
     return result
+
+
+# Starts of the local search that designs a space without a bound: the space's defaults
+# and this many seeded samples.
+NO_BOUND_SAMPLES = 3
+
+
+def _no_bound(problem: Problem, reason: ModelingError, fixed: dict[str, Any], max_nodes: int,
+              front_of: str | None, start: float) -> Design:
+    """The best design of a deterministic local search over a space the MP cannot model:
+    steepest ascent (at most ``max_nodes`` steps each) from the defaults and
+    ``NO_BOUND_SAMPLES`` seeded samples, every candidate recounted exactly."""
+    space = problem.space
+    held = {k: space.parameter(k).check(v, "fixed") for k, v in fixed.items()}
+    search = LocalSearch(problem, held)
+    rng = np.random.default_rng(0)
+    starts = [{**space.defaults(), **held},
+              *({**space.sample(rng), **held} for _ in range(NO_BOUND_SAMPLES))]
+    for params in starts:
+        search.local_search(params, max_steps=max_nodes)
+    best = search.incumbent
+    if best is None:
+        closest = min(search.cache.values(), key=lambda ev: len(ev.violations))
+        raise InputError(f"no design of space {space.name!r} within the budgets "
+                         f"{problem.budgets.items()} and the design rules was found by a "
+                         f"local search from {len(starts)} starts ({len(search.cache)} "
+                         f"networks evaluated; the closest breaks: "
+                         f"{'; '.join(closest.violations)}); the MP cannot bound this space: "
+                         f"{reason}")
+    notes = [f"no bound: {reason}. This design is the best of a local search from "
+             f"{len(starts)} starts ({len(search.cache)} networks evaluated exactly), "
+             f"not certified"]
+    binding = [name for name, limit in problem.budgets.items().items()
+               if best.usage[name] >= 0.99 * limit]
+    return Design(best.spec, best.params, best.score, None, None, best.figures,
+                  problem.budgets, binding, {}, time.perf_counter() - start, 0, "no_bound",
+                  problem.objective.name, notes, search.front(front_of) if front_of else [])
 
 
 def _infeasible_message(problem: Problem, solver: _Solver) -> str:

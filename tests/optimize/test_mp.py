@@ -23,7 +23,7 @@ from archdesign.optimize.relaxation import (
     model_latency,
     roofline_terms,
 )
-from archdesign.spaces import SearchSpace, get_space, load_space
+from archdesign.spaces import SearchSpace, get_space, list_spaces, load_space
 
 CASES = [
     Budgets(flops=1.2e6),
@@ -293,3 +293,30 @@ def test_ratio_constraints_on_other_parameters_are_refused(tmp_path: Path) -> No
                                 "ratio: [s2.depth, s1.depth]"))
     with pytest.raises(ModelingError, match="ratio constraints between widths"):
         build_model(load_space(bad), {})
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_every_registered_space_is_designed_with_a_gap_or_no_bound(name: str) -> None:
+    """Every space in ``archdesign spaces`` runs through the designer: a certified gap
+    where the MP models the space, an explicit "no bound" where it does not. (The kernel
+    rule is off: the CIFAR-sized spaces end in 4x4 feature maps that cannot meet it.)"""
+    space = get_space(name)
+    budgets = Budgets(flops=cost(space.spec()).flops)
+    result = design(space, budgets, rules=DesignRules(max_kernel_ratio=None), max_nodes=4,
+                    allow_no_bound=True)
+    assert result.figures["flops"] <= budgets.flops  # type: ignore[operator]
+    assert result.score == pytest.approx(get_objective("deepmad").score(result.spec))
+    if result.status == "no_bound":
+        assert result.upper_bound is None and result.gap is None
+        assert result.notes[0].startswith("no bound: ") and "not certified" in result.notes[0]
+    else:
+        assert result.upper_bound is not None and result.gap is not None
+        assert result.upper_bound >= result.score and result.gap >= 0
+    with_bound = {"convnext", "deepmad-mbconv", "mobilenet", "resnet-basic",
+                  "resnet-bottleneck", "resnet-bottleneck-ratio"}
+    assert (result.status != "no_bound") == (name in with_bound)
+
+
+def test_a_space_the_mp_cannot_model_is_refused_without_allow_no_bound() -> None:
+    with pytest.raises(ModelingError, match="per-block choices"):
+        design(get_space("ofa-mbv3"), Budgets(flops=3e8), max_nodes=4)
