@@ -1,14 +1,16 @@
 """MP designer vs the evolutionary and Optuna baselines on the DeepMAD problems.
 
-Rows: the budgets of ResNet-18, -34 and -50 (FLOPs, params, ρ <= 0.3, 224x224) in the coarse
-``resnet-bottleneck-ratio`` space and in ``resnet-bottleneck`` (free bottleneck widths,
-out/10 <= b <= out), and DeepMAD-29M (at 224 and 288 px), -50M and -89M's budgets in
-``deepmad-mbconv`` (ρ <= 0.5). For each, run the MP designer, then the reference-style
-evolutionary search and Optuna (TPE) each with 10x the MP's wall time, and print score,
-certified gap, nodes and wall time. The MP is bounded by nodes (its default limit), so its
-rows are the same on any machine; only the wall times (and so the baselines' budgets)
-vary. ``--quick``: ResNet-18 in both spaces and DeepMAD-29M, 100 nodes, baselines at 2x
-(a smoke run). ``--problems``: a comma-separated subset of the row names.
+Rows: the budgets of ResNet-18, -34 and -50 (FLOPs, params, ρ <= 0.3, 224x224) in the
+coarse ``resnet-bottleneck-ratio`` space and in ``resnet-bottleneck`` (free bottleneck
+widths, out/10 <= b <= out); DeepMAD-29M (at 224 and 288 px), -50M and -89M's budgets in
+``deepmad-mbconv`` (ρ <= 0.5); and ResNet-50's budgets with its latency (7.7 ms) on the
+calibrated rtx2080ti profile, which is in the MP's bound. For each, run the MP designer,
+then the reference-style evolutionary search and Optuna (TPE) each with 10x the MP's wall
+time, and print score, certified gap, nodes and wall time. The MP is bounded by nodes (its
+default limit), so its rows are the same on any machine; only the wall times (and so the
+baselines' budgets) vary. ``--quick``: ResNet-18 in both spaces and DeepMAD-29M, 100
+nodes, baselines at 2x (a smoke run). ``--problems``: a comma-separated subset of the row
+names.
 
     python benchmarks/bench_mp.py [--quick] [--problems NAMES] [--mp-nodes 1000] [--factor 10]
 """
@@ -52,6 +54,7 @@ class Row:
     budgets: Budgets
     fixed: dict[str, int]
     tolerance: float | None  # None: the designer's default
+    hardware: str | None = None
 
 
 PROBLEMS = {
@@ -59,6 +62,11 @@ PROBLEMS = {
     **{f"{n}/free": Row(n, "resnet-bottleneck", b, {}, CERTIFY_1PCT) for n, b in RESNET.items()},
     **{n: Row(n, "deepmad-mbconv", b, {"resolution": r}, CERTIFY_1PCT)
        for n, (b, r) in MBCONV.items()},
+    # ResNet-50's budgets plus its own latency on a GPU profile calibrated on measured
+    # networks (the torchvision ResNet-50 predicts 7.70 ms at batch 1 there)
+    "resnet50/free+latency": Row("resnet50", "resnet-bottleneck",
+                                 Budgets(flops=4.13e9, params=25.55e6, rho=0.3,
+                                         latency_ms=7.7), {}, CERTIFY_1PCT, "rtx2080ti"),
 }
 QUICK = ("resnet18/ratio", "resnet18/free", "deepmad29m")
 
@@ -89,7 +97,8 @@ def main() -> None:
         row = PROBLEMS[key]
         space = get_space(row.space)
         tolerance = args.tolerance if args.tolerance is not None else row.tolerance
-        result = design(space, row.budgets, max_nodes=mp_nodes, fixed=row.fixed,
+        result = design(space, row.budgets, hardware=row.hardware, max_nodes=mp_nodes,
+                        fixed=row.fixed,
                         **({} if tolerance is None else {"tolerance": tolerance}))
         rows.append({"problem": key, "space": row.space, "method": "MP (cvxpy B&B)",
                      "score": result.score, "upper_bound": result.upper_bound,
@@ -97,7 +106,7 @@ def main() -> None:
                      "evaluations": result.nodes, "flops": result.figures["flops"],
                      "params": result.figures["params"], "rho": result.figures["rho"]})
         budget_s = factor * result.seconds
-        problem = Problem(space, row.budgets)
+        problem = Problem(space, row.budgets, hardware=row.hardware)
         for method in ("evolutionary", "optuna-tpe"):
             t0 = time.perf_counter()
             base = (evolutionary(problem, time_limit=budget_s, seed=0, fixed=row.fixed)

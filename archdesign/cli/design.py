@@ -145,6 +145,8 @@ def _print_human(result: object) -> None:
                       "yes" if name in result.binding else "",
                       "" if price is None else f"{price:.2f}")
     console.print(usage)
+    if result.latency_certified is not None:
+        console.print(f"latency in the bound: {result.latency_certified}")
     for note in result.notes:
         console.print(f"note: {note}", style="yellow")
 

@@ -98,6 +98,8 @@ class Design:
     # every exactly evaluated feasible design no other one beats on both the score and
     # ``front_of`` (when asked for): what the search around the optimum found on the way
     front: list[dict[str, Value]] = field(default_factory=list)
+    # with a latency budget: which part of the predicted latency the upper bound respects
+    latency_certified: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +112,8 @@ class Design:
             "shadow_prices": self.shadow_prices, "seconds": self.seconds,
             "nodes": self.nodes, "status": self.status, "objective": self.objective,
             "assignment": self.params, "notes": self.notes, "spec": self.spec.to_dict(),
+            **({"latency_certified": self.latency_certified}
+               if self.latency_certified is not None else {}),
         }
 
 
@@ -599,10 +603,29 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     result = Design(best.spec, best.params, best.score, upper, max(gap, 0.0), best.figures,
                     budgets, binding, solver.shadow_prices(best),
                     time.perf_counter() - start, solver.nodes, status, objective.name, notes,
-                    solver.front(front_of) if front_of else [])
+                    solver.front(front_of) if front_of else [], _latency_certified(problem))
     logger.info("design: score %.2f, bound %.2f, gap %.3f%%, %d nodes, %.1fs", result.score,
                 upper, 100 * max(gap, 0.0), solver.nodes, result.seconds)
     return result
+
+
+def _latency_certified(problem: Problem) -> str | None:
+    """Which part of the predicted latency the bound respects, in words (None without a
+    latency budget)."""
+    model = problem.latency
+    if problem.budgets.latency_ms is None or model is None:
+        return None
+    profile = model.profile
+    if not isinstance(model, RooflineModel):
+        return (f"none: the {model.kind} model of {profile.name} is enforced exactly on "
+                f"designs, not in the bound")
+    kind = "calibrated (fitted on measured networks)" if \
+        profile.validation.get("calibration") else "datasheet"
+    constant = model.calibration.get("constant_ms", 0.0)
+    return (f"all of it: the {kind} roofline of {profile.name}, Σ over fused kernels of "
+            f"max(compute, memory) + {profile.kernel_overhead_us:.3g} µs per kernel + "
+            f"{constant:.3g} ms per network, as posynomials checked against the profile's "
+            f"own predictions at sampled networks")
 
 
 # Starts of the local search that designs a space without a bound: the space's defaults

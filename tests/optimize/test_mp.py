@@ -320,3 +320,23 @@ def test_every_registered_space_is_designed_with_a_gap_or_no_bound(name: str) ->
 def test_a_space_the_mp_cannot_model_is_refused_without_allow_no_bound() -> None:
     with pytest.raises(ModelingError, match="per-block choices"):
         design(get_space("ofa-mbv3"), Budgets(flops=3e8), max_nodes=4)
+
+
+def test_exact_optimum_under_a_calibrated_latency_budget(tiny_space: SearchSpace,
+                                                        brute_force: Callable) -> None:
+    """A profile calibrated on measured networks (rtx2080ti: fitted efficiencies,
+    per-kernel overhead and a per-network constant) is a roofline, so its latency is in
+    the relaxation in full: the MP proves the brute-force optimum and says so."""
+    assert get_profile("rtx2080ti").validation["calibration"]
+    budgets = Budgets(latency_ms=3.5, rho=0.3)
+    best = brute_force(Problem(tiny_space, budgets, hardware="rtx2080ti"))
+    assert best is not None and best.figures["latency_ms"] > 3.4  # the budget binds
+    result = design(tiny_space, budgets, hardware="rtx2080ti", tolerance=0.0)
+    assert result.score == pytest.approx(best.score, rel=1e-6)
+    assert result.figures["latency_ms"] <= 3.5 and result.notes == []
+    assert result.latency_certified is not None
+    assert result.latency_certified.startswith("all of it: the calibrated (fitted on "
+                                               "measured networks) roofline of rtx2080ti")
+    assert result.to_dict()["latency_certified"] == result.latency_certified
+    no_latency = design(tiny_space, Budgets(rho=0.3), hardware="rtx2080ti", tolerance=0.0)
+    assert no_latency.latency_certified is None
