@@ -47,18 +47,22 @@ import numpy as np
 import scipy.sparse as sp
 
 from archdesign.cost import dtype_bytes
+from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD
+from archdesign.objectives.deepmad import groups as deepmad_groups
 from archdesign.optimize.problem import Budgets, DesignRules
 from archdesign.optimize.relaxation import (
     COSTS,
     SAME,
     LatencyTerms,
     Model,
+    ModelingError,
     Monomial,
     param_values,
     peak_terms,
 )
+from archdesign.spaces import SearchSpace
 
 # Clarabel's tolerances: a node's bound needs ~1e-5 relative accuracy, not 1e-8, and the
 # looser setting saves about a third of the iterations. Every bound is widened by
@@ -579,6 +583,52 @@ class HullRelaxation:
         f = np.array([grp["f"][0] @ z + grp["f"][1] for grp in self.groups])
         return f, s
 
+
+    def point(self, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """z and the option weights (each 0 or 1) of a point of the space."""
+        m = self.model
+        z = np.array([math.log(float(params[p.name])) for p in m.variables])
+        weights = np.zeros(self.no)
+        for k, o in enumerate(self.options):
+            dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
+            depth = m.stage_depth[o.stage][1] if dp is None else \
+                int(params[m.depth_params[dp].name])
+            kernel = 0 if kp is None else param_values(m.kernel_params[kp]).index(
+                params[m.kernel_params[kp].name])
+            same = o.stage in m.same_input and \
+                z[m.same_input[o.stage][0]] == z[m.same_input[o.stage][1]]
+            if o.kernel == kernel and (o.depth == depth if o.repeat else o.same == same):
+                weights[k] = 1.0
+        return z, weights
+
+    def point_score(self, params: dict[str, Any]) -> float:
+        """The score the relaxation's own terms give at a point of the space (its groups,
+        entropies, F and depth penalty): what it must equal there."""
+        z, weights = self.point(params)
+        f, s = self.group_values(z, weights)
+        depths = self.depth_rows @ weights + self.depth_const
+        return float(self.alpha @ (f * s)) - self.objective.depth_penalty(
+            [round(float(d)) for d in depths])
+
+    def verify_objective(self, space: SearchSpace, samples: int = 6) -> None:
+        """The DeepMAD grouping and entropies of the relaxation must reproduce the
+        objective at sampled points of the space (as :func:`_verify` does for the costs):
+        a network the relaxation groups differently is an error, not a wrong bound."""
+        rng = np.random.default_rng(2)
+        for _ in range(samples):
+            params = {**space.sample(rng), **self.model.fixed}
+            try:
+                spec = space.decode(params)
+            except InputError:
+                continue
+            want = self.objective.score(spec)
+            got = self.point_score(params)
+            if len(deepmad_groups(spec)) != len(self.groups) or \
+                    abs(got - want) > 1e-6 * max(1.0, abs(want)):
+                raise ModelingError(
+                    f"space {space.name!r}: the MP's relaxation gives the DeepMAD score "
+                    f"{got:.6g} ({len(self.groups)} groups) where the objective gives "
+                    f"{want:.6g} ({len(deepmad_groups(spec))} groups) at {params}")
 
     def plane_bounds(self, box: NodeBox) -> tuple[np.ndarray, ...]:
         """(F_lo, F_hi, S_lo, S_hi) per group over the node: the McCormick corners."""

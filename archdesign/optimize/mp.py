@@ -171,6 +171,8 @@ class _Solver(LocalSearch):
         self.relaxations = [HullRelaxation(m, problem.budgets, self.objective, problem.rules,
                                            self._latency_terms(m))
                             for m in self.models]
+        for relax in self.relaxations:  # its DeepMAD terms, checked against the objective
+            relax.verify_objective(space)
         self.grids = [grid(p) for p in self.sizes]
         self.log_grids = [np.log(np.array(g)) for g in self.grids]
         self.grid_index = [{v: k for k, v in enumerate(g)} for g in self.grids]

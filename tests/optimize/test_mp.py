@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -340,3 +341,33 @@ def test_exact_optimum_under_a_calibrated_latency_budget(tiny_space: SearchSpace
     assert result.to_dict()["latency_certified"] == result.latency_certified
     no_latency = design(tiny_space, Budgets(rho=0.3), hardware="rtx2080ti", tolerance=0.0)
     assert no_latency.latency_certified is None
+
+
+@pytest.mark.parametrize("name", ["resnet-bottleneck", "deepmad-mbconv", "mobilenet"])
+def test_node_problem_is_dpp_and_its_deepmad_terms_match_the_objective(name: str) -> None:
+    """A node changes parameters only, so the program compiles once (DPP); and the
+    relaxation's grouping, entropies and depth penalty reproduce the objective at points
+    of the space (the designer checks this at run time too)."""
+    space = get_space(name)
+    fixed = {p.name: p.choices[0] for p in space.parameters
+             if p.name in ("resolution", "se_ratio")}
+    model = build_model(space, fixed)
+    relax = HullRelaxation(model, Budgets(flops=4e9, params=30e6, rho=0.5), DeepMAD(),
+                           DesignRules())
+    assert relax.problem.is_dcp(dpp=True) and relax.problem.is_dpp()
+    relax.verify_objective(space)
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        params = {**space.sample(rng), **fixed}
+        assert relax.point_score(params) == pytest.approx(
+            DeepMAD().score(space.decode(params)), rel=1e-9)
+
+
+def test_a_relaxation_whose_deepmad_terms_differ_from_the_objective_is_refused() -> None:
+    space = get_space("resnet-bottleneck-ratio")
+    relax = HullRelaxation(build_model(space, {}), Budgets(flops=4e9), DeepMAD(),
+                           DesignRules())
+    vec, const = relax.groups[0]["f"]
+    relax.groups[0]["f"] = (vec, const + math.log(4))  # the first group's resolution doubled
+    with pytest.raises(ModelingError, match="DeepMAD score"):
+        relax.verify_objective(space)
