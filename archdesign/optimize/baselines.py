@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from archdesign.optimize.posynomial import param_values
 from archdesign.optimize.problem import Evaluation, Problem
-from archdesign.optimize.relaxation import param_values
 from archdesign.spaces import Parameter, Value
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import logging
 import math
 from typing import Any
 
+from archdesign.optimize.posynomial import param_values
 from archdesign.optimize.problem import Evaluation, Problem
-from archdesign.optimize.relaxation import param_values
 from archdesign.spaces import Parameter, Value
 
 logger = logging.getLogger(__name__)

@@ -1,24 +1,31 @@
 """The DeepMAD mathematical program, solved by branch and bound over cvxpy relaxations.
 
 Maximize the DeepMAD score over a staged space subject to budgets (FLOPs, params,
-activations, peak activation memory, ρ, roofline latency; a measured latency model is
-enforced exactly on every design but is not in the relaxation) and the design rules.
-Variables: every width and expansion (grids), every depth and kernel.
+activations, peak activation memory, ρ, roofline latency, calibrated or not; a measured
+latency model is enforced exactly on every design but is not in the relaxation), the
+space's ratio constraints and the design rules. Variables: every width and expansion
+(grids), every depth and kernel. The package, in reading order:
 
-**Relaxation** (:mod:`archdesign.optimize.hull`, one cvxpy/Clarabel program per space,
-re-solved with new parameters at every node): widths and expansions become
-z = log(value) within the node's box; each stage's (depth, kernel) choice is a
-disjunction relaxed to its convex hull (perspective exponential cones for the costs,
-linear entropy and conv counts); ρ and the depth penalty are exact convex constraints and
-terms; each group's F·S product is over-estimated by its McCormick planes over the box.
-The node's optimum bounds every design in the node from above.
-
-**Search**: best-first branch and bound on the McCormick slack of a group's F (its last
-width), a stage's fractional depth or kernel, or a size variable. A node whose bound is
-within the tolerance of the incumbent is closed; the certified upper bound is the
-largest bound of any node not explored to the end. Incumbents come from rounding each
-node's relaxed solution to the grids and a local search with the exact cost model; every
-reported design is recounted exactly.
+- :mod:`~archdesign.optimize.posynomial`: the space's costs, entropies and roofline
+  latency as posynomials of z = log(size), probed from the layer expansion and checked
+  against the cost and latency models;
+- :mod:`~archdesign.optimize.relaxation`: the node relaxation, one cvxpy/Clarabel program
+  per space (DPP), re-solved with new parameters at every node: each stage's (depth,
+  kernel) choice relaxed to its convex hull (perspective exponential cones for the costs,
+  linear entropy and conv counts); ρ, the ratio constraints and the depth penalty exact;
+  each group's F·S over-estimated by its McCormick planes over the box. Its DeepMAD terms
+  are checked against the objective at run time;
+- :mod:`~archdesign.optimize.branching`: the nodes and where to split them (the McCormick
+  slack of a group's F, a stage's fractional depth or kernel, a size variable);
+- :mod:`~archdesign.optimize.local`: local search with exact evaluation (incumbents, and
+  designs of spaces the MP cannot model, which then say they have no bound);
+- :mod:`~archdesign.optimize.sensitivity`: shadow prices of the budgets at the design;
+- this module: best-first branch and bound. A node whose bound is within the tolerance
+  of the incumbent is closed; the certified upper bound is the largest bound of any node
+  not explored to the end. Incumbents come from rounding each node's relaxed solution to
+  the grids and a local search with the exact cost model; every reported design is
+  recounted exactly. The work is bounded by nodes, so the same inputs give the same
+  design and bound on any machine.
 """
 
 from __future__ import annotations
@@ -36,10 +43,9 @@ import numpy as np
 from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, Objective, get_objective
-from archdesign.optimize.hull import BOUND_MARGIN, HullRelaxation, NodeBox, Solution
+from archdesign.optimize.branching import Node, split
 from archdesign.optimize.local import LocalSearch
-from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
-from archdesign.optimize.relaxation import (
+from archdesign.optimize.posynomial import (
     LatencyTerms,
     Model,
     ModelingError,
@@ -52,6 +58,9 @@ from archdesign.optimize.relaxation import (
     typed,
     verify_latency,
 )
+from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
+from archdesign.optimize.relaxation import BOUND_MARGIN, HullRelaxation, NodeBox, Solution
+from archdesign.optimize.sensitivity import shadow_prices
 from archdesign.spaces import Parameter, SearchSpace, Value, get_space
 from archdesign.spec import ArchSpec
 
@@ -64,12 +73,6 @@ LOCAL_STEPS = 8
 # the budgets. On the free-bottleneck ResNet-50 problem this closes the 1% gap in 207
 # nodes instead of 681.
 POLISH_STEPS = 30
-# Branching weighs a group's McCormick slack (the bound's own over-estimate) this much
-# more than the spread estimates of depths, kernels and grid rounding, which over-state
-# what integrality costs the bound by about an order of magnitude (measured on the
-# ResNet problems: fixing every F at its relaxed value drops the open nodes' bounds
-# below the incumbent; forcing integral depths barely moves them).
-F_SLACK_PRIORITY = 10.0
 # Relaxations solved before the designer returns its best design with the certified gap.
 # The bound is work, not time, so the same problem gives the same design on any machine
 # under any load (bench_mp's ResNet-18/34/50 problems close their 0.5% gap in 265-361
@@ -115,28 +118,6 @@ class Design:
             **({"latency_certified": self.latency_certified}
                if self.latency_certified is not None else {}),
         }
-
-
-# -- nodes ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Node:
-    combo: int
-    lo: tuple[int, ...]  # grid index bounds of every size variable
-    hi: tuple[int, ...]
-    depths: tuple[tuple[int, ...], ...]  # candidate values of every depth parameter
-    kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
-    ties: tuple[tuple[int, bool], ...] = ()  # (stage, input width == own width) decided
-    bound: float = math.inf
-    sol: Solution | None = None
-
-    def child(self, **changes: Any) -> _Node:
-        return replace(self, bound=math.inf, sol=None, **changes)
-
-    def is_leaf(self) -> bool:
-        return (self.lo == self.hi and all(len(d) == 1 for d in self.depths)
-                and all(len(k) == 1 for k in self.kernels))
 
 
 # -- the solver ----------------------------------------------------------------------------
@@ -211,7 +192,7 @@ class _Solver(LocalSearch):
             out[self.sizes[i].name] = typed(self.sizes[i], self.grids[i][j])
         return out
 
-    def round_solution(self, node: _Node, sol: Solution) -> dict[str, Value]:
+    def round_solution(self, node: Node, sol: Solution) -> dict[str, Value]:
         """The node's relaxed solution rounded to the grids: each stage at its heaviest
         kernel and the candidate depth nearest its relaxed depth, sizes rounded down."""
         m = self.models[node.combo]
@@ -244,7 +225,7 @@ class _Solver(LocalSearch):
         return (int(np.searchsorted(g_i, w + log_low - 1e-12, side="left")),
                 int(np.searchsorted(g_i, w + log_high + 1e-12, side="right")) - 1)
 
-    def _repair(self, index: list[int], node: _Node | None = None,
+    def _repair(self, index: list[int], node: Node | None = None,
                 moved: int | None = None) -> list[int] | None:
         """Grid indices moved into the space's ratio constraints: each numerator to the
         nearest grid value its ratio allows (within the node's box where it can be).
@@ -263,7 +244,7 @@ class _Solver(LocalSearch):
             out[i] = min(max(out[i], low), high)
         return out
 
-    def tighten(self, node: _Node) -> _Node | None:
+    def tighten(self, node: Node) -> Node | None:
         """The node's box narrowed by the space's ratio constraints (each bound of z_i −
         z_j bounds one variable by the other's range), to a fixed point; None when the
         constraints leave it empty. Tighter boxes give tighter McCormick planes."""
@@ -292,12 +273,12 @@ class _Solver(LocalSearch):
 
     # -- bounds ----------------------------------------------------------------------------
 
-    def box(self, node: _Node) -> NodeBox:
+    def box(self, node: Node) -> NodeBox:
         lo = np.array([self.log_grids[i][j] for i, j in enumerate(node.lo)])
         hi = np.array([self.log_grids[i][j] for i, j in enumerate(node.hi)])
         return NodeBox(lo, hi, node.depths, node.kernels, dict(node.ties))
 
-    def bound(self, node: _Node, parent_bound: float = math.inf) -> None:
+    def bound(self, node: Node, parent_bound: float = math.inf) -> None:
         lower = self.incumbent.score if self.incumbent is not None else None
         sol = self.relaxations[node.combo].solve(self.box(node), lower=lower)
         self.nodes += 1
@@ -306,80 +287,13 @@ class _Solver(LocalSearch):
 
     # -- branching ---------------------------------------------------------------------------
 
-    def branch(self, node: _Node) -> list[_Node]:
-        """Split the node where its relaxation is loosest: the McCormick slack of a group's
-        F·S, a stage's spread over depths or kernels, or a size off its grid."""
-        m = self.models[node.combo]
-        relax = self.relaxations[node.combo]
-        box = self.box(node)
-        sol = node.sol
-        assert sol is not None
-        f, s_vals = relax.group_values(sol.z, sol.weights, sol.copies)
-        planes = relax.plane_bounds(box)
-        weight = relax.stage_weights(f)
-        grad = relax.gradient(sol.weights, f, s_vals)
-        first, rep = relax.marginals(sol.weights)
-        tied = relax.tied_weight(sol.weights)
-        # (impact, kind, index, split point)
-        best: tuple[float, str, int, float] = (-1.0, "", -1, 0.0)
-        f_lo, f_hi, s_lo, s_hi = planes
-        for g, grp in enumerate(relax.groups):
-            over = min(f_hi[g] * s_vals[g] + s_lo[g] * f[g] - f_hi[g] * s_lo[g],
-                       f_lo[g] * s_vals[g] + s_hi[g] * f[g] - f_lo[g] * s_hi[g])
-            slack = relax.alpha[g] * max(over - f[g] * s_vals[g], 0.0)
-            var = grp["var"]
-            if var is not None and node.hi[var] > node.lo[var]:
-                best = max(best, (F_SLACK_PRIORITY * slack, "size", var, float(sol.z[var])))
-        for s in range(m.num_stages):
-            j = m.stage_depth[s][0]
-            if j is not None and len(node.depths[j]) > 1:
-                d_bar = float(sol.depth[s])
-                spread = sum(w * abs(d - d_bar) for d, w in rep[s].items())
-                impact = weight[s] * relax.repeat_entropy(s, sol.z) * spread
-                impact += 1e-9 * (node.depths[j][-1] - node.depths[j][0])
-                best = max(best, (impact, "depth", j, d_bar))
-            kp = m.stage_kernel[s]
-            if kp is not None and len(node.kernels[kp]) > 1:
-                impact = weight[s] * (1 - max(first[s].values())) * \
-                    relax.kernel_entropy_gap(s, node.kernels[kp], float(sol.depth[s]))
-                best = max(best, (impact + 1e-10, "kernel", kp, 0.0))
-        decided = dict(node.ties)
-        for s, share in tied.items():
-            if s not in decided:  # with and without projection mixed: decide which
-                impact = weight[s] * relax.repeat_entropy(s, sol.z) * min(share, 1 - share)
-                best = max(best, (impact, "tie", s, 0.0))
-        for i in range(m.n):
-            if node.hi[i] > node.lo[i]:
-                g_i = self.log_grids[i]
-                below = g_i[int(np.searchsorted(g_i, sol.z[i] + 1e-9, side="right")) - 1]
-                impact = abs(float(grad[i])) * (float(sol.z[i]) - below)
-                impact += 1e-12 * (node.hi[i] - node.lo[i])
-                best = max(best, (impact, "size", i, float(sol.z[i])))
-        _, kind, j, at_value = best
-        if kind == "size":
-            lo_i, hi_i = node.lo[j], node.hi[j]
-            at = int(np.searchsorted(self.log_grids[j], at_value + 1e-9, side="right")) - 1
-            quarter = (hi_i - lo_i) // 4
-            at = min(max(at, lo_i + quarter), hi_i - 1 - quarter)
-            return [node.child(lo=_replace(node.lo, j, a), hi=_replace(node.hi, j, b))
-                    for a, b in ((lo_i, at), (at + 1, hi_i))]
-        if kind == "depth":
-            cands = node.depths[j]
-            half = sum(1 for c in cands if c <= at_value)
-            quarter = max(len(cands) // 4, 1)
-            half = min(max(half, quarter), len(cands) - quarter)
-            return [node.child(depths=_replace(node.depths, j, part))
-                    for part in (cands[:half], cands[half:])]
-        if kind == "tie":
-            return [node.child(ties=(*node.ties, (j, same))) for same in (True, False)]
-        cands = node.kernels[j]
-        half = len(cands) // 2
-        return [node.child(kernels=_replace(node.kernels, j, part))
-                for part in (cands[:half], cands[half:])]
+    def branch(self, node: Node) -> list[Node]:
+        return split(node, self.models[node.combo], self.relaxations[node.combo],
+                     self.box(node), self.log_grids)
 
     # -- the search --------------------------------------------------------------------------
 
-    def roots(self) -> list[_Node]:
+    def roots(self) -> list[Node]:
         rules = self.problem.rules
         out = []
         excluded = []
@@ -402,7 +316,7 @@ class _Solver(LocalSearch):
             depths = tuple(tuple(int(v) for v in param_values(p)) for p in self.depth_params)
             lo = tuple(0 for _ in self.sizes)
             hi = tuple(len(g) - 1 for g in self.grids)
-            root = self.tighten(_Node(c, lo, hi, depths, tuple(kernels)))
+            root = self.tighten(Node(c, lo, hi, depths, tuple(kernels)))
             if root is not None:
                 out.append(root)
         if not out:
@@ -423,7 +337,7 @@ class _Solver(LocalSearch):
 
     def run(self) -> tuple[float, str]:
         start = time.perf_counter()
-        heap: list[tuple[float, int, _Node]] = []
+        heap: list[tuple[float, int, Node]] = []
         counter = itertools.count()
         for root in self.roots():
             self.bound(root)
@@ -451,8 +365,8 @@ class _Solver(LocalSearch):
                 if self.incumbent is not before and self.incumbent is not None:
                     self.local_search(self.incumbent.params, max_steps=POLISH_STEPS,
                                       pairs=True)
-            for split in self.branch(node):
-                child = self.tighten(split)
+            for part in self.branch(node):
+                child = self.tighten(part)
                 if child is None:  # the ratio constraints leave nothing in it
                     continue
                 if child.is_leaf():
@@ -481,7 +395,7 @@ class _Solver(LocalSearch):
         twice the margin every bound carries for the solver's accuracy."""
         return (self.tolerance + 2 * BOUND_MARGIN) * max(1.0, abs(lower))
 
-    def leaf_params(self, node: _Node) -> dict[str, Value]:
+    def leaf_params(self, node: Node) -> dict[str, Value]:
         params: dict[str, Value] = dict(self.combos[node.combo])
         for i, p in enumerate(self.sizes):
             params[p.name] = typed(p, self.grids[i][node.lo[i]])
@@ -500,38 +414,12 @@ class _Solver(LocalSearch):
         c = next(i for i, combo in enumerate(self.combos)
                  if all(params[k] == v for k, v in combo.items()))
         relax = self.relaxations[c]
-        node = _Node(c, tuple(0 for _ in self.sizes), tuple(len(g) - 1 for g in self.grids),
+        node = Node(c, tuple(0 for _ in self.sizes), tuple(len(g) - 1 for g in self.grids),
                      tuple((int(params[p.name]),) for p in self.depth_params),
                      tuple((param_values(p).index(params[p.name]),) for p in self.kernel_params))
         box = self.box(node)
         z0 = np.array([math.log(float(params[p.name])) for p in self.sizes])
-        weights = np.array([1.0 if relax.allows(o, box) else 0.0 for o in relax.options])
-        sol = relax.solve(box, tangent_at=relax.group_values(z0, weights))
-        out: dict[str, dict[str, float]] = {}
-        if sol is None or not math.isfinite(sol.value):
-            return out
-        for name, con in relax.budget_cons.items():
-            # the dual is d score / d log(budget left to the blocks)
-            dual = float(con.dual_value or 0.0) / relax.scale
-            per_unit = dual / relax.free_budget(name)
-            out[name] = {"per_unit": per_unit,
-                         "per_10_percent": per_unit * 0.1 * relax.limits[name]}
-        if relax.peak_cons:
-            dual = relax.peak_dual() / relax.scale
-            limit = relax.limits["peak_activation_bytes"]
-            out["peak_activation_bytes"] = {"per_unit": dual / limit,
-                                            "per_10_percent": dual / limit * 0.1 * limit}
-        if relax.rho_cons is not None and relax.rho0 is not None:
-            duals = np.asarray(relax.rho_cons.dual_value, dtype=float).ravel() / relax.scale
-            # rel_entr(L, ρ0) = L·log(L/ρ0): d/dρ0 = −L/ρ0, so d score/dρ0 = Σ μ_g·L_g/ρ0
-            counts = relax.conv_forms[0] @ sol.weights + relax.conv_forms[1]
-            per_unit = float(np.sum(duals * counts) / relax.rho0)
-            out["rho"] = {"per_unit": per_unit, "per_10_percent": per_unit * relax.rho0 * 0.1}
-        return out
-
-
-def _replace(items: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
-    return (*items[:index], value, *items[index + 1:])
+        return shadow_prices(relax, box, z0)
 
 
 # -- the public entry point ------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from archdesign.optimize import Evaluation, Problem
-from archdesign.optimize.relaxation import grid, typed
+from archdesign.optimize.posynomial import grid, typed
 from archdesign.spaces import SearchSpace, load_space
 
 TINY = Path(__file__).with_name("tiny-bottleneck.yaml")

@@ -15,8 +15,7 @@ from archdesign.hardware import get_profile, model_for
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, effectiveness, get_objective
 from archdesign.optimize import Budgets, DesignRules, Problem, design
-from archdesign.optimize.hull import BOUND_MARGIN, HullRelaxation, NodeBox
-from archdesign.optimize.relaxation import (
+from archdesign.optimize.posynomial import (
     ModelingError,
     build_model,
     grid,
@@ -24,6 +23,7 @@ from archdesign.optimize.relaxation import (
     model_latency,
     roofline_terms,
 )
+from archdesign.optimize.relaxation import BOUND_MARGIN, HullRelaxation, NodeBox
 from archdesign.spaces import SearchSpace, get_space, list_spaces, load_space
 
 CASES = [
