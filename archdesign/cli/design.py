@@ -105,7 +105,7 @@ def design_command(space: str, flops: str | None, params_: str | None,
     rules = DesignRules(max_kernel_ratio=None) if no_kernel_rule else None
     result = design(the_space, budgets, objective, hardware, rules=rules, tolerance=tolerance,
                     time_limit=time_limit, fixed=fixed, latency_model=latency_model,
-                    allow_no_bound=True, **limits)
+                    fallback=True, **limits)
     if out:
         result.spec.save(out)
     if as_json:

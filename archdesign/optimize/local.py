@@ -64,15 +64,21 @@ class LocalSearch:
         excess = sum(max(0.0, ev.usage[k] / v - 1) for k, v in self.problem.limits.items())
         return (0, -excess - len(ev.violations))
 
-    def _neighbors(self, params: dict[str, Value], fixed_names: set[str]) -> list[dict]:
+    def _neighbors(self, params: dict[str, Value], fixed_names: set[str],
+                   direction: int = 0, skip: str | None = None
+                   ) -> list[tuple[str, dict[str, Value]]]:
+        """(moved parameter, candidate) for every step of one parameter: both ways, or
+        only up (``direction`` 1) or down (-1) its values; ``skip``: a parameter left."""
         out = []
         for p in self.problem.space.parameters:
-            if p.name in fixed_names:
+            if p.name in fixed_names or p.name == skip:
                 continue
-            for value in _steps(p, params[p.name]):
-                cand = self.step({**params, p.name: value}, p.name)
-                if cand is not None:
-                    out.append(cand)
+            down, up = _steps(p, params[p.name])
+            for value, way in ((down, -1), (up, 1)):
+                if value is not None and direction in (0, way):
+                    cand = self.step({**params, p.name: value}, p.name)
+                    if cand is not None:
+                        out.append((p.name, cand))
         return out
 
     def local_search(self, params: dict[str, Value], max_steps: int = 60,
@@ -87,15 +93,14 @@ class LocalSearch:
         self.searched.add(start)
         for _ in range(max_steps):
             best, best_merit = None, self._merit(current)
-            singles = self._neighbors(current.params, fixed_names)
-            for cand in singles:
+            for _, cand in self._neighbors(current.params, fixed_names):
                 ev = self.evaluate(cand)
                 if self._merit(ev) > best_merit:
                     best, best_merit = ev, self._merit(ev)
             if best is None and current.feasible and pairs:
                 # trade: one parameter up, another down (moves along the budget surface)
-                for cand in singles:
-                    for pair in self._neighbors(cand, fixed_names):
+                for moved, cand in self._neighbors(current.params, fixed_names, 1):
+                    for _, pair in self._neighbors(cand, fixed_names, -1, moved):
                         ev = self.evaluate(pair)
                         if self._merit(ev) > best_merit:
                             best, best_merit = ev, self._merit(ev)
@@ -110,17 +115,18 @@ class LocalSearch:
 CONTINUOUS_STEP = 0.05
 
 
-def _steps(p: Parameter, value: Value) -> list[Value]:
-    """The values one step from ``value``: its grid neighbours, or for a continuous
-    parameter ``CONTINUOUS_STEP`` either way (within its range, to 6 significant digits,
-    so the same start always takes the same steps)."""
+def _steps(p: Parameter, value: Value) -> tuple[Value | None, Value | None]:
+    """The values one step down and up from ``value`` (None past an end): its grid
+    neighbours, or for a continuous parameter ``CONTINUOUS_STEP`` either way (within its
+    range, to 6 significant digits, so the same start always takes the same steps)."""
     if not math.isinf(p.count):
         values = param_values(p)
         i = values.index(value)
-        return [values[j] for j in (i - 1, i + 1) if 0 <= j < len(values)]
+        return (values[i - 1] if i > 0 else None,
+                values[i + 1] if i + 1 < len(values) else None)
     assert p.low is not None and p.high is not None
     v = float(value)
     moved = (v / (1 + CONTINUOUS_STEP), v * (1 + CONTINUOUS_STEP)) if p.log else \
         (v - CONTINUOUS_STEP * (p.high - p.low), v + CONTINUOUS_STEP * (p.high - p.low))
-    return [float(f"{min(max(m, p.low), p.high):.6g}") for m in moved
-            if min(max(m, p.low), p.high) != v]
+    down, up = (float(f"{min(max(m, p.low), p.high):.6g}") for m in moved)
+    return (down if down < v else None, up if up > v else None)

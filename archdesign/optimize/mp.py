@@ -430,7 +430,7 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
            tolerance: float = 0.005, max_nodes: int = DEFAULT_MAX_NODES,
            time_limit: float | None = None, fixed: dict[str, Any] | None = None,
            latency_model: str | None = None, front_of: str | None = None,
-           allow_no_bound: bool = False) -> Design:
+           fallback: bool = False) -> Design:
     """The best design of ``space`` within ``budgets``, with a certified upper bound.
 
     ``tolerance``: stop once the bound is within this fraction of the incumbent (0: prove
@@ -444,9 +444,11 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     is also in the relaxation, so the bound respects the latency budget; a measured
     (table, fitted) model is not, and the bound then ignores it (the result says so).
     ``front_of``: a figure (e.g. ``latency_ms``) for :attr:`Design.front`.
-    ``allow_no_bound``: for a space the MP cannot model (:class:`ModelingError`), return
-    the best design of a local search with exact evaluation instead of refusing; it has no
-    upper bound or gap (``status`` "no_bound", and a note saying why).
+    ``fallback``: for a space the MP cannot model (:class:`ModelingError`), instead of
+    refusing: enumerate it exactly when it has at most ``ENUMERATION_LIMIT`` networks (the
+    optimum, certified: gap 0, and a note saying so), else return the best design of a
+    local search with exact evaluation, which has no upper bound or gap (``status``
+    "no_bound", and a note saying why).
     """
     start = time.perf_counter()
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
@@ -462,9 +464,13 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     try:
         solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}))
     except ModelingError as exc:
-        if not allow_no_bound:
+        if not fallback:
             raise
-        return _no_bound(problem, exc, dict(fixed or {}), max_nodes, front_of, start)
+        held = {k: space.parameter(k).check(v, "fixed") for k, v in (fixed or {}).items()}
+        free = [p for p in space.parameters if p.name not in held]
+        if math.prod(p.count for p in free) <= ENUMERATION_LIMIT:
+            return _enumerated(problem, exc, held, free, front_of, start)
+        return _no_bound(problem, exc, held, max_nodes, front_of, start)
     upper, status = solver.run()
     best = solver.incumbent
     if best is None and status != "optimal":
@@ -523,13 +529,47 @@ def _latency_certified(problem: Problem) -> str | None:
 NO_BOUND_SAMPLES = 3
 
 
-def _no_bound(problem: Problem, reason: ModelingError, fixed: dict[str, Any], max_nodes: int,
-              front_of: str | None, start: float) -> Design:
+# Networks a space the MP cannot model may have for the designer to enumerate it exactly
+# (NAS-Bench-Macro's 3^8 = 6,561 take seconds).
+ENUMERATION_LIMIT = 10_000
+
+
+def _enumerated(problem: Problem, reason: ModelingError, held: dict[str, Value],
+                free: list[Parameter], front_of: str | None, start: float) -> Design:
+    """The optimum of a small space the MP cannot model, by evaluating every network of
+    it (within its constraints) exactly: certified with gap 0."""
+    space = problem.space
+    search = LocalSearch(problem, held)
+    names = [p.name for p in free]
+    for combo in itertools.product(*(param_values(p) for p in free)):
+        params = {**held, **dict(zip(names, combo, strict=True))}
+        if space.feasible(params):
+            search.evaluate(params)
+    best = search.incumbent
+    if best is None:
+        closest = min(search.cache.values(), key=lambda ev: len(ev.violations))
+        raise InputError(f"no network of space {space.name!r} fits the budgets "
+                         f"{problem.budgets.items()} and the design rules (all "
+                         f"{len(search.cache)} evaluated; the closest breaks: "
+                         f"{'; '.join(closest.violations)})")
+    notes = [f"certified by exact enumeration of all {len(search.cache)} networks of the "
+             f"space (the MP's relaxation cannot model it: {reason})"]
+    binding = [name for name, limit in problem.budgets.items().items()
+               if best.usage[name] >= 0.99 * limit]
+    return Design(best.spec, best.params, best.score, best.score, 0.0, best.figures,
+                  problem.budgets, binding, {}, time.perf_counter() - start, 0, "optimal",
+                  problem.objective.name, notes, search.front(front_of) if front_of else [],
+                  None if problem.latency is None or problem.budgets.latency_ms is None else
+                  f"all of it: every network is evaluated with the {problem.latency.kind} "
+                  f"model of {problem.latency.profile.name}")
+
+
+def _no_bound(problem: Problem, reason: ModelingError, held: dict[str, Value],
+              max_nodes: int, front_of: str | None, start: float) -> Design:
     """The best design of a deterministic local search over a space the MP cannot model:
     steepest ascent (at most ``max_nodes`` steps each) from the defaults and
     ``NO_BOUND_SAMPLES`` seeded samples, every candidate recounted exactly."""
     space = problem.space
-    held = {k: space.parameter(k).check(v, "fixed") for k, v in fixed.items()}
     search = LocalSearch(problem, held)
     rng = np.random.default_rng(0)
     starts = [{**space.defaults(), **held},

@@ -304,7 +304,7 @@ def test_every_registered_space_is_designed_with_a_gap_or_no_bound(name: str) ->
     space = get_space(name)
     budgets = Budgets(flops=cost(space.spec()).flops)
     result = design(space, budgets, rules=DesignRules(max_kernel_ratio=None), max_nodes=4,
-                    allow_no_bound=True)
+                    fallback=True)
     assert result.figures["flops"] <= budgets.flops  # type: ignore[operator]
     assert result.score == pytest.approx(get_objective("deepmad").score(result.spec))
     if result.status == "no_bound":
@@ -314,11 +314,14 @@ def test_every_registered_space_is_designed_with_a_gap_or_no_bound(name: str) ->
         assert result.upper_bound is not None and result.gap is not None
         assert result.upper_bound >= result.score and result.gap >= 0
     with_bound = {"convnext", "deepmad-mbconv", "mobilenet", "resnet-basic",
-                  "resnet-bottleneck", "resnet-bottleneck-ratio"}
+                  "resnet-bottleneck", "resnet-bottleneck-ratio", "nas-bench-macro"}
     assert (result.status != "no_bound") == (name in with_bound)
+    if name == "nas-bench-macro":  # 3^8 networks: enumerated, the optimum certified
+        assert result.gap == 0 and result.upper_bound == result.score
+        assert result.notes[0].startswith("certified by exact enumeration of all 6561")
 
 
-def test_a_space_the_mp_cannot_model_is_refused_without_allow_no_bound() -> None:
+def test_a_space_the_mp_cannot_model_is_refused_without_fallback() -> None:
     with pytest.raises(ModelingError, match="per-block choices"):
         design(get_space("ofa-mbv3"), Budgets(flops=3e8), max_nodes=4)
 
