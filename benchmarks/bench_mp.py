@@ -10,9 +10,10 @@ time, and print score, certified gap, nodes and wall time. The MP is bounded by 
 default limit), so its rows are the same on any machine; only the wall times (and so the
 baselines' budgets) vary. ``--quick``: ResNet-18 in both spaces and DeepMAD-29M, 100
 nodes, baselines at 2x (a smoke run). ``--problems``: a comma-separated subset of the row
-names.
+names; ``--no-baselines``: the MP rows alone.
 
-    python benchmarks/bench_mp.py [--quick] [--problems NAMES] [--mp-nodes 1000] [--factor 10]
+    python benchmarks/bench_mp.py [--quick] [--problems NAMES] [--no-baselines]
+                                  [--mp-nodes 1000] [--factor 10]
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def main() -> None:
                              "coarse rows, 1%% for the others)")
     parser.add_argument("--problems", help=f"comma-separated rows of {', '.join(PROBLEMS)}")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="the MP rows only (their figures do not depend on the machine)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     names = args.problems.split(",") if args.problems else \
@@ -107,7 +110,7 @@ def main() -> None:
                      "params": result.figures["params"], "rho": result.figures["rho"]})
         budget_s = factor * result.seconds
         problem = Problem(space, row.budgets, hardware=row.hardware)
-        for method in ("evolutionary", "optuna-tpe"):
+        for method in () if args.no_baselines else ("evolutionary", "optuna-tpe"):
             t0 = time.perf_counter()
             base = (evolutionary(problem, time_limit=budget_s, seed=0, fixed=row.fixed)
                     if method == "evolutionary"

@@ -79,7 +79,11 @@ def design_command(space: str, flops: str | None, params_: str | None,
                    time_limit: float | None, no_kernel_rule: bool,
                    out: str | None,
                    as_json: bool) -> None:
-    """Design the most expressive network of --space within the budgets (DeepMAD MP)."""
+    """Design the most expressive network of --space within the budgets (DeepMAD MP).
+
+    The result carries a certified upper bound and gap. A space the MP cannot model is
+    enumerated exactly when it is small (NAS-Bench-Macro: gap 0), else designed by a local
+    search, and then says it has no upper bound."""
     from archdesign.optimize import Budgets, DesignRules, design
 
     if out:
