@@ -335,11 +335,16 @@ class StagedSpace(SearchSpace):
         return tuple(out)
 
     def decode(self, params: dict[str, Value]) -> ArchSpec:
-        t = self._template
         for c in self.constraints:
             if not c.holds(params):
                 raise SpaceError(f"{self.source}: parameters {params} break the constraint "
                                  f"{c.describe()}")
+        return self.decode_unconstrained(params)
+
+    def decode_unconstrained(self, params: dict[str, Value]) -> ArchSpec:
+        """:meth:`decode` without the ratio constraints (the MP probes the layer shapes
+        with marker values that need not respect them)."""
+        t = self._template
         try:
             stages = []
             for stage in t["stages"]:

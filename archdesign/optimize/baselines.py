@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from archdesign.optimize.posynomial import param_values
 from archdesign.optimize.problem import Evaluation, Problem
-from archdesign.optimize.relaxation import param_values
 from archdesign.spaces import Parameter, Value
 
 logger = logging.getLogger(__name__)
@@ -65,15 +65,22 @@ def _mutate(params: dict[str, Value], space_params: list[Parameter],
 def _violation(problem: Problem, ev: Evaluation) -> float:
     limits = problem.budgets.items()
     return (sum(max(0.0, ev.usage[n] / limits[n] - 1) for n in limits)
-            + len(problem.rules.violations(ev.spec)))
+            + len(problem.rules.violations(ev.spec)) + len(ev.broken))
 
 
-def _feasible_start(problem: Problem, rng: np.random.Generator,
+def _free(problem: Problem, fixed: dict[str, Value]) -> list[Parameter]:
+    """The parameters a baseline varies (those not held ``fixed``)."""
+    for name in fixed:
+        problem.space.parameter(name)  # an unknown name is an InputError
+    return [p for p in problem.space.parameters if p.name not in fixed]
+
+
+def _feasible_start(problem: Problem, rng: np.random.Generator, params: list[Parameter],
+                    fixed: dict[str, Value],
                     tries: int = 20_000) -> tuple[Evaluation | None, int]:
     """A feasible network to start from: mutate the space's defaults, keeping any child that
     violates the budgets less (the reference starts from a small hand-made network)."""
-    params = problem.space.parameters
-    current = problem.evaluate(problem.space.defaults())
+    current = problem.evaluate({**problem.space.defaults(), **fixed})
     evaluations = 1
     while not current.feasible and evaluations < tries:
         child = problem.evaluate(_mutate(current.params, params, rng))
@@ -84,13 +91,16 @@ def _feasible_start(problem: Problem, rng: np.random.Generator,
 
 
 def evolutionary(problem: Problem, population: int = 256, iterations: int = 500_000,
-                 time_limit: float | None = None, seed: int = 0) -> BaselineResult:
-    """The reference-style evolutionary search (rejection of over-budget children)."""
+                 time_limit: float | None = None, seed: int = 0,
+                 fixed: dict[str, Value] | None = None) -> BaselineResult:
+    """The reference-style evolutionary search (rejection of over-budget children);
+    ``fixed``: parameters held at given values (e.g. resolution)."""
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    params = problem.space.parameters
+    held = dict(fixed or {})
+    params = _free(problem, held)
     members: list[Evaluation] = []
-    first, evaluations = _feasible_start(problem, rng)
+    first, evaluations = _feasible_start(problem, rng, params, held)
     if first is not None:
         members.append(first)
     else:
@@ -120,10 +130,14 @@ def evolutionary(problem: Problem, population: int = 256, iterations: int = 500_
 
 
 def optuna_search(problem: Problem, sampler: str = "tpe", trials: int = 100_000,
-                  time_limit: float | None = None, seed: int = 0) -> BaselineResult:
-    """Optuna over the space's parameters with the budgets as constraints."""
+                  time_limit: float | None = None, seed: int = 0,
+                  fixed: dict[str, Value] | None = None) -> BaselineResult:
+    """Optuna over the space's parameters with the budgets (and the space's ratio
+    constraints) as constraints; ``fixed``: parameters held at given values."""
     import optuna
 
+    held = dict(fixed or {})
+    free = _free(problem, held)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     names = list(problem.budgets.items())
     # Optuna 5's constraint API: Trial.set_constraint (constraints_func is deprecated)
@@ -138,8 +152,8 @@ def optuna_search(problem: Problem, sampler: str = "tpe", trials: int = 100_000,
     start = time.perf_counter()
 
     def objective(trial: optuna.Trial) -> float:
-        params: dict[str, Value] = {}
-        for p in problem.space.parameters:
+        params: dict[str, Value] = dict(held)
+        for p in free:
             values = param_values(p)
             params[p.name] = values[trial.suggest_int(p.name, 0, len(values) - 1)] \
                 if len(values) > 1 else values[0]
@@ -148,6 +162,7 @@ def optuna_search(problem: Problem, sampler: str = "tpe", trials: int = 100_000,
         for n in names:
             trial.set_constraint(n, ev.usage[n] / limits[n] - 1)
         trial.set_constraint("design_rules", float(len(problem.rules.violations(ev.spec))))
+        trial.set_constraint("space_constraints", float(len(ev.broken)))
         if ev.feasible and (not best or ev.score > best[0].score):
             best[:] = [ev]
         return ev.score

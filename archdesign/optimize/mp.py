@@ -1,24 +1,31 @@
 """The DeepMAD mathematical program, solved by branch and bound over cvxpy relaxations.
 
 Maximize the DeepMAD score over a staged space subject to budgets (FLOPs, params,
-activations, peak activation memory, ρ, roofline latency; a measured latency model is
-enforced exactly on every design but is not in the relaxation) and the design rules.
-Variables: every width and expansion (grids), every depth and kernel.
+activations, peak activation memory, ρ, roofline latency, calibrated or not; a measured
+latency model is enforced exactly on every design but is not in the relaxation), the
+space's ratio constraints and the design rules. Variables: every width and expansion
+(grids), every depth and kernel. The package, in reading order:
 
-**Relaxation** (:mod:`archdesign.optimize.hull`, one cvxpy/Clarabel program per space,
-re-solved with new parameters at every node): widths and expansions become
-z = log(value) within the node's box; each stage's (depth, kernel) choice is a
-disjunction relaxed to its convex hull (perspective exponential cones for the costs,
-linear entropy and conv counts); ρ and the depth penalty are exact convex constraints and
-terms; each group's F·S product is over-estimated by its McCormick planes over the box.
-The node's optimum bounds every design in the node from above.
-
-**Search**: best-first branch and bound on the McCormick slack of a group's F (its last
-width), a stage's fractional depth or kernel, or a size variable. A node whose bound is
-within the tolerance of the incumbent is closed; the certified upper bound is the
-largest bound of any node not explored to the end. Incumbents come from rounding each
-node's relaxed solution to the grids and a local search with the exact cost model; every
-reported design is recounted exactly.
+- :mod:`~archdesign.optimize.posynomial`: the space's costs, entropies and roofline
+  latency as posynomials of z = log(size), probed from the layer expansion and checked
+  against the cost and latency models;
+- :mod:`~archdesign.optimize.relaxation`: the node relaxation, one cvxpy/Clarabel program
+  per space (DPP), re-solved with new parameters at every node: each stage's (depth,
+  kernel) choice relaxed to its convex hull (perspective exponential cones for the costs,
+  linear entropy and conv counts); ρ, the ratio constraints and the depth penalty exact;
+  each group's F·S over-estimated by its McCormick planes over the box. Its DeepMAD terms
+  are checked against the objective at run time;
+- :mod:`~archdesign.optimize.branching`: the nodes and where to split them (the McCormick
+  slack of a group's F, a stage's fractional depth or kernel, a size variable);
+- :mod:`~archdesign.optimize.local`: local search with exact evaluation (incumbents, and
+  designs of spaces the MP cannot model, which then say they have no bound);
+- :mod:`~archdesign.optimize.sensitivity`: shadow prices of the budgets at the design;
+- this module: best-first branch and bound. A node whose bound is within the tolerance
+  of the incumbent is closed; the certified upper bound is the largest bound of any node
+  not explored to the end. Incumbents come from rounding each node's relaxed solution to
+  the grids and a local search with the exact cost model; every reported design is
+  recounted exactly. The work is bounded by nodes, so the same inputs give the same
+  design and bound on any machine.
 """
 
 from __future__ import annotations
@@ -36,11 +43,12 @@ import numpy as np
 from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, Objective, get_objective
-from archdesign.optimize.hull import BOUND_MARGIN, HullRelaxation, NodeBox, Solution
-from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
-from archdesign.optimize.relaxation import (
+from archdesign.optimize.branching import Node, split
+from archdesign.optimize.local import LocalSearch
+from archdesign.optimize.posynomial import (
     LatencyTerms,
     Model,
+    ModelingError,
     build_model,
     classify,
     grid,
@@ -50,6 +58,9 @@ from archdesign.optimize.relaxation import (
     typed,
     verify_latency,
 )
+from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
+from archdesign.optimize.relaxation import BOUND_MARGIN, HullRelaxation, NodeBox, Solution
+from archdesign.optimize.sensitivity import shadow_prices
 from archdesign.spaces import Parameter, SearchSpace, Value, get_space
 from archdesign.spec import ArchSpec
 
@@ -57,12 +68,11 @@ logger = logging.getLogger(__name__)
 
 # Grid steps of the local search run from the rounding of every node taken off the heap.
 LOCAL_STEPS = 8
-# Branching weighs a group's McCormick slack (the bound's own over-estimate) this much
-# more than the spread estimates of depths, kernels and grid rounding, which over-state
-# what integrality costs the bound by about an order of magnitude (measured on the
-# ResNet problems: fixing every F at its relaxed value drops the open nodes' bounds
-# below the incumbent; forcing integral depths barely moves them).
-F_SLACK_PRIORITY = 10.0
+# Paired-move steps that polish every new incumbent a node's local search finds: trades
+# between two parameters (a width up, a depth down) that single steps cannot make within
+# the budgets. On the free-bottleneck ResNet-50 problem this closes the 1% gap in 207
+# nodes instead of 681.
+POLISH_STEPS = 30
 # Relaxations solved before the designer returns its best design with the certified gap.
 # The bound is work, not time, so the same problem gives the same design on any machine
 # under any load (bench_mp's ResNet-18/34/50 problems close their 0.5% gap in 265-361
@@ -77,20 +87,22 @@ class Design:
     spec: ArchSpec
     params: dict[str, Value]  # the space assignment (to_dict: "assignment")
     score: float
-    upper_bound: float
-    gap: float  # (upper_bound - score) / |score|
+    upper_bound: float | None  # None: no bound (the space is not modeled; see notes)
+    gap: float | None  # (upper_bound - score) / |score|
     figures: dict[str, float]  # exact recount: flops, params, activations, peak, rho, ...
     budgets: Budgets
     binding: list[str]
     shadow_prices: dict[str, dict[str, float]]
     seconds: float
     nodes: int
-    status: str  # "optimal" (gap within tolerance), "node_limit" or "time_limit"
+    status: str  # "optimal" (gap within tolerance), "node_limit", "time_limit", "no_bound"
     objective: str = "deepmad"
     notes: list[str] = field(default_factory=list)
     # every exactly evaluated feasible design no other one beats on both the score and
     # ``front_of`` (when asked for): what the search around the optimum found on the way
     front: list[dict[str, Value]] = field(default_factory=list)
+    # with a latency budget: which part of the predicted latency the upper bound respects
+    latency_certified: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,35 +115,15 @@ class Design:
             "shadow_prices": self.shadow_prices, "seconds": self.seconds,
             "nodes": self.nodes, "status": self.status, "objective": self.objective,
             "assignment": self.params, "notes": self.notes, "spec": self.spec.to_dict(),
+            **({"latency_certified": self.latency_certified}
+               if self.latency_certified is not None else {}),
         }
-
-
-# -- nodes ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Node:
-    combo: int
-    lo: tuple[int, ...]  # grid index bounds of every size variable
-    hi: tuple[int, ...]
-    depths: tuple[tuple[int, ...], ...]  # candidate values of every depth parameter
-    kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
-    ties: tuple[tuple[int, bool], ...] = ()  # (stage, input width == own width) decided
-    bound: float = math.inf
-    sol: Solution | None = None
-
-    def child(self, **changes: Any) -> _Node:
-        return replace(self, bound=math.inf, sol=None, **changes)
-
-    def is_leaf(self) -> bool:
-        return (self.lo == self.hi and all(len(d) == 1 for d in self.depths)
-                and all(len(k) == 1 for k in self.kernels))
 
 
 # -- the solver ----------------------------------------------------------------------------
 
 
-class _Solver:
+class _Solver(LocalSearch):
     def __init__(self, problem: Problem, tolerance: float, max_nodes: int,
                  time_limit: float | None, fixed: dict[str, Value]) -> None:
         if not isinstance(problem.objective, DeepMAD):
@@ -141,7 +133,6 @@ class _Solver:
                              f"{problem.objective.name} objective can only be checked on "
                              f"designs; use archdesign search --score NAME --strategy nsga2, "
                              f"which evaluates it on every candidate")
-        self.problem = problem
         self.objective: DeepMAD = problem.objective
         self.tolerance = tolerance
         self.max_nodes = max_nodes
@@ -151,7 +142,8 @@ class _Solver:
         self.sizes: list[Parameter] = kinds["size"]
         self.depth_params: list[Parameter] = kinds["depth"]
         self.kernel_params: list[Parameter] = kinds["kernel"]
-        self.fixed = {k: space.parameter(k).check(v, "fixed") for k, v in fixed.items()}
+        super().__init__(problem, {k: space.parameter(k).check(v, "fixed")
+                                   for k, v in fixed.items()})
         others = [p for p in kinds["other"] if p.name not in self.fixed]
         self.combos = [{**c, **self.fixed} for c in other_assignments(others)]
         self.models = [build_model(space, c) for c in self.combos]
@@ -160,11 +152,13 @@ class _Solver:
         self.relaxations = [HullRelaxation(m, problem.budgets, self.objective, problem.rules,
                                            self._latency_terms(m))
                             for m in self.models]
+        for relax in self.relaxations:  # its DeepMAD terms, checked against the objective
+            relax.verify_objective(space)
         self.grids = [grid(p) for p in self.sizes]
         self.log_grids = [np.log(np.array(g)) for g in self.grids]
-        self.cache: dict[tuple[Any, ...], Evaluation] = {}
-        self.searched: set[tuple[Any, ...]] = set()  # local-search starts already run
-        self.incumbent: Evaluation | None = None
+        self.grid_index = [{v: k for k, v in enumerate(g)} for g in self.grids]
+        self.size_index = {p.name: i for i, p in enumerate(self.sizes)}
+        self.ratios = self.models[0].ratios
         self.nodes = 0
 
     def _latency_terms(self, model: Model) -> tuple[RooflineModel,
@@ -180,88 +174,37 @@ class _Solver:
         verify_latency(self.problem.space, model, roofline, terms, batch, dtype)
         return roofline, terms
 
-    # -- exact evaluation and local search ----------------------------------------------
+    # -- steps within the ratio constraints ---------------------------------------------
 
-    def evaluate(self, params: dict[str, Value]) -> Evaluation:
-        key = tuple(sorted(params.items()))
-        hit = self.cache.get(key)
-        if hit is None:
-            hit = self.problem.evaluate(params)
-            self.cache[key] = hit
-            if hit.feasible and (self.incumbent is None or hit.score > self.incumbent.score):
-                self.incumbent = hit
-                logger.debug("incumbent %.3f", hit.score)
-        return hit
-
-    def front(self, figure: str) -> list[dict[str, Value]]:
-        """Feasible evaluated designs that no other beats on both score and ``figure``,
-        by increasing ``figure``."""
-        feasible = sorted((ev for ev in self.cache.values() if ev.feasible),
-                          key=lambda ev: (ev.figures[figure], -ev.score))
-        out, best = [], -math.inf
-        for ev in feasible:
-            if ev.score > best:
-                out.append(dict(ev.params))
-                best = ev.score
+    def step(self, params: dict[str, Value], moved: str) -> dict[str, Value] | None:
+        """A step within the space's ratio constraints: a ratio it breaks is repaired by
+        moving the other size (:meth:`_repair`); None when it cannot be."""
+        if self.problem.space.feasible(params):
+            return params
+        if not self.ratios:
+            return None
+        index = [self.grid_index[i][float(params[p.name])] for i, p in enumerate(self.sizes)]
+        repaired = self._repair(index, moved=self.size_index.get(moved))
+        if repaired is None:
+            return None
+        out = dict(params)
+        for i, j in enumerate(repaired):
+            out[self.sizes[i].name] = typed(self.sizes[i], self.grids[i][j])
         return out
 
-    def _merit(self, ev: Evaluation) -> tuple[int, float]:
-        if ev.feasible:
-            return (1, ev.score)
-        excess = sum(max(0.0, ev.usage[k] / v - 1) for k, v in self.problem.limits.items())
-        return (0, -excess - len(ev.violations))
-
-    def _neighbors(self, params: dict[str, Value], fixed_names: set[str]) -> list[dict]:
-        out = []
-        for p in self.problem.space.parameters:
-            if p.name in fixed_names:
-                continue
-            values = param_values(p)
-            i = values.index(params[p.name])
-            for j in (i - 1, i + 1):
-                if 0 <= j < len(values):
-                    out.append({**params, p.name: values[j]})
-        return out
-
-    def local_search(self, params: dict[str, Value], max_steps: int = 60,
-                     pairs: bool = False) -> Evaluation:
-        """Steepest ascent over single (and, with ``pairs``, paired) grid steps, with exact
-        figures throughout."""
-        fixed_names = set(self.fixed)
-        current = self.evaluate(params)
-        start = (tuple(sorted(params.items())), max_steps, pairs)
-        if start in self.searched:  # deterministic: the same start ends at the same point
-            return current
-        self.searched.add(start)
-        for _ in range(max_steps):
-            best, best_merit = None, self._merit(current)
-            singles = self._neighbors(current.params, fixed_names)
-            for cand in singles:
-                ev = self.evaluate(cand)
-                if self._merit(ev) > best_merit:
-                    best, best_merit = ev, self._merit(ev)
-            if best is None and current.feasible and pairs:
-                # trade: one parameter up, another down (moves along the budget surface)
-                for cand in singles:
-                    for pair in self._neighbors(cand, fixed_names):
-                        ev = self.evaluate(pair)
-                        if self._merit(ev) > best_merit:
-                            best, best_merit = ev, self._merit(ev)
-            if best is None:
-                break
-            current = best
-        return current
-
-    def round_solution(self, node: _Node, sol: Solution) -> dict[str, Value]:
+    def round_solution(self, node: Node, sol: Solution) -> dict[str, Value]:
         """The node's relaxed solution rounded to the grids: each stage at its heaviest
         kernel and the candidate depth nearest its relaxed depth, sizes rounded down."""
         m = self.models[node.combo]
         relax = self.relaxations[node.combo]
         params: dict[str, Value] = dict(self.combos[node.combo])
-        for i, p in enumerate(self.sizes):
+        index = []
+        for i in range(len(self.sizes)):
             j = int(np.searchsorted(self.log_grids[i], sol.z[i] + 1e-9, side="right")) - 1
-            j = min(max(j, node.lo[i]), node.hi[i])
-            params[p.name] = typed(p, self.grids[i][j])
+            index.append(min(max(j, node.lo[i]), node.hi[i]))
+        repaired = self._repair(index, node)
+        for i, j in enumerate(index if repaired is None else repaired):
+            params[self.sizes[i].name] = typed(self.sizes[i], self.grids[i][j])
         first, _ = relax.marginals(sol.weights)
         for s in range(m.num_stages):
             dp = m.stage_depth[s][0]
@@ -275,14 +218,67 @@ class _Solver:
                 params[self.kernel_params[kp].name] = param_values(self.kernel_params[kp])[v]
         return params
 
+    def _allowed(self, i: int, j: int, log_low: float, log_high: float,
+                 j_index: int) -> tuple[int, int]:
+        """The grid indices of size i that ratio (i, j) allows with size j at ``j_index``."""
+        g_i, w = self.log_grids[i], self.log_grids[j][j_index]
+        return (int(np.searchsorted(g_i, w + log_low - 1e-12, side="left")),
+                int(np.searchsorted(g_i, w + log_high + 1e-12, side="right")) - 1)
+
+    def _repair(self, index: list[int], node: Node | None = None,
+                moved: int | None = None) -> list[int] | None:
+        """Grid indices moved into the space's ratio constraints: each numerator to the
+        nearest grid value its ratio allows (within the node's box where it can be).
+        Rounding every size down can leave a ratio just outside its bounds, and a local
+        step on a width drags its bottleneck width along. None when the ratio cannot be
+        met by moving the numerator (or the numerator is the size that ``moved``)."""
+        out = list(index)
+        for i, j, log_low, log_high in self.ratios:
+            low, high = self._allowed(i, j, log_low, log_high, out[j])
+            if low <= out[i] <= high:
+                continue
+            if i == moved or low > high:
+                return None
+            if node is not None and max(low, node.lo[i]) <= min(high, node.hi[i]):
+                low, high = max(low, node.lo[i]), min(high, node.hi[i])
+            out[i] = min(max(out[i], low), high)
+        return out
+
+    def tighten(self, node: Node) -> Node | None:
+        """The node's box narrowed by the space's ratio constraints (each bound of z_i −
+        z_j bounds one variable by the other's range), to a fixed point; None when the
+        constraints leave it empty. Tighter boxes give tighter McCormick planes."""
+        ratios = self.ratios
+        if not ratios:
+            return node
+        lo, hi = list(node.lo), list(node.hi)
+        changed = True
+        while changed:
+            changed = False
+            for i, j, log_low, log_high in ratios:
+                g_i, g_j = self.log_grids[i], self.log_grids[j]
+                # z_i >= z_j + log_low and z_i <= z_j + log_high
+                new = [max(lo[i], int(np.searchsorted(g_i, g_j[lo[j]] + log_low - 1e-12))),
+                       min(hi[i], int(np.searchsorted(g_i, g_j[hi[j]] + log_high + 1e-12,
+                                                      side="right")) - 1),
+                       max(lo[j], int(np.searchsorted(g_j, g_i[lo[i]] - log_high - 1e-12))),
+                       min(hi[j], int(np.searchsorted(g_j, g_i[hi[i]] - log_low + 1e-12,
+                                                      side="right")) - 1)]
+                if new != [lo[i], hi[i], lo[j], hi[j]]:
+                    lo[i], hi[i], lo[j], hi[j] = new
+                    changed = True
+                if lo[i] > hi[i] or lo[j] > hi[j]:
+                    return None
+        return replace(node, lo=tuple(lo), hi=tuple(hi))
+
     # -- bounds ----------------------------------------------------------------------------
 
-    def box(self, node: _Node) -> NodeBox:
+    def box(self, node: Node) -> NodeBox:
         lo = np.array([self.log_grids[i][j] for i, j in enumerate(node.lo)])
         hi = np.array([self.log_grids[i][j] for i, j in enumerate(node.hi)])
         return NodeBox(lo, hi, node.depths, node.kernels, dict(node.ties))
 
-    def bound(self, node: _Node, parent_bound: float = math.inf) -> None:
+    def bound(self, node: Node, parent_bound: float = math.inf) -> None:
         lower = self.incumbent.score if self.incumbent is not None else None
         sol = self.relaxations[node.combo].solve(self.box(node), lower=lower)
         self.nodes += 1
@@ -291,80 +287,13 @@ class _Solver:
 
     # -- branching ---------------------------------------------------------------------------
 
-    def branch(self, node: _Node) -> list[_Node]:
-        """Split the node where its relaxation is loosest: the McCormick slack of a group's
-        F·S, a stage's spread over depths or kernels, or a size off its grid."""
-        m = self.models[node.combo]
-        relax = self.relaxations[node.combo]
-        box = self.box(node)
-        sol = node.sol
-        assert sol is not None
-        f, s_vals = relax.group_values(sol.z, sol.weights, sol.copies)
-        planes = relax.plane_bounds(box)
-        weight = relax.stage_weights(f)
-        grad = relax.gradient(sol.weights, f, s_vals)
-        first, rep = relax.marginals(sol.weights)
-        tied = relax.tied_weight(sol.weights)
-        # (impact, kind, index, split point)
-        best: tuple[float, str, int, float] = (-1.0, "", -1, 0.0)
-        f_lo, f_hi, s_lo, s_hi = planes
-        for g, grp in enumerate(relax.groups):
-            over = min(f_hi[g] * s_vals[g] + s_lo[g] * f[g] - f_hi[g] * s_lo[g],
-                       f_lo[g] * s_vals[g] + s_hi[g] * f[g] - f_lo[g] * s_hi[g])
-            slack = relax.alpha[g] * max(over - f[g] * s_vals[g], 0.0)
-            var = grp["var"]
-            if var is not None and node.hi[var] > node.lo[var]:
-                best = max(best, (F_SLACK_PRIORITY * slack, "size", var, float(sol.z[var])))
-        for s in range(m.num_stages):
-            j = m.stage_depth[s][0]
-            if j is not None and len(node.depths[j]) > 1:
-                d_bar = float(sol.depth[s])
-                spread = sum(w * abs(d - d_bar) for d, w in rep[s].items())
-                impact = weight[s] * relax.repeat_entropy(s, sol.z) * spread
-                impact += 1e-9 * (node.depths[j][-1] - node.depths[j][0])
-                best = max(best, (impact, "depth", j, d_bar))
-            kp = m.stage_kernel[s]
-            if kp is not None and len(node.kernels[kp]) > 1:
-                impact = weight[s] * (1 - max(first[s].values())) * \
-                    relax.kernel_entropy_gap(s, node.kernels[kp], float(sol.depth[s]))
-                best = max(best, (impact + 1e-10, "kernel", kp, 0.0))
-        decided = dict(node.ties)
-        for s, share in tied.items():
-            if s not in decided:  # with and without projection mixed: decide which
-                impact = weight[s] * relax.repeat_entropy(s, sol.z) * min(share, 1 - share)
-                best = max(best, (impact, "tie", s, 0.0))
-        for i in range(m.n):
-            if node.hi[i] > node.lo[i]:
-                g_i = self.log_grids[i]
-                below = g_i[int(np.searchsorted(g_i, sol.z[i] + 1e-9, side="right")) - 1]
-                impact = abs(float(grad[i])) * (float(sol.z[i]) - below)
-                impact += 1e-12 * (node.hi[i] - node.lo[i])
-                best = max(best, (impact, "size", i, float(sol.z[i])))
-        _, kind, j, at_value = best
-        if kind == "size":
-            lo_i, hi_i = node.lo[j], node.hi[j]
-            at = int(np.searchsorted(self.log_grids[j], at_value + 1e-9, side="right")) - 1
-            quarter = (hi_i - lo_i) // 4
-            at = min(max(at, lo_i + quarter), hi_i - 1 - quarter)
-            return [node.child(lo=_replace(node.lo, j, a), hi=_replace(node.hi, j, b))
-                    for a, b in ((lo_i, at), (at + 1, hi_i))]
-        if kind == "depth":
-            cands = node.depths[j]
-            half = sum(1 for c in cands if c <= at_value)
-            quarter = max(len(cands) // 4, 1)
-            half = min(max(half, quarter), len(cands) - quarter)
-            return [node.child(depths=_replace(node.depths, j, part))
-                    for part in (cands[:half], cands[half:])]
-        if kind == "tie":
-            return [node.child(ties=(*node.ties, (j, same))) for same in (True, False)]
-        cands = node.kernels[j]
-        half = len(cands) // 2
-        return [node.child(kernels=_replace(node.kernels, j, part))
-                for part in (cands[:half], cands[half:])]
+    def branch(self, node: Node) -> list[Node]:
+        return split(node, self.models[node.combo], self.relaxations[node.combo],
+                     self.box(node), self.log_grids)
 
     # -- the search --------------------------------------------------------------------------
 
-    def roots(self) -> list[_Node]:
+    def roots(self) -> list[Node]:
         rules = self.problem.rules
         out = []
         excluded = []
@@ -387,7 +316,9 @@ class _Solver:
             depths = tuple(tuple(int(v) for v in param_values(p)) for p in self.depth_params)
             lo = tuple(0 for _ in self.sizes)
             hi = tuple(len(g) - 1 for g in self.grids)
-            out.append(_Node(c, lo, hi, depths, tuple(kernels)))
+            root = self.tighten(Node(c, lo, hi, depths, tuple(kernels)))
+            if root is not None:
+                out.append(root)
         if not out:
             raise InputError(f"no kernel satisfies the design rules (kernel <= feature map / "
                              f"1.5) for: {'; '.join(excluded)}")
@@ -406,7 +337,7 @@ class _Solver:
 
     def run(self) -> tuple[float, str]:
         start = time.perf_counter()
-        heap: list[tuple[float, int, _Node]] = []
+        heap: list[tuple[float, int, Node]] = []
         counter = itertools.count()
         for root in self.roots():
             self.bound(root)
@@ -429,10 +360,19 @@ class _Solver:
                 status = stop
                 break
             if node.sol is not None:  # the most promising node: search from its rounding
+                before = self.incumbent
                 self.local_search(self.round_solution(node, node.sol), max_steps=LOCAL_STEPS)
-            for child in self.branch(node):
+                if self.incumbent is not before and self.incumbent is not None:
+                    self.local_search(self.incumbent.params, max_steps=POLISH_STEPS,
+                                      pairs=True)
+            for part in self.branch(node):
+                child = self.tighten(part)
+                if child is None:  # the ratio constraints leave nothing in it
+                    continue
                 if child.is_leaf():
-                    self.evaluate(self.leaf_params(child))
+                    leaf = self.leaf_params(child)
+                    if self.problem.space.feasible(leaf):
+                        self.evaluate(leaf)
                     continue
                 self.bound(child, node.bound)
                 if child.bound == -math.inf:
@@ -445,7 +385,7 @@ class _Solver:
                     continue
                 heapq.heappush(heap, (-child.bound, next(counter), child))
         if self.incumbent is not None:  # polish the incumbent with paired moves
-            self.local_search(self.incumbent.params, max_steps=30, pairs=True)
+            self.local_search(self.incumbent.params, max_steps=POLISH_STEPS, pairs=True)
         lower = self.incumbent.score if self.incumbent else -math.inf
         open_bound = max((-item[0] for item in heap), default=-math.inf)
         return max(open_bound, closed_bound, lower), status
@@ -455,7 +395,7 @@ class _Solver:
         twice the margin every bound carries for the solver's accuracy."""
         return (self.tolerance + 2 * BOUND_MARGIN) * max(1.0, abs(lower))
 
-    def leaf_params(self, node: _Node) -> dict[str, Value]:
+    def leaf_params(self, node: Node) -> dict[str, Value]:
         params: dict[str, Value] = dict(self.combos[node.combo])
         for i, p in enumerate(self.sizes):
             params[p.name] = typed(p, self.grids[i][node.lo[i]])
@@ -474,38 +414,12 @@ class _Solver:
         c = next(i for i, combo in enumerate(self.combos)
                  if all(params[k] == v for k, v in combo.items()))
         relax = self.relaxations[c]
-        node = _Node(c, tuple(0 for _ in self.sizes), tuple(len(g) - 1 for g in self.grids),
+        node = Node(c, tuple(0 for _ in self.sizes), tuple(len(g) - 1 for g in self.grids),
                      tuple((int(params[p.name]),) for p in self.depth_params),
                      tuple((param_values(p).index(params[p.name]),) for p in self.kernel_params))
         box = self.box(node)
         z0 = np.array([math.log(float(params[p.name])) for p in self.sizes])
-        weights = np.array([1.0 if relax.allows(o, box) else 0.0 for o in relax.options])
-        sol = relax.solve(box, tangent_at=relax.group_values(z0, weights))
-        out: dict[str, dict[str, float]] = {}
-        if sol is None or not math.isfinite(sol.value):
-            return out
-        for name, con in relax.budget_cons.items():
-            # the dual is d score / d log(budget left to the blocks)
-            dual = float(con.dual_value or 0.0) / relax.scale
-            per_unit = dual / relax.free_budget(name)
-            out[name] = {"per_unit": per_unit,
-                         "per_10_percent": per_unit * 0.1 * relax.limits[name]}
-        if relax.peak_cons:
-            dual = relax.peak_dual() / relax.scale
-            limit = relax.limits["peak_activation_bytes"]
-            out["peak_activation_bytes"] = {"per_unit": dual / limit,
-                                            "per_10_percent": dual / limit * 0.1 * limit}
-        if relax.rho_cons is not None and relax.rho0 is not None:
-            duals = np.asarray(relax.rho_cons.dual_value, dtype=float).ravel() / relax.scale
-            # rel_entr(L, ρ0) = L·log(L/ρ0): d/dρ0 = −L/ρ0, so d score/dρ0 = Σ μ_g·L_g/ρ0
-            counts = relax.conv_forms[0] @ sol.weights + relax.conv_forms[1]
-            per_unit = float(np.sum(duals * counts) / relax.rho0)
-            out["rho"] = {"per_unit": per_unit, "per_10_percent": per_unit * relax.rho0 * 0.1}
-        return out
-
-
-def _replace(items: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
-    return (*items[:index], value, *items[index + 1:])
+        return shadow_prices(relax, box, z0)
 
 
 # -- the public entry point ------------------------------------------------------------------
@@ -515,7 +429,8 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
            hardware: str | None = None, *, rules: DesignRules | None = None,
            tolerance: float = 0.005, max_nodes: int = DEFAULT_MAX_NODES,
            time_limit: float | None = None, fixed: dict[str, Any] | None = None,
-           latency_model: str | None = None, front_of: str | None = None) -> Design:
+           latency_model: str | None = None, front_of: str | None = None,
+           fallback: bool = False) -> Design:
     """The best design of ``space`` within ``budgets``, with a certified upper bound.
 
     ``tolerance``: stop once the bound is within this fraction of the incumbent (0: prove
@@ -529,6 +444,11 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     is also in the relaxation, so the bound respects the latency budget; a measured
     (table, fitted) model is not, and the bound then ignores it (the result says so).
     ``front_of``: a figure (e.g. ``latency_ms``) for :attr:`Design.front`.
+    ``fallback``: for a space the MP cannot model (:class:`ModelingError`), instead of
+    refusing: enumerate it exactly when it has at most ``ENUMERATION_LIMIT`` networks (the
+    optimum, certified: gap 0, and a note saying so), else return the best design of a
+    local search with exact evaluation, which has no upper bound or gap (``status``
+    "no_bound", and a note saying why).
     """
     start = time.perf_counter()
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
@@ -541,7 +461,16 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     if isinstance(objective, str):
         objective = get_objective(objective)
     problem = Problem(space, budgets, objective, hardware, rules, latency_model)
-    solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}))
+    try:
+        solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}))
+    except ModelingError as exc:
+        if not fallback:
+            raise
+        held = {k: space.parameter(k).check(v, "fixed") for k, v in (fixed or {}).items()}
+        free = [p for p in space.parameters if p.name not in held]
+        if math.prod(p.count for p in free) <= ENUMERATION_LIMIT:
+            return _enumerated(problem, exc, held, free, front_of, start)
+        return _no_bound(problem, exc, held, max_nodes, front_of, start)
     upper, status = solver.run()
     best = solver.incumbent
     if best is None and status != "optimal":
@@ -570,10 +499,100 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     result = Design(best.spec, best.params, best.score, upper, max(gap, 0.0), best.figures,
                     budgets, binding, solver.shadow_prices(best),
                     time.perf_counter() - start, solver.nodes, status, objective.name, notes,
-                    solver.front(front_of) if front_of else [])
+                    solver.front(front_of) if front_of else [], _latency_certified(problem))
     logger.info("design: score %.2f, bound %.2f, gap %.3f%%, %d nodes, %.1fs", result.score,
-                upper, 100 * result.gap, solver.nodes, result.seconds)
+                upper, 100 * max(gap, 0.0), solver.nodes, result.seconds)
     return result
+
+
+def _latency_certified(problem: Problem) -> str | None:
+    """Which part of the predicted latency the bound respects, in words (None without a
+    latency budget)."""
+    model = problem.latency
+    if problem.budgets.latency_ms is None or model is None:
+        return None
+    profile = model.profile
+    if not isinstance(model, RooflineModel):
+        return (f"none: the {model.kind} model of {profile.name} is enforced exactly on "
+                f"designs, not in the bound")
+    kind = "calibrated (fitted on measured networks)" if \
+        profile.validation.get("calibration") else "datasheet"
+    constant = model.calibration.get("constant_ms", 0.0)
+    return (f"all of it: the {kind} roofline of {profile.name}, Σ over fused kernels of "
+            f"max(compute, memory) + {profile.kernel_overhead_us:.3g} µs per kernel + "
+            f"{constant:.3g} ms per network, as posynomials checked against the profile's "
+            f"own predictions at sampled networks")
+
+
+# Starts of the local search that designs a space without a bound: the space's defaults
+# and this many seeded samples.
+NO_BOUND_SAMPLES = 3
+
+
+# Networks a space the MP cannot model may have for the designer to enumerate it exactly
+# (NAS-Bench-Macro's 3^8 = 6,561 take seconds).
+ENUMERATION_LIMIT = 10_000
+
+
+def _enumerated(problem: Problem, reason: ModelingError, held: dict[str, Value],
+                free: list[Parameter], front_of: str | None, start: float) -> Design:
+    """The optimum of a small space the MP cannot model, by evaluating every network of
+    it (within its constraints) exactly: certified with gap 0."""
+    space = problem.space
+    search = LocalSearch(problem, held)
+    names = [p.name for p in free]
+    for combo in itertools.product(*(param_values(p) for p in free)):
+        params = {**held, **dict(zip(names, combo, strict=True))}
+        if space.feasible(params):
+            search.evaluate(params)
+    best = search.incumbent
+    if best is None:
+        closest = min(search.cache.values(), key=lambda ev: len(ev.violations))
+        raise InputError(f"no network of space {space.name!r} fits the budgets "
+                         f"{problem.budgets.items()} and the design rules (all "
+                         f"{len(search.cache)} evaluated; the closest breaks: "
+                         f"{'; '.join(closest.violations)})")
+    notes = [f"certified by exact enumeration of all {len(search.cache)} networks of the "
+             f"space (the MP's relaxation cannot model it: {reason})"]
+    binding = [name for name, limit in problem.budgets.items().items()
+               if best.usage[name] >= 0.99 * limit]
+    return Design(best.spec, best.params, best.score, best.score, 0.0, best.figures,
+                  problem.budgets, binding, {}, time.perf_counter() - start, 0, "optimal",
+                  problem.objective.name, notes, search.front(front_of) if front_of else [],
+                  None if problem.latency is None or problem.budgets.latency_ms is None else
+                  f"all of it: every network is evaluated with the {problem.latency.kind} "
+                  f"model of {problem.latency.profile.name}")
+
+
+def _no_bound(problem: Problem, reason: ModelingError, held: dict[str, Value],
+              max_nodes: int, front_of: str | None, start: float) -> Design:
+    """The best design of a deterministic local search over a space the MP cannot model:
+    steepest ascent (at most ``max_nodes`` steps each) from the defaults and
+    ``NO_BOUND_SAMPLES`` seeded samples, every candidate recounted exactly."""
+    space = problem.space
+    search = LocalSearch(problem, held)
+    rng = np.random.default_rng(0)
+    starts = [{**space.defaults(), **held},
+              *({**space.sample(rng), **held} for _ in range(NO_BOUND_SAMPLES))]
+    for params in starts:
+        search.local_search(params, max_steps=max_nodes)
+    best = search.incumbent
+    if best is None:
+        closest = min(search.cache.values(), key=lambda ev: len(ev.violations))
+        raise InputError(f"no design of space {space.name!r} within the budgets "
+                         f"{problem.budgets.items()} and the design rules was found by a "
+                         f"local search from {len(starts)} starts ({len(search.cache)} "
+                         f"networks evaluated; the closest breaks: "
+                         f"{'; '.join(closest.violations)}); the MP cannot bound this space: "
+                         f"{reason}")
+    notes = [f"no bound: {reason}. This design is the best of a local search from "
+             f"{len(starts)} starts ({len(search.cache)} networks evaluated exactly), "
+             f"not certified"]
+    binding = [name for name, limit in problem.budgets.items().items()
+               if best.usage[name] >= 0.99 * limit]
+    return Design(best.spec, best.params, best.score, None, None, best.figures,
+                  problem.budgets, binding, {}, time.perf_counter() - start, 0, "no_bound",
+                  problem.objective.name, notes, search.front(front_of) if front_of else [])
 
 
 def _infeasible_message(problem: Problem, solver: _Solver) -> str:

@@ -16,7 +16,7 @@ from archdesign.cost import cost
 from archdesign.errors import InputError
 from archdesign.layers import block_output_hw, block_runs
 from archdesign.objectives import Objective, effectiveness, get_objective
-from archdesign.spaces import SearchSpace, Value
+from archdesign.spaces import SearchSpace, StagedSpace, Value
 from archdesign.spec import ArchSpec
 
 
@@ -110,6 +110,8 @@ class Evaluation:
     usage: dict[str, float]  # every budgeted figure, exact
     figures: dict[str, float]  # flops, params, activations, peak bytes, rho (+ latency)
     violations: tuple[str, ...] = field(default=())
+    broken: tuple[str, ...] = field(default=())  # the space's constraints it breaks
+
 
     @property
     def feasible(self) -> bool:
@@ -154,8 +156,17 @@ class Problem:
         return figures, violations + self.rules.violations(spec)
 
     def evaluate(self, params: dict[str, Value]) -> Evaluation:
-        spec = self.space.decode(params)
+        """The candidate recounted exactly. A candidate outside the space's ratio
+        constraints is counted as the network it decodes to and is infeasible, naming the
+        constraints it breaks (optimizers step across them)."""
+        space = self.space
+        if isinstance(space, StagedSpace) and space.constraints:
+            spec = space.decode_unconstrained(params)
+            broken = tuple(f"constraint {c.describe()}" for c in space.constraints
+                           if not c.holds(params))
+        else:
+            spec, broken = space.decode(params), ()
         figures, violations = self.check(spec)
         usage = {name: figures[name] for name in self.limits}
         return Evaluation(dict(params), spec, self.objective.score(spec), usage, figures,
-                          tuple(violations))
+                          (*violations, *broken), broken)

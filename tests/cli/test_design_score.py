@@ -79,3 +79,28 @@ def test_design_time_limit_cut_is_stated() -> None:
     assert code == 0, text
     assert "time_limit" in text and "the time limit of 1e-09 s stopped the search" in \
         " ".join(text.split())
+
+
+def test_design_says_plainly_when_there_is_no_bound() -> None:
+    """A space the MP cannot model (RegNet) is designed by a local search with exact
+    evaluation, and the output says it has no upper bound instead of printing one."""
+    code, text = run("design", "--space", "regnet", "--flops", "4e8", "--max-nodes", "5",
+                     "--json")
+    assert code == 0, text
+    data = json.loads(text)
+    assert data["status"] == "no_bound" and data["upper_bound"] is None and data["gap"] is None
+    assert data["flops"] <= 4e8
+    assert any(note.startswith("no bound: space 'regnet'") for note in data["notes"])
+    code, text = run("design", "--space", "regnet", "--flops", "4e8", "--max-nodes", "5")
+    assert code == 0, text
+    assert "no upper bound" in text and "gap" not in text.split("no upper bound")[1][:40]
+
+
+def test_two_design_runs_print_the_same_output() -> None:
+    args = ("design", "--space", "resnet-bottleneck", "--flops", "1.82e9", "--params",
+            "11.69M", "--rho", "0.3", "--max-nodes", "20", "--json")
+    first, again = (json.loads(run(*args)[1]) for _ in range(2))
+    for data in (first, again):
+        del data["seconds"]  # the only figure that depends on the machine
+    assert first == again
+    assert first["status"] == "node_limit" and first["upper_bound"] >= first["score"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from archdesign.optimize import Evaluation, Problem
-from archdesign.optimize.relaxation import grid, typed
+from archdesign.optimize.posynomial import grid, typed
 from archdesign.spaces import SearchSpace, load_space
 
 TINY = Path(__file__).with_name("tiny-bottleneck.yaml")
@@ -32,7 +32,10 @@ def _brute_force(problem: Problem) -> Evaluation | None:
                       else [typed(p, v) for v in grid(p)])
     best = None
     for combo in itertools.product(*values):
-        ev = problem.evaluate(dict(zip(names, combo, strict=True)))
+        params = dict(zip(names, combo, strict=True))
+        if not problem.space.feasible(params):  # outside the space's ratio constraints
+            continue
+        ev = problem.evaluate(params)
         if ev.feasible and (best is None or ev.score > best.score):
             best = ev
     return best

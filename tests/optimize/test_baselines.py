@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from archdesign.optimize import Budgets, Problem
 from archdesign.optimize.baselines import evolutionary, optuna_search
-from archdesign.spaces import SearchSpace
+from archdesign.spaces import SearchSpace, load_space
 
 BUDGETS = Budgets(flops=2.0e6, params=20e3, rho=0.3)
 
@@ -33,4 +34,21 @@ def test_optuna_respects_constraints(tiny_space: SearchSpace, brute_force: Calla
     assert result.evaluations == 60
     if result.best is not None:
         assert result.best.feasible
+        assert result.score <= optimum.score + 1e-9
+
+
+def test_baselines_keep_the_space_constraints_and_fixed_parameters(
+        brute_force: Callable) -> None:
+    space = load_space(Path(__file__).with_name("tiny-ratio.yaml"))
+    problem = Problem(space, Budgets(flops=2.5e6, params=30e3))
+    outside = {**space.defaults(), "s1.width": 32, "s1.hidden_width": 8}  # 8/32 < 0.3
+    ev = problem.evaluate(outside)
+    assert not ev.feasible
+    assert ev.broken == ("constraint 0.3 <= s1.hidden_width / s1.width <= 1",)
+    optimum = brute_force(problem)
+    held = {"s2.kernel": 3}
+    for result in (evolutionary(problem, population=16, iterations=300, seed=1, fixed=held),
+                   optuna_search(problem, "tpe", trials=40, seed=1, fixed=held)):
+        assert result.best is not None and result.best.feasible
+        assert space.feasible(result.best.params) and result.best.params["s2.kernel"] == 3
         assert result.score <= optimum.score + 1e-9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +15,7 @@ from archdesign.hardware import get_profile, model_for
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, effectiveness, get_objective
 from archdesign.optimize import Budgets, DesignRules, Problem, design
-from archdesign.optimize.hull import BOUND_MARGIN, HullRelaxation, NodeBox
-from archdesign.optimize.relaxation import (
+from archdesign.optimize.posynomial import (
     ModelingError,
     build_model,
     grid,
@@ -23,7 +23,8 @@ from archdesign.optimize.relaxation import (
     model_latency,
     roofline_terms,
 )
-from archdesign.spaces import SearchSpace, get_space, load_space
+from archdesign.optimize.relaxation import BOUND_MARGIN, HullRelaxation, NodeBox
+from archdesign.spaces import SearchSpace, get_space, list_spaces, load_space
 
 CASES = [
     Budgets(flops=1.2e6),
@@ -259,3 +260,117 @@ def test_a_time_limit_that_cuts_the_search_says_so_with_the_node_count(
 def test_bad_limits_are_input_errors(tiny_space: SearchSpace, limits: dict) -> None:
     with pytest.raises(InputError, match=next(iter(limits))):
         design(tiny_space, Budgets(flops=2e6), **limits)
+
+
+RATIO_CASES = [Budgets(flops=1.5e6), Budgets(params=25e3, rho=0.3),
+               Budgets(flops=2.5e6, params=30e3)]
+
+
+@pytest.mark.parametrize("budgets", RATIO_CASES, ids=lambda b: str(b.items()))
+def test_exact_optimum_under_ratio_constraints(budgets: Budgets,
+                                               brute_force: Callable) -> None:
+    """Free bottleneck widths bounded by ratio constraints (linear in log space): the MP
+    proves the brute-force optimum over the constrained space, and its design respects
+    the constraints."""
+    space = load_space(Path(__file__).with_name("tiny-ratio.yaml"))
+    best = brute_force(Problem(space, budgets))
+    assert best is not None
+    result = design(space, budgets, tolerance=0.0)
+    assert result.status == "optimal"
+    assert result.score == pytest.approx(best.score, rel=1e-6)
+    assert result.gap <= 3 * BOUND_MARGIN
+    assert space.feasible(result.params)
+    # the optimum of the unconstrained relaxation would break a ratio somewhere: the
+    # constraints are in the model, not only checked on designs
+    model = build_model(space, {})
+    assert [(model.variables[i].name, model.variables[j].name) for i, j, *_ in model.ratios] \
+        == [("s1.hidden_width", "s1.width"), ("s2.hidden_width", "s2.width")]
+
+
+def test_ratio_constraints_on_other_parameters_are_refused(tmp_path: Path) -> None:
+    text = Path(__file__).with_name("tiny-ratio.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("ratio: [s2.hidden_width, s2.width]",
+                                "ratio: [s2.depth, s1.depth]"))
+    with pytest.raises(ModelingError, match="ratio constraints between widths"):
+        build_model(load_space(bad), {})
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_every_registered_space_is_designed_with_a_gap_or_no_bound(name: str) -> None:
+    """Every space in ``archdesign spaces`` runs through the designer: a certified gap
+    where the MP models the space, an explicit "no bound" where it does not. (The kernel
+    rule is off: the CIFAR-sized spaces end in 4x4 feature maps that cannot meet it.)"""
+    space = get_space(name)
+    budgets = Budgets(flops=cost(space.spec()).flops)
+    result = design(space, budgets, rules=DesignRules(max_kernel_ratio=None), max_nodes=4,
+                    fallback=True)
+    assert result.figures["flops"] <= budgets.flops  # type: ignore[operator]
+    assert result.score == pytest.approx(get_objective("deepmad").score(result.spec))
+    if result.status == "no_bound":
+        assert result.upper_bound is None and result.gap is None
+        assert result.notes[0].startswith("no bound: ") and "not certified" in result.notes[0]
+    else:
+        assert result.upper_bound is not None and result.gap is not None
+        assert result.upper_bound >= result.score and result.gap >= 0
+    with_bound = {"convnext", "deepmad-mbconv", "mobilenet", "resnet-basic",
+                  "resnet-bottleneck", "resnet-bottleneck-ratio", "nas-bench-macro"}
+    assert (result.status != "no_bound") == (name in with_bound)
+    if name == "nas-bench-macro":  # 3^8 networks: enumerated, the optimum certified
+        assert result.gap == 0 and result.upper_bound == result.score
+        assert result.notes[0].startswith("certified by exact enumeration of all 6561")
+
+
+def test_a_space_the_mp_cannot_model_is_refused_without_fallback() -> None:
+    with pytest.raises(ModelingError, match="per-block choices"):
+        design(get_space("ofa-mbv3"), Budgets(flops=3e8), max_nodes=4)
+
+
+def test_exact_optimum_under_a_calibrated_latency_budget(tiny_space: SearchSpace,
+                                                        brute_force: Callable) -> None:
+    """A profile calibrated on measured networks (rtx2080ti: fitted efficiencies,
+    per-kernel overhead and a per-network constant) is a roofline, so its latency is in
+    the relaxation in full: the MP proves the brute-force optimum and says so."""
+    assert get_profile("rtx2080ti").validation["calibration"]
+    budgets = Budgets(latency_ms=3.5, rho=0.3)
+    best = brute_force(Problem(tiny_space, budgets, hardware="rtx2080ti"))
+    assert best is not None and best.figures["latency_ms"] > 3.4  # the budget binds
+    result = design(tiny_space, budgets, hardware="rtx2080ti", tolerance=0.0)
+    assert result.score == pytest.approx(best.score, rel=1e-6)
+    assert result.figures["latency_ms"] <= 3.5 and result.notes == []
+    assert result.latency_certified is not None
+    assert result.latency_certified.startswith("all of it: the calibrated (fitted on "
+                                               "measured networks) roofline of rtx2080ti")
+    assert result.to_dict()["latency_certified"] == result.latency_certified
+    no_latency = design(tiny_space, Budgets(rho=0.3), hardware="rtx2080ti", tolerance=0.0)
+    assert no_latency.latency_certified is None
+
+
+@pytest.mark.parametrize("name", ["resnet-bottleneck", "deepmad-mbconv", "mobilenet"])
+def test_node_problem_is_dpp_and_its_deepmad_terms_match_the_objective(name: str) -> None:
+    """A node changes parameters only, so the program compiles once (DPP); and the
+    relaxation's grouping, entropies and depth penalty reproduce the objective at points
+    of the space (the designer checks this at run time too)."""
+    space = get_space(name)
+    fixed = {p.name: p.choices[0] for p in space.parameters
+             if p.name in ("resolution", "se_ratio")}
+    model = build_model(space, fixed)
+    relax = HullRelaxation(model, Budgets(flops=4e9, params=30e6, rho=0.5), DeepMAD(),
+                           DesignRules())
+    assert relax.problem.is_dcp(dpp=True) and relax.problem.is_dpp()
+    relax.verify_objective(space)
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        params = {**space.sample(rng), **fixed}
+        assert relax.point_score(params) == pytest.approx(
+            DeepMAD().score(space.decode(params)), rel=1e-9)
+
+
+def test_a_relaxation_whose_deepmad_terms_differ_from_the_objective_is_refused() -> None:
+    space = get_space("resnet-bottleneck-ratio")
+    relax = HullRelaxation(build_model(space, {}), Budgets(flops=4e9), DeepMAD(),
+                           DesignRules())
+    vec, const = relax.groups[0]["f"]
+    relax.groups[0]["f"] = (vec, const + math.log(4))  # the first group's resolution doubled
+    with pytest.raises(ModelingError, match="DeepMAD score"):
+        relax.verify_objective(space)
