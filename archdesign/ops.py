@@ -7,7 +7,7 @@ holds everything the rest of archdesign needs to know about it:
   coefficient from the layer's non-channel fields (kernel, output size, bias) times a
   product of its channel counts. :func:`evaluate` turns a sum into a number (on Python
   ints, or on numpy arrays for batches of blocks); the MP designer turns the same terms
-  into monomials of its log-width variables (:mod:`archdesign.optimize.relaxation`). No
+  into monomials of its log-width variables (:mod:`archdesign.optimize.posynomial`). No
   cost formula is written anywhere else;
 - its **op class** for latency models (``conv``, ``depthwise``, ``linear``, ``norm``,
   ``elementwise``, ``pool``; ``None``: a view that runs no kernel);
