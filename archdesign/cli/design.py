@@ -6,9 +6,8 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from archdesign.cli.common import FiniteFloat, print_json
+from archdesign.cli.common import Column, FiniteFloat, print_json, print_table
 from archdesign.errors import InputError
 from archdesign.files import check_output
 from archdesign.metrics import parse_quantity
@@ -104,30 +103,33 @@ def _print_human(result: object) -> None:
     assert isinstance(result, Design)
     console = Console()
     spec = result.spec
-    table = Table(title=f"design in {result.spec.name or 'space'} @ {spec.resolution}px")
-    for col in ("stage", "block", "width", "depth", "stride", "kernel", "expansion"):
-        table.add_column(col, justify="left" if col in ("stage", "block") else "right")
-    table.add_row("stem", "conv", str(spec.stem.width), "1", str(spec.stem.stride),
-                  str(spec.stem.kernel), "")
-    for i, s in enumerate(spec.stages):
-        table.add_row(stage_name(i), s.block, str(s.width), str(s.depth), str(s.stride),
-                      str(s.kernel), f"{s.expansion:g}")
-    console.print(table)
+    hidden = any(s.hidden_width is not None for s in spec.stages)  # free bottleneck widths
+    rows = [["stem", "conv", str(spec.stem.width), "1", str(spec.stem.stride),
+             str(spec.stem.kernel), *([""] if hidden else []), ""]]
+    rows += [[stage_name(i), s.block, str(s.width), str(s.depth), str(s.stride), str(s.kernel),
+              *([str(s.hidden_width or "")] if hidden else []), f"{s.expansion:g}"]
+             for i, s in enumerate(spec.stages)]
+    print_table(console, f"design in {result.spec.name or 'space'} @ {spec.resolution}px",
+                [Column("stage", kind="name"), Column("block", kind="name"), Column("width"),
+                 Column("depth"), Column("stride", drop=2), Column("kernel"),
+                 *([Column("hidden width")] if hidden else []),
+                 Column("expansion", drop=1)], rows)
     f = result.figures
     bound = "no upper bound (not certified: see the note)" \
         if result.upper_bound is None or result.gap is None else \
         f"upper bound {result.upper_bound:.2f}   gap {100 * result.gap:.3f}%"
     console.print(f"score ({result.objective}) {result.score:.2f}   {bound}   "
                   f"({result.status}, {result.nodes} nodes, {result.seconds:.1f}s)")
-    usage = Table(title="budgets")
-    for col in ("budget", "used", "limit", "use", "binding", "score per +10%"):
-        usage.add_column(col, justify="left" if col == "budget" else "right")
+    rows = []
     for name, limit in result.budgets.items().items():
         price = result.shadow_prices.get(name, {}).get("per_10_percent")
-        usage.add_row(name, f"{f[name]:.6g}", f"{limit:.6g}", f"{100 * f[name] / limit:.1f}%",
-                      "yes" if name in result.binding else "",
-                      "" if price is None else f"{price:.2f}")
-    console.print(usage)
+        rows.append([name, f"{f[name]:.6g}", f"{limit:.6g}", f"{100 * f[name] / limit:.1f}%",
+                     "yes" if name in result.binding else "",
+                     "" if price is None else f"{price:.2f}"])
+    print_table(console, "budgets",
+                [Column("budget", kind="name"), Column("used"), Column("limit"),
+                 Column("use", drop=2), Column("binding", kind="name"),
+                 Column("score per +10%", drop=1)], rows)
     if result.latency_certified is not None:
         console.print(f"latency in the bound: {result.latency_certified}")
     for note in result.notes:
