@@ -32,6 +32,8 @@ from typing import Any
 
 from archdesign.cost import cost_many, dtype_bytes
 from archdesign.errors import InputError
+from archdesign.layers import number_runs
+from archdesign.objectives.deepmad import groups_many
 from archdesign.spaces import SearchSpace, SpaceError, Value
 from archdesign.spec import ArchSpec
 
@@ -130,15 +132,17 @@ class _Analytic:
         """Every metric of each spec: costs and latencies in one batched call each."""
         specs = list(specs)
         batch = self.config.batch
-        latencies = self.latency_model.predict_many(specs, batch, self.dtype).tolist()
-        costs = {k: v.tolist() for k, v in cost_many(specs, batch, self.dtype).items()}
+        # the networks' blocks numbered once, for the latency, the costs and DeepMAD
+        runs = number_runs(specs)
+        latencies = self.latency_model.predict_many(specs, batch, self.dtype, runs).tolist()
+        costs = {k: v.tolist() for k, v in cost_many(specs, batch, self.dtype, runs).items()}
+        groups_many(specs, runs)  # DeepMAD's groups, for the score and rho
         weight_bytes = dtype_bytes(self.dtype)
         score, rho = self.objective.score, self.effectiveness
         out = []
         for i, spec in enumerate(specs):
             params = costs["params"][i]
             peak = costs["peak_activation_bytes"][i]
-            # the score, then rho: DeepMAD's groups of the spec are memoized in between
             value, effectiveness = float(score(spec)), float(rho(spec))
             out.append({
                 "score": value,

@@ -102,6 +102,7 @@ def throughput(space: str, hardware: str, n: int, seed: int) -> list[tuple[str, 
     from archdesign.cost import cost_many
     from archdesign.hardware import get_profile, model_for
     from archdesign.objectives import effectiveness, get_objective
+    from archdesign.objectives.deepmad import groups_many
 
     config = EvalConfig(space, hardware)
     sp = get_space(space)
@@ -131,8 +132,9 @@ def throughput(space: str, hardware: str, n: int, seed: int) -> list[tuple[str, 
     rows.append(("  stage: cost_many", rate(lambda: cost_many(specs, 1, dtype))))
     rows.append(("  stage: latency predict_many", rate(
         lambda: model.predict_many(specs, 1, dtype))))
-    rows.append(("  stage: score and rho", rate(
-        lambda: [(objective.score(s), effectiveness(s)) for s in specs])))
+    rows.append(("  stage: score and rho (groups_many)", rate(
+        lambda: (groups_many(specs), [(objective.score(s), effectiveness(s))
+                                      for s in specs]))))
     for workers in (1, 2):
         with RayEvaluator(config, workers=workers) as remote:
             remote.evaluate([(i, sp.sample(rng)) for i in range(64)])  # warm the workers
