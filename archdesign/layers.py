@@ -34,9 +34,10 @@ from archdesign.spec import ArchSpec
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["INPLACE_OPS", "Block", "BlockRun", "Layer", "block_layers", "block_output_hw",
-           "block_runs", "blocks", "expand_many", "graph", "head_layers", "is_stage_key", "layers",
-           "number_runs", "numbered_block", "stage_name", "stem_layers"]
+__all__ = ["INPLACE_OPS", "Block", "BlockRun", "Layer", "block_key", "block_layers",
+           "block_output_hw", "block_runs", "blocks", "expand_many", "graph", "head_layers",
+           "is_stage_key", "layers", "number_runs", "numbered_block", "stage_name",
+           "stem_layers"]
 
 
 class StemArgs(NamedTuple):
@@ -223,10 +224,14 @@ def number_runs(specs: Sequence[ArchSpec]) -> NumberedRuns:
         runs = block_runs(spec)
         counts.append(len(runs))
         for run in runs:
-            key = run.args[:] if run.fn is block_layers else run[3:]
-            numbers.append(number(key, len(unique)))
+            numbers.append(number(block_key(run.fn, run.args), len(unique)))
             repeats.append(run.repeat)
     return NumberedRuns(list(unique), numbers, repeats, counts)
+
+
+def block_key(fn: Callable[..., tuple[Layer, ...]], args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key of :class:`NumberedRuns` for the block ``fn(*args)``."""
+    return args[:] if fn is block_layers else (fn, args)
 
 
 def is_stage_key(key: tuple[Any, ...]) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -191,6 +192,7 @@ def kernels_many(keys: Sequence[tuple[Any, ...]], rules: FusionRules,
     parts: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     heads: list[Layer] = []  # per batched kernel: its head layer (arrays) for the class
+    head_ops: dict[str, int] = {}  # per op: the first of its head layers
     head_of: list[np.ndarray] = []
     for j, key in enumerate(keys):
         if not is_stage_key(key):
@@ -205,12 +207,20 @@ def kernels_many(keys: Sequence[tuple[Any, ...]], rules: FusionRules,
         n = len(where)
         rows = np.empty((n, len(fused), len(KERNEL_COLUMNS)))  # block x kernel x column
         for i, kernel in enumerate(fused):
-            for c, value in enumerate(_row(kernel, layers, layers[0].in_elements), 1):
-                rows[:, i, c] = value
+            values = _row(kernel, layers, layers[0].in_elements)
+            varying = [isinstance(v, np.ndarray) for v in values]
+            # the columns every block shares at once, then those that vary, stacked
+            rows[:, i, [c for c, v in enumerate(varying, 1) if not v]] = [
+                v for v, is_array in zip(values, varying, strict=True) if not is_array]
+            if any(varying):
+                rows[:, i, [c for c, v in enumerate(varying, 1) if v]] = np.stack(
+                    list(compress(values, varying)), axis=1)
         parts.append(rows.reshape(-1, len(KERNEL_COLUMNS)))
         owners.append(np.repeat(where, len(fused)))
         head_of.append(np.tile(np.arange(len(heads), len(heads) + len(fused)), n))
-        heads.extend(k.layers[0] for k in fused)
+        for kernel in fused:  # one head layer per op stands for its op's kernels
+            heads.append(kernel.layers[0])
+            head_ops.setdefault(kernel.layers[0].op, len(heads) - 1)
     if not parts:
         return np.zeros((0, len(KERNEL_COLUMNS))), np.zeros(len(keys), dtype=np.int64)
     rows = np.concatenate(parts)
@@ -219,10 +229,13 @@ def kernels_many(keys: Sequence[tuple[Any, ...]], rules: FusionRules,
     if len(batched):
         c_in = rows[batched, COL["c_in"]].astype(np.int64)
         groups = rows[batched, COL["groups"]].astype(np.int64)
-        triples, inverse = np.unique(np.stack([head[batched], c_in, groups]), axis=1,
-                                     return_inverse=True)
-        classes = [_class_index(heads[h]._replace(c_in=c, groups=g))
-                   for h, c, g in triples.T.tolist()]
+        bits = int(max(c_in.max(), groups.max())).bit_length()
+        op = np.array([head_ops[x.op] for x in heads], dtype=np.int64)[head[batched]]
+        codes, inverse = np.unique((op << 2 * bits) | (c_in << bits) | groups,
+                                   return_inverse=True)
+        mask = (1 << bits) - 1
+        classes = [_class_index(heads[code >> 2 * bits]._replace(
+            c_in=(code >> bits) & mask, groups=code & mask)) for code in codes.tolist()]
         rows[batched, COL["op_class"]] = np.array(classes, dtype=np.float64)[
             inverse.reshape(-1)]
     owner = np.concatenate(owners)

@@ -29,9 +29,9 @@ import numpy as np
 from archdesign.errors import InputError
 from archdesign.layers import (
     NumberedRuns,
+    block_key,
     block_runs,
     expand_many,
-    is_stage_key,
     number_runs,
     numbered_block,
 )
@@ -83,8 +83,8 @@ def summarize_entropy(layers: tuple[Layer, ...]) -> BlockEntropy:
                         last.h_out < layers[0].h_in, last.c_out, last.h_out)
 
 
-#: Entropy figures by block ``(fn, args)``: filled one block at a time by
-#: :func:`block_entropy`, or many at once by :func:`entropy_many`.
+#: Entropy figures by block key (:func:`~archdesign.layers.block_key`): filled one block
+#: at a time by :func:`block_entropy`, or many at once by :func:`entropy_many`.
 _ENTROPY: dict[tuple[Any, ...], BlockEntropy] = {}
 _ENTROPY_LIMIT = 1 << 17  # then the memo starts afresh
 
@@ -97,7 +97,7 @@ def _remember(key: tuple[Any, ...], value: BlockEntropy) -> None:
 
 def block_entropy(fn: Callable[..., tuple[Layer, ...]], args: tuple[Any, ...]) -> BlockEntropy:
     """The entropy figures of the block ``fn(*args)``; memoized (pure)."""
-    key = (fn, args)
+    key = block_key(fn, args)
     found = _ENTROPY.get(key)
     if found is None:
         found = summarize_entropy(fn(*args))
@@ -110,13 +110,13 @@ def entropy_many(keys: Sequence[tuple[Any, ...]]) -> None:
     :class:`~archdesign.layers.NumberedRuns`) at once: the stage blocks not yet seen are
     expanded by structure on arrays (:func:`~archdesign.layers.expand_many`) and
     summarized by the same :func:`summarize_entropy`, equal to one block at a time."""
-    missing = [key for key in keys if numbered_block(key) not in _ENTROPY]
+    missing = [key for key in keys if key not in _ENTROPY]
     for where, layers in expand_many(missing):
         n = len(where)
         e = summarize_entropy(layers)
         if e.c_out is None or e.h_out is None:  # identity blocks
             for j in where.tolist():
-                _remember(numbered_block(missing[j]), e)
+                _remember(missing[j], e)
             continue
         columns = zip(np.broadcast_to(e.entropy, n).tolist(),
                       np.broadcast_to(e.sum_log_width, n).tolist(),
@@ -125,8 +125,7 @@ def entropy_many(keys: Sequence[tuple[Any, ...]]) -> None:
                       np.broadcast_to(e.h_out, n).tolist(), strict=True)
         for j, (entropy, sum_log, down, c_out, h_out) in zip(where.tolist(), columns,
                                                              strict=True):
-            _remember(numbered_block(missing[j]),
-                      BlockEntropy(entropy, e.convs, sum_log, down, c_out, h_out))
+            _remember(missing[j], BlockEntropy(entropy, e.convs, sum_log, down, c_out, h_out))
 
 
 class Group(NamedTuple):
@@ -162,8 +161,8 @@ def clear_memos() -> None:
 
 
 # A network as the cut walks it: per run of identical blocks, whether it is a stage's
-# (not the stem's nor the head's), whether it is the head's, its repeat and its block.
-_Part = tuple[bool, bool, int, Callable[..., tuple[Layer, ...]], tuple[Any, ...]]
+# (not the stem's nor the head's), whether it is the head's, its repeat and its block key.
+_Part = tuple[bool, bool, int, tuple[Any, ...]]
 
 
 def _cut(parts: Iterable[_Part]) -> tuple[Group, ...]:
@@ -171,8 +170,8 @@ def _cut(parts: Iterable[_Part]) -> tuple[Group, ...]:
     entropy = sum_log = 0.0
     convs = 0
     channels = resolution = 0
-    for in_stage, head, repeat, fn, args in parts:
-        info = block_entropy(fn, args)
+    for in_stage, head, repeat, key in parts:
+        info = _ENTROPY.get(key) or block_entropy(*numbered_block(key))
         # only a stage's first block can downsample; a run repeats stride-1 blocks
         if in_stage and info.downsamples and (convs or out):
             out.append(Group(channels, resolution, entropy, convs, sum_log))
@@ -182,6 +181,7 @@ def _cut(parts: Iterable[_Part]) -> tuple[Group, ...]:
         if not head and info.c_out is not None and info.h_out is not None:
             channels, resolution = info.c_out, info.h_out
         elif info.convs:  # a head conv (before the pool) widens the last feature map
+            fn, args = numbered_block(key)
             channels = [la for la in fn(*args) if counts_for_entropy(la)][-1].c_out
     out.append(Group(channels, resolution, entropy, convs, sum_log))
     return tuple(out)
@@ -199,7 +199,7 @@ def groups(spec: ArchSpec) -> tuple[Group, ...]:
     found = _GROUPS.get(spec)
     if found is None:
         n = len(spec.stages)
-        found = _cut((0 <= r.stage < n, r.stage == n, r.repeat, r.fn, r.args)
+        found = _cut((0 <= r.stage < n, r.stage == n, r.repeat, block_key(r.fn, r.args))
                      for r in block_runs(spec))
         _memo_groups(spec, found)
     return found
@@ -211,13 +211,12 @@ def groups_many(specs: Sequence[ArchSpec], runs: NumberedRuns | None = None,
     once (:func:`entropy_many`); ``runs``: ``number_runs(specs)`` when the caller has it."""
     runs = number_runs(specs) if runs is None else runs
     entropy_many(runs.keys)
-    blocks = [(is_stage_key(key), *numbered_block(key)) for key in runs.keys]
+    keys, repeats = runs.keys, runs.repeats
     out = []
     first = 0
     for spec, count in zip(specs, runs.counts, strict=True):
-        last = first + count - 1
-        found = _cut((blocks[number][0], j == last, runs.repeats[j],
-                      blocks[number][1], blocks[number][2])
+        last = first + count - 1  # a network's runs: the stem, its stages', the head
+        found = _cut((first < j < last, j == last, repeats[j], keys[number])
                      for j, number in enumerate(runs.numbers[first:last + 1], first))
         _memo_groups(spec, found)
         out.append(found)
