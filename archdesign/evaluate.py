@@ -114,9 +114,10 @@ class Evaluator(ABC):
 def _collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off while a batch is evaluated (and back as it was
     after). A batch allocates tens of thousands of tuples, most of them kept in the block
-    memos, and creates no reference cycles: left on, the collector runs dozens of passes
-    per batch, some of them full passes over every memoized block, which cost as much as
-    the evaluations themselves; after the batch it runs once over what the batch left."""
+    memos, and no reference cycles: left on, the collector makes dozens of passes per
+    batch, and the full ones (over every memoized block) made one batch in three up to
+    twice as slow in ``bench_search.py``; after the batch it passes once over what the
+    batch left."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -1,7 +1,9 @@
 """Fused kernels: the units a device actually runs, grouped from the layer expansion.
 
-Every latency model reads a network through :func:`block_kernels` (one function, so the
-roofline, the lookup table and the fitted model can never group layers differently).
+Every latency model reads a network through :func:`block_kernels`, or through
+:func:`kernels_many` for many blocks at once (the same fusion and rows on array-valued
+layers), so the roofline, the lookup table and the fitted model can never group layers
+differently.
 The grouping follows a profile's :class:`FusionRules`, as inference runtimes do
 (TensorRT, TFLite, oneDNN): a conv (or linear) absorbs the norm that follows it (BN and
 layer scale fold into the weights), its activation, and, with ``residual_add``, the
@@ -17,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import compress
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -207,14 +208,13 @@ def kernels_many(keys: Sequence[tuple[Any, ...]], rules: FusionRules,
         n = len(where)
         rows = np.empty((n, len(fused), len(KERNEL_COLUMNS)))  # block x kernel x column
         for i, kernel in enumerate(fused):
-            values = _row(kernel, layers, layers[0].in_elements)
-            varying = [isinstance(v, np.ndarray) for v in values]
+            values = dict(enumerate(_row(kernel, layers, layers[0].in_elements), 1))
             # the columns every block shares at once, then those that vary, stacked
-            rows[:, i, [c for c, v in enumerate(varying, 1) if not v]] = [
-                v for v, is_array in zip(values, varying, strict=True) if not is_array]
-            if any(varying):
-                rows[:, i, [c for c, v in enumerate(varying, 1) if v]] = np.stack(
-                    list(compress(values, varying)), axis=1)
+            shared = [c for c, v in values.items() if not isinstance(v, np.ndarray)]
+            varying = [c for c, v in values.items() if isinstance(v, np.ndarray)]
+            rows[:, i, shared] = [values[c] for c in shared]
+            if varying:
+                rows[:, i, varying] = np.stack([values[c] for c in varying], axis=1)
         parts.append(rows.reshape(-1, len(KERNEL_COLUMNS)))
         owners.append(np.repeat(where, len(fused)))
         head_of.append(np.tile(np.arange(len(heads), len(heads) + len(fused)), n))
