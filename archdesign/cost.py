@@ -21,27 +21,18 @@ summaries are memoized so that scoring a spec costs a few dictionary look-ups pe
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import compress, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from archdesign.block_kinds import (
-    FLOAT_FIELDS,
-    NUMERIC_FIELDS,
-    OPTIONAL_FIELDS,
-    BlockArgs,
-    Structure,
-    block_structure,
-    expand_block,
-)
 from archdesign.layers import (
+    NumberedRuns,
     block_runs,
     blocks,
+    expand_many,
     is_stage_key,
     number_runs,
     numbered_block,
@@ -252,68 +243,27 @@ def _columns(part: BlockCost) -> tuple[Any, ...]:
             part.peak_elements)
 
 
-def _numeric_column(name: str, column: tuple[Any, ...]) -> np.ndarray:
-    """A numeric field of many blocks as an array (an unset optional width as 0: blocks
-    that leave it unset are grouped apart and expanded without it)."""
-    if name in FLOAT_FIELDS:
-        return np.array(column, dtype=np.float64)
-    if name in OPTIONAL_FIELDS:
-        return np.array([0 if x is None else x for x in column], dtype=np.int64)
-    return np.array(column, dtype=np.int64)
-
-
-def cost_many(specs: list[ArchSpec], batch: int = 1,
-              dtype: str = "float32") -> dict[str, np.ndarray]:
+def cost_many(specs: list[ArchSpec], batch: int = 1, dtype: str = "float32",
+              runs: NumberedRuns | None = None) -> dict[str, np.ndarray]:
     """:func:`cost` of many specs at once, as int64 arrays keyed like :class:`Cost`'s fields.
 
-    The distinct blocks of the whole batch are grouped by structure (decided on numpy
-    arrays, see ``block_kinds.block_structure``) and each group is expanded once on numpy
-    arrays (the same expansion code, see ``block_kinds.expand_block``), so a large batch
-    costs a few microseconds per spec instead of an expansion per new block. Equal, spec
-    by spec, to :func:`cost` (tests check it).
+    The distinct blocks of the whole batch are expanded by structure on numpy arrays
+    (:func:`archdesign.layers.expand_many`), so a large batch costs a few microseconds per
+    spec instead of an expansion per new block. Equal, spec by spec, to :func:`cost`
+    (tests check it). ``runs``: ``number_runs(specs)`` when the caller has it already.
     """
     _check_batch(batch)
     nbytes = dtype_bytes(dtype)
-    batch_runs = number_runs(specs)  # every distinct block once: the column of its figures
+    # every distinct block once: the column of its figures
+    batch_runs = number_runs(specs) if runs is None else runs
     keys = batch_runs.keys
     figures = np.zeros((5, len(keys)), dtype=np.int64)
-    stage = [is_stage_key(key) for key in keys]
-    for j in np.flatnonzero(np.logical_not(stage)):  # stems and heads: few, memoized
-        figures[:, j] = _columns(block_cost(*numbered_block(keys[j])))
-    # The stage blocks as columns (one tuple per field), grouped by the fields that are
-    # not numbers and by which optional widths are unset; a group's structures are decided
-    # on its arrays, and the blocks of each structure are expanded at once.
-    block_col = np.flatnonzero(stage)
-    columns: list[Any] = (list(zip(*compress(keys, stage), strict=True))
-                          or [()] * len(BlockArgs._fields))
-    fields = BlockArgs(*columns)
-    labels = [name for name in BlockArgs._fields if name not in NUMERIC_FIELDS]
-    unset_flags = [map(operator.is_, getattr(fields, name), repeat(None))
-                   for name in OPTIONAL_FIELDS]
-    shapes: dict[tuple[Any, ...], int] = {}
-    shape = np.array([shapes.setdefault(x, len(shapes)) for x in zip(
-        *(getattr(fields, name) for name in labels), *unset_flags, strict=True)],
-        dtype=np.int64)
-    numbers = {name: _numeric_column(name, getattr(fields, name)) for name in NUMERIC_FIELDS}
-    for group, k in shapes.items():
-        members = np.flatnonzero(shape == k)
-        unset = {name for name, flag in zip(OPTIONAL_FIELDS, group[len(labels):], strict=True)
-                 if flag}
-        values: dict[str, Any] = {name: None if name in unset else numbers[name][members]
-                                  for name in NUMERIC_FIELDS}
-        batched = BlockArgs(**dict(zip(labels, group[:len(labels)], strict=True)), **values)
-        # one row per structural choice, one column per block; a code per distinct column
-        choices = np.array([np.broadcast_to(x, len(members))
-                            for x in block_structure(batched)])
-        codes = (choices.T.astype(np.int64) << np.arange(len(choices))).sum(axis=1)
-        for code in np.unique(codes):
-            picked = np.flatnonzero(codes == code)
-            structure = Structure(*(bool(x) for x in choices[:, picked[0]]))
-            subset: list[Any] = [v[picked] if isinstance(v, np.ndarray) else v
-                                 for v in batched]
-            sub = BlockArgs(*subset)
-            for row, value in enumerate(_columns(summarize(expand_block(structure, sub)))):
-                figures[row, block_col[members[picked]]] = value
+    for j, key in enumerate(keys):  # stems and heads: few, memoized
+        if not is_stage_key(key):
+            figures[:, j] = _columns(block_cost(*numbered_block(key)))
+    for where, block_layers in expand_many(keys):
+        for row, value in enumerate(_columns(summarize(block_layers))):
+            figures[row, where] = value
     # a spec's runs are consecutive: its totals reduce the slice that starts at its first
     count = np.array(batch_runs.counts, dtype=np.int64)
     starts = np.cumsum(count) - count

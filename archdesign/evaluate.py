@@ -16,6 +16,7 @@ resource :data:`TIMER_RESOURCE`, so that two timings never share a device.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -32,6 +33,8 @@ from typing import Any
 
 from archdesign.cost import cost_many, dtype_bytes
 from archdesign.errors import InputError
+from archdesign.layers import number_runs
+from archdesign.objectives.deepmad import groups_many
 from archdesign.spaces import SearchSpace, SpaceError, Value
 from archdesign.spec import ArchSpec
 
@@ -107,6 +110,23 @@ class Evaluator(ABC):
         self.close()
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a batch is evaluated (and back as it was
+    after). A batch allocates tens of thousands of tuples, most of them kept in the block
+    memos, and no reference cycles: left on, the collector makes dozens of passes per
+    batch, and the full ones (over every memoized block) made one batch in three up to
+    twice as slow in ``bench_search.py``; after the batch it passes once over what the
+    batch left."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class _Analytic:
     """Analytic evaluation in this process: decode, count, score, predict latency."""
 
@@ -130,15 +150,17 @@ class _Analytic:
         """Every metric of each spec: costs and latencies in one batched call each."""
         specs = list(specs)
         batch = self.config.batch
-        latencies = self.latency_model.predict_many(specs, batch, self.dtype).tolist()
-        costs = {k: v.tolist() for k, v in cost_many(specs, batch, self.dtype).items()}
+        # the networks' blocks numbered once, for the latency, the costs and DeepMAD
+        runs = number_runs(specs)
+        latencies = self.latency_model.predict_many(specs, batch, self.dtype, runs).tolist()
+        costs = {k: v.tolist() for k, v in cost_many(specs, batch, self.dtype, runs).items()}
+        groups_many(specs, runs)  # DeepMAD's groups, for the score and rho
         weight_bytes = dtype_bytes(self.dtype)
         score, rho = self.objective.score, self.effectiveness
         out = []
         for i, spec in enumerate(specs):
             params = costs["params"][i]
             peak = costs["peak_activation_bytes"][i]
-            # the score, then rho: DeepMAD's groups of the spec are memoized in between
             value, effectiveness = float(score(spec)), float(rho(spec))
             out.append({
                 "score": value,
@@ -173,7 +195,8 @@ class _Analytic:
                 except SpaceError as exc:
                     decoded.append(str(exc))
         networks = [d for d in decoded if isinstance(d, ArchSpec)]
-        figures = iter(self.metrics(networks) if networks else [])
+        with _collector_paused():
+            figures = iter(self.metrics(networks) if networks else [])
         out = []
         for (number, params), spec in zip(candidates, decoded, strict=True):
             if isinstance(spec, str):

@@ -10,13 +10,21 @@ cheap: a search space has few distinct blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
+
 from archdesign.block_kinds import (
+    FLOAT_FIELDS,
+    NUMERIC_FIELDS,
+    OPTIONAL_FIELDS,
     BlockArgs,
     Program,
+    Structure,
     block_structure,
     expand_block,
 )
@@ -26,9 +34,10 @@ from archdesign.spec import ArchSpec
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["INPLACE_OPS", "Block", "BlockRun", "Layer", "block_layers", "block_output_hw",
-           "block_runs", "blocks", "graph", "head_layers", "is_stage_key", "layers",
-           "number_runs", "numbered_block", "stage_name", "stem_layers"]
+__all__ = ["INPLACE_OPS", "Block", "BlockRun", "Layer", "block_key", "block_layers",
+           "block_output_hw", "block_runs", "blocks", "expand_many", "graph", "head_layers",
+           "is_stage_key", "layers", "number_runs", "numbered_block", "stage_name",
+           "stem_layers"]
 
 
 class StemArgs(NamedTuple):
@@ -215,10 +224,14 @@ def number_runs(specs: Sequence[ArchSpec]) -> NumberedRuns:
         runs = block_runs(spec)
         counts.append(len(runs))
         for run in runs:
-            key = run.args[:] if run.fn is block_layers else run[3:]
-            numbers.append(number(key, len(unique)))
+            numbers.append(number(block_key(run.fn, run.args), len(unique)))
             repeats.append(run.repeat)
     return NumberedRuns(list(unique), numbers, repeats, counts)
+
+
+def block_key(fn: Callable[..., tuple[Layer, ...]], args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key of :class:`NumberedRuns` for the block ``fn(*args)``."""
+    return args[:] if fn is block_layers else (fn, args)
 
 
 def is_stage_key(key: tuple[Any, ...]) -> bool:
@@ -232,6 +245,61 @@ def numbered_block(key: tuple[Any, ...]) -> tuple[Callable[..., tuple[Layer, ...
     """The ``(function, arguments)`` of a key of :class:`NumberedRuns` (a stage block's
     arguments as the plain tuple: equal, and equally hashed, to its BlockArgs)."""
     return (block_layers, key) if is_stage_key(key) else (key[0], key[1])
+
+
+def _numeric_column(name: str, column: tuple[Any, ...]) -> np.ndarray:
+    """A numeric field of many blocks as an array (an unset optional width as 0: blocks
+    that leave it unset are grouped apart and expanded without it)."""
+    if name in FLOAT_FIELDS:
+        return np.array(column, dtype=np.float64)
+    if name in OPTIONAL_FIELDS:
+        return np.array([0 if x is None else x for x in column], dtype=np.int64)
+    return np.array(column, dtype=np.int64)
+
+
+def expand_many(keys: Sequence[tuple[Any, ...]]) -> Iterator[tuple[np.ndarray,
+                                                                   tuple[Layer, ...]]]:
+    """The stage blocks among ``keys`` (of :class:`NumberedRuns`) expanded by structure:
+    per structure, the positions in ``keys`` of its blocks and their layers, every numeric
+    field an array with one entry per block (in the order of the positions).
+
+    Blocks are grouped by the fields that are not numbers and by which optional widths
+    are unset; a group's structures are decided on its arrays (``block_structure``) and
+    the blocks of each structure are expanded at once (``expand_block``): the same code
+    that expands one block, so the figures derived from it are those of one block.
+    """
+    stage = [is_stage_key(key) for key in keys]
+    block_col = np.flatnonzero(stage)
+    if not len(block_col):
+        return
+    columns: list[Any] = list(zip(*compress(keys, stage), strict=True))
+    fields = BlockArgs(*columns)
+    labels = [name for name in BlockArgs._fields if name not in NUMERIC_FIELDS]
+    unset_flags = [map(operator.is_, getattr(fields, name), repeat(None))
+                   for name in OPTIONAL_FIELDS]
+    shapes: dict[tuple[Any, ...], int] = {}
+    shape = np.array([shapes.setdefault(x, len(shapes)) for x in zip(
+        *(getattr(fields, name) for name in labels), *unset_flags, strict=True)],
+        dtype=np.int64)
+    numbers = {name: _numeric_column(name, getattr(fields, name)) for name in NUMERIC_FIELDS}
+    for group, k in shapes.items():
+        members = np.flatnonzero(shape == k)
+        unset = {name for name, flag in zip(OPTIONAL_FIELDS, group[len(labels):], strict=True)
+                 if flag}
+        values: dict[str, Any] = {name: None if name in unset else numbers[name][members]
+                                  for name in NUMERIC_FIELDS}
+        batched = BlockArgs(**dict(zip(labels, group[:len(labels)], strict=True)), **values)
+        # one row per structural choice, one column per block; a code per distinct column
+        choices = np.array([np.broadcast_to(x, len(members))
+                            for x in block_structure(batched)])
+        codes = (choices.T.astype(np.int64) << np.arange(len(choices))).sum(axis=1)
+        for code in np.unique(codes):
+            picked = np.flatnonzero(codes == code)
+            structure = Structure(*(bool(x) for x in choices[:, picked[0]]))
+            subset: list[Any] = [v[picked] if isinstance(v, np.ndarray) else v
+                                 for v in batched]
+            sub = BlockArgs(*subset)
+            yield block_col[members[picked]], expand_block(structure, sub)
 
 
 def stage_name(stage: int) -> str:

@@ -98,8 +98,9 @@ def analytic_rates(names: list[str], n: int, seed: int) -> dict[str, float]:
     """Specs/s of every analytic path, in order of the table's rows."""
     from archdesign.hardware import get_profile, model_for
     from archdesign.hardware.kernels import block_kernels
+    from archdesign.objectives import deepmad as deepmad_module
     from archdesign.objectives import get_objective
-    from archdesign.objectives.deepmad import block_entropy, effectiveness, groups
+    from archdesign.objectives.deepmad import effectiveness
 
     specs = draw_specs(n, seed, names)
     chains = mutation_chains(n, seed, names)
@@ -118,13 +119,32 @@ def analytic_rates(names: list[str], n: int, seed: int) -> dict[str, float]:
             deepmad.score(spec)
             effectiveness(spec)
 
+    # a --baseline-tree from before clear_memos memoized with lru_caches
+    clear_memos = getattr(deepmad_module, "clear_memos", None)
+
+    def clear_groups() -> None:
+        if clear_memos is None:
+            deepmad_module.groups.cache_clear()
+        else:  # the blocks' entropy kept
+            deepmad_module._GROUPS.clear()
+
     def clear_scores() -> None:
         clear_costs()
-        block_entropy.cache_clear()
-        groups.cache_clear()
+        if clear_memos is None:
+            deepmad_module.block_entropy.cache_clear()
+            deepmad_module.groups.cache_clear()
+        else:
+            clear_memos()
 
     out["DeepMAD score + rho, cold"] = timed(n, score, clear_scores)
-    out["DeepMAD score + rho, warm blocks"] = timed(n, score, groups.cache_clear)
+    out["DeepMAD score + rho, warm blocks"] = timed(n, score, clear_groups)
+    if clear_memos is not None:
+        def score_batched() -> None:
+            deepmad_module.groups_many(specs)
+            score()
+
+        out["DeepMAD groups_many + score + rho, cold"] = timed(n, score_batched,
+                                                               clear_scores)
     profile = get_profile(LATENCY_PROFILE)
     models: list[Any] = []
 

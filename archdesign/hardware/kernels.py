@@ -1,7 +1,9 @@
 """Fused kernels: the units a device actually runs, grouped from the layer expansion.
 
-Every latency model reads a network through :func:`block_kernels` (one function, so the
-roofline, the lookup table and the fitted model can never group layers differently).
+Every latency model reads a network through :func:`block_kernels`, or through
+:func:`kernels_many` for many blocks at once (the same fusion and rows on array-valued
+layers), so the roofline, the lookup table and the fitted model can never group layers
+differently.
 The grouping follows a profile's :class:`FusionRules`, as inference runtimes do
 (TensorRT, TFLite, oneDNN): a conv (or linear) absorbs the norm that follows it (BN and
 layer scale fold into the weights), its activation, and, with ``residual_add``, the
@@ -14,14 +16,14 @@ block's ``(fn, args)`` like :func:`archdesign.cost.block_cost`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from archdesign.layers import blocks
+from archdesign.layers import blocks, expand_many, is_stage_key, numbered_block
 from archdesign.ops import Layer, layer_flops, layer_params, op_class
 from archdesign.spec import ArchSpec
 
@@ -140,17 +142,21 @@ def fused_indices(layers: tuple[Layer, ...], rules: FusionRules) -> list[list[in
     return [k.indices for k in _fuse(layers, rules)]
 
 
-def _row(kernel: _Kernel, layers: tuple[Layer, ...], input_elements: int) -> list[float]:
+def _row(kernel: _Kernel, layers: tuple[Layer, ...], input_elements: Any) -> list[Any]:
+    """The columns of a kernel row but the op class (ints, or arrays for many blocks)."""
     head = kernel.layers[0]
     read = sum(input_elements if i < 0 else layers[i].out_elements for i in head.inputs)
     flops = layer_flops(head)
     weights = sum(layer_params(x) for x in kernel.layers if x.op in _WEIGHTED)
     return [
-        OP_CLASS_INDEX[str(op_class(head))], head.c_in, head.h_in, head.w_in, head.c_out,
-        head.h_out, head.w_out, head.kernel, head.stride, head.groups, kernel.fused_add,
-        len(kernel.layers) - 1, flops, read + kernel.add_elements, head.out_elements,
-        weights,
+        head.c_in, head.h_in, head.w_in, head.c_out, head.h_out, head.w_out, head.kernel,
+        head.stride, head.groups, kernel.fused_add, len(kernel.layers) - 1, flops,
+        read + kernel.add_elements, head.out_elements, weights,
     ]
+
+
+def _class_index(layer: Layer) -> int:
+    return OP_CLASS_INDEX[str(op_class(layer))]
 
 
 def kernel_name(kernel_layers: list[Layer]) -> str:
@@ -164,10 +170,76 @@ def block_kernels(fn: Callable[..., tuple[Layer, ...]], args: tuple[Any, ...],
     layers = fn(*args)
     fused = _fuse(layers, rules)
     input_elements = layers[0].in_elements if layers else 0
-    rows = np.array([_row(k, layers, input_elements) for k in fused], dtype=np.float64)
+    rows = np.array([[_class_index(k.layers[0]), *_row(k, layers, input_elements)]
+                     for k in fused], dtype=np.float64)
     rows = rows.reshape(len(fused), len(KERNEL_COLUMNS))
     rows.setflags(write=False)
     return BlockKernels(tuple(kernel_name(k.layers) for k in fused), rows)
+
+
+def kernels_many(keys: Sequence[tuple[Any, ...]], rules: FusionRules,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel rows of many blocks (keys of :class:`~archdesign.layers.NumberedRuns`),
+    block after block in the order of ``keys``, and how many rows each block has: each
+    block's rows are those :func:`block_kernels` gives, in its order.
+
+    Stage blocks are fused once per structure on array-valued layers
+    (:func:`~archdesign.layers.expand_many`: the fusion of a structure does not depend on
+    its widths) and their columns filled for all its blocks at once; stems and heads come
+    from :func:`block_kernels`. The op class of a kernel depends on its head layer's op,
+    input channels and groups (depthwise or dense): it is asked of the op table once per
+    distinct triple.
+    """
+    parts: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    heads: list[Layer] = []  # per batched kernel: its head layer (arrays) for the class
+    head_ops: dict[str, int] = {}  # per op: the first of its head layers
+    head_of: list[np.ndarray] = []
+    for j, key in enumerate(keys):
+        if not is_stage_key(key):
+            rows = block_kernels(*numbered_block(key), rules).rows
+            parts.append(rows)
+            owners.append(np.full(len(rows), j, dtype=np.int64))
+            head_of.append(np.full(len(rows), -1, dtype=np.int64))
+    for where, layers in expand_many(keys):
+        fused = _fuse(layers, rules)
+        if not fused:
+            continue
+        n = len(where)
+        rows = np.empty((n, len(fused), len(KERNEL_COLUMNS)))  # block x kernel x column
+        for i, kernel in enumerate(fused):
+            values = dict(enumerate(_row(kernel, layers, layers[0].in_elements), 1))
+            # the columns every block shares at once, then those that vary, stacked
+            shared = [c for c, v in values.items() if not isinstance(v, np.ndarray)]
+            varying = [c for c, v in values.items() if isinstance(v, np.ndarray)]
+            rows[:, i, shared] = [values[c] for c in shared]
+            if varying:
+                rows[:, i, varying] = np.stack([values[c] for c in varying], axis=1)
+        parts.append(rows.reshape(-1, len(KERNEL_COLUMNS)))
+        owners.append(np.repeat(where, len(fused)))
+        head_of.append(np.tile(np.arange(len(heads), len(heads) + len(fused)), n))
+        for kernel in fused:  # one head layer per op stands for its op's kernels
+            heads.append(kernel.layers[0])
+            head_ops.setdefault(kernel.layers[0].op, len(heads) - 1)
+    if not parts:
+        return np.zeros((0, len(KERNEL_COLUMNS))), np.zeros(len(keys), dtype=np.int64)
+    rows = np.concatenate(parts)
+    head = np.concatenate(head_of)
+    batched = np.flatnonzero(head >= 0)
+    if len(batched):
+        c_in = rows[batched, COL["c_in"]].astype(np.int64)
+        groups = rows[batched, COL["groups"]].astype(np.int64)
+        bits = int(max(c_in.max(), groups.max())).bit_length()
+        op = np.array([head_ops[x.op] for x in heads], dtype=np.int64)[head[batched]]
+        codes, inverse = np.unique((op << 2 * bits) | (c_in << bits) | groups,
+                                   return_inverse=True)
+        mask = (1 << bits) - 1
+        classes = [_class_index(heads[code >> 2 * bits]._replace(
+            c_in=(code >> bits) & mask, groups=code & mask)) for code in codes.tolist()]
+        rows[batched, COL["op_class"]] = np.array(classes, dtype=np.float64)[
+            inverse.reshape(-1)]
+    owner = np.concatenate(owners)
+    return rows[np.argsort(owner, kind="stable")], np.bincount(owner, minlength=len(keys))
 
 
 def network_kernels(spec: ArchSpec, rules: FusionRules) -> tuple[list[str], np.ndarray]:

@@ -26,12 +26,12 @@ from archdesign.hardware.kernels import (
     COL,
     OP_CLASSES,
     SHAPE_TERMS,
-    block_kernels,
+    kernels_many,
     network_kernels,
 )
 from archdesign.hardware.profile import HardwareProfile, ProfileError
 from archdesign.hardware.table import KernelTable, load_table
-from archdesign.layers import number_runs, numbered_block
+from archdesign.layers import NumberedRuns, number_runs
 from archdesign.spec import ArchSpec
 
 logger = logging.getLogger(__name__)
@@ -77,22 +77,26 @@ class LatencyModel(ABC):
         return float(self.predict_many([spec], batch, dtype)[0])
 
     def predict_many(self, specs: Sequence[ArchSpec], batch: int = 1,
-                     dtype: str | None = None) -> np.ndarray:
-        """Latency (ms) of many networks; unseen blocks are predicted in one call."""
+                     dtype: str | None = None, runs: NumberedRuns | None = None,
+                     ) -> np.ndarray:
+        """Latency (ms) of many networks; unseen blocks are predicted in one call.
+
+        ``runs``: ``number_runs(specs)`` when the caller has it already."""
         dtype = self._dtype(dtype)
         rules = self.profile.fusion
         # the networks' runs of identical blocks, each distinct block once, its figures
         # memoized by its key for this batch and dtype
-        runs = number_runs(specs)
+        runs = number_runs(specs) if runs is None else runs
         memo = self._blocks.setdefault((batch, dtype), {})
         missing = [key for key in runs.keys if key not in memo]
         if missing:
-            parts = [block_kernels(*numbered_block(key), rules).rows for key in missing]
-            sizes = np.array([len(p) for p in parts])
-            latency = self.predict_kernels(np.concatenate(parts), batch, dtype)
-            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            sums = np.add.reduceat(latency, starts) if len(latency) else np.zeros(len(parts))
-            sums[sizes == 0] = 0.0
+            rows, sizes = kernels_many(missing, rules)
+            latency = self.predict_kernels(rows, batch, dtype)
+            # each block's kernels summed as one segment (blocks without kernels: 0)
+            ran = sizes > 0
+            sums = np.zeros(len(sizes))
+            if ran.any():
+                sums[ran] = np.add.reduceat(latency, (np.cumsum(sizes) - sizes)[ran])
             for key, total, n in zip(missing, sums.tolist(), sizes.tolist(), strict=True):
                 memo[key] = (total, n)
         figures = [memo[key] for key in runs.keys]

@@ -21,12 +21,20 @@ log(c_in·k²/g)); ρ = max_g ρ_g.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from archdesign.errors import InputError
-from archdesign.layers import block_runs
+from archdesign.layers import (
+    NumberedRuns,
+    block_key,
+    block_runs,
+    expand_many,
+    number_runs,
+    numbered_block,
+)
 from archdesign.objectives.base import Objective
 from archdesign.ops import Layer
 from archdesign.spec import ArchSpec
@@ -44,9 +52,14 @@ def counts_for_entropy(layer: Layer) -> bool:
     return layer.op == "conv" and layer.role in COUNTED_ROLES
 
 
-def log_effective_width(layer: Layer) -> float:
-    """log(c_in·k²/g): twice the layer's entropy term (a depthwise conv: log k²)."""
-    return math.log(layer.per_group * layer.kernel * layer.kernel)
+def log_effective_width(layer: Layer) -> Any:
+    """log(c_in·k²/g): twice the layer's entropy term (a depthwise conv: log k²); for a
+    layer of many blocks (arrays), math.log of each distinct width, as for one block."""
+    width = layer.per_group * layer.kernel * layer.kernel
+    if isinstance(width, np.ndarray):
+        values, inverse = np.unique(width, return_inverse=True)
+        return np.array([math.log(v) for v in values.tolist()])[inverse.reshape(-1)]
+    return math.log(width)
 
 
 class BlockEntropy(NamedTuple):
@@ -61,6 +74,7 @@ class BlockEntropy(NamedTuple):
 
 
 def summarize_entropy(layers: tuple[Layer, ...]) -> BlockEntropy:
+    """A block's entropy figures (arrays, one entry per block, for array-valued layers)."""
     counted = [log_effective_width(layer) for layer in layers if counts_for_entropy(layer)]
     if not layers:
         return BlockEntropy(0.0, 0, 0.0, False, None, None)
@@ -69,9 +83,49 @@ def summarize_entropy(layers: tuple[Layer, ...]) -> BlockEntropy:
                         last.h_out < layers[0].h_in, last.c_out, last.h_out)
 
 
-@lru_cache(maxsize=1 << 16)
+#: Entropy figures by block key (:func:`~archdesign.layers.block_key`): filled one block
+#: at a time by :func:`block_entropy`, or many at once by :func:`entropy_many`.
+_ENTROPY: dict[tuple[Any, ...], BlockEntropy] = {}
+_ENTROPY_LIMIT = 1 << 17  # then the memo starts afresh
+
+
+def _remember(key: tuple[Any, ...], value: BlockEntropy) -> None:
+    if len(_ENTROPY) >= _ENTROPY_LIMIT:
+        _ENTROPY.clear()
+    _ENTROPY[key] = value
+
+
 def block_entropy(fn: Callable[..., tuple[Layer, ...]], args: tuple[Any, ...]) -> BlockEntropy:
-    return summarize_entropy(fn(*args))
+    """The entropy figures of the block ``fn(*args)``; memoized (pure)."""
+    key = block_key(fn, args)
+    found = _ENTROPY.get(key)
+    if found is None:
+        found = summarize_entropy(fn(*args))
+        _remember(key, found)
+    return found
+
+
+def entropy_many(keys: Sequence[tuple[Any, ...]]) -> None:
+    """Memoize the entropy figures of many blocks (keys of
+    :class:`~archdesign.layers.NumberedRuns`) at once: the stage blocks not yet seen are
+    expanded by structure on arrays (:func:`~archdesign.layers.expand_many`) and
+    summarized by the same :func:`summarize_entropy`, equal to one block at a time."""
+    missing = [key for key in keys if key not in _ENTROPY]
+    for where, layers in expand_many(missing):
+        n = len(where)
+        e = summarize_entropy(layers)
+        if e.c_out is None or e.h_out is None:  # identity blocks
+            for j in where.tolist():
+                _remember(missing[j], e)
+            continue
+        columns = zip(np.broadcast_to(e.entropy, n).tolist(),
+                      np.broadcast_to(e.sum_log_width, n).tolist(),
+                      np.broadcast_to(e.downsamples, n).tolist(),
+                      np.broadcast_to(e.c_out, n).tolist(),
+                      np.broadcast_to(e.h_out, n).tolist(), strict=True)
+        for j, (entropy, sum_log, down, c_out, h_out) in zip(where.tolist(), columns,
+                                                             strict=True):
+            _remember(missing[j], BlockEntropy(entropy, e.convs, sum_log, down, c_out, h_out))
 
 
 class Group(NamedTuple):
@@ -94,30 +148,80 @@ class Group(NamedTuple):
         return self.convs / math.exp(self.sum_log_width / self.convs) if self.convs else 0.0
 
 
-@lru_cache(maxsize=256)
-def groups(spec: ArchSpec) -> tuple[Group, ...]:
-    """The network cut at every downsampling block (the head joins the last group).
+#: Groups by spec: a design is usually scored and its ρ checked together, and
+#: :func:`groups_many` finds them for a batch before it is scored.
+_GROUPS: dict[ArchSpec, tuple[Group, ...]] = {}
+_GROUPS_LIMIT = 1 << 12
 
-    Memoized per spec: a design is usually scored and its ρ checked together."""
+
+def clear_memos() -> None:
+    """Forget every memoized block entropy and group (benchmarks time cold paths)."""
+    _ENTROPY.clear()
+    _GROUPS.clear()
+
+
+# A network as the cut walks it: per run of identical blocks, whether it is a stage's
+# (not the stem's nor the head's), whether it is the head's, its repeat and its block key.
+_Part = tuple[bool, bool, int, tuple[Any, ...]]
+
+
+def _cut(parts: Iterable[_Part]) -> tuple[Group, ...]:
     out: list[Group] = []
     entropy = sum_log = 0.0
     convs = 0
     channels = resolution = 0
-    n_stages = len(spec.stages)
-    for stage, _, repeat, fn, args in block_runs(spec):
-        info = block_entropy(fn, args)
+    for in_stage, head, repeat, key in parts:
+        info = _ENTROPY.get(key) or block_entropy(*numbered_block(key))
         # only a stage's first block can downsample; a run repeats stride-1 blocks
-        if 0 <= stage < n_stages and info.downsamples and (convs or out):
+        if in_stage and info.downsamples and (convs or out):
             out.append(Group(channels, resolution, entropy, convs, sum_log))
         entropy += repeat * info.entropy
         convs += repeat * info.convs
         sum_log += repeat * info.sum_log_width
-        if stage < n_stages and info.c_out is not None and info.h_out is not None:
+        if not head and info.c_out is not None and info.h_out is not None:
             channels, resolution = info.c_out, info.h_out
         elif info.convs:  # a head conv (before the pool) widens the last feature map
+            fn, args = numbered_block(key)
             channels = [la for la in fn(*args) if counts_for_entropy(la)][-1].c_out
     out.append(Group(channels, resolution, entropy, convs, sum_log))
     return tuple(out)
+
+
+def _memo_groups(spec: ArchSpec, value: tuple[Group, ...]) -> None:
+    if len(_GROUPS) >= _GROUPS_LIMIT:
+        _GROUPS.clear()
+    _GROUPS[spec] = value
+
+
+def groups(spec: ArchSpec) -> tuple[Group, ...]:
+    """The network cut at every downsampling block (the head joins the last group);
+    memoized per spec."""
+    found = _GROUPS.get(spec)
+    if found is None:
+        n = len(spec.stages)
+        found = _cut((0 <= r.stage < n, r.stage == n, r.repeat, block_key(r.fn, r.args))
+                     for r in block_runs(spec))
+        _memo_groups(spec, found)
+    return found
+
+
+def groups_many(specs: Sequence[ArchSpec], runs: NumberedRuns | None = None,
+                ) -> list[tuple[Group, ...]]:
+    """:func:`groups` of many specs (memoized for them), their blocks' entropy found at
+    once (:func:`entropy_many`); ``runs``: ``number_runs(specs)`` when the caller has it."""
+    runs = number_runs(specs) if runs is None else runs
+    entropy_many(runs.keys)
+    keys, repeats = runs.keys, runs.repeats
+    out = []
+    first = 0
+    for spec, count in zip(specs, runs.counts, strict=True):
+        last = first + count - 1  # a network's runs: the stem, its stages', the head
+        found = _cut((first < j < last, j == last, repeats[j], keys[number])
+                     for j, number in enumerate(runs.numbers[first:last + 1], first))
+        _memo_groups(spec, found)
+        out.append(found)
+        first = last + 1
+    return out
 
 
 def effectiveness(spec: ArchSpec) -> float:

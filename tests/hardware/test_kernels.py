@@ -57,3 +57,35 @@ def test_kernel_rows_carry_flops_and_residual_reads():
     block = rows[3]  # s1.b0 conv_b + add: reads its input and the shortcut
     assert block[COL["fused_add"]] == 1
     assert block[COL["in_elements"]] == 2 * 64 * 56 * 56
+
+
+# -- the batched path equals the one-block path ---------------------------------------------
+
+
+def test_kernels_many_equals_block_kernels_for_every_space_and_kind():
+    import numpy as np
+
+    from archdesign.block_kinds import BLOCK_KINDS, BlockArgs
+    from archdesign.hardware.kernels import block_kernels, kernels_many
+    from archdesign.layers import is_stage_key, number_runs, numbered_block
+    from archdesign.spaces import get_space, list_spaces
+    from archdesign.zoo import list_archs
+
+    rng = np.random.default_rng(5)
+    specs = [get_arch(name) for name in list_archs()]
+    specs += [get_space(name).sample_spec(rng) for name in list_spaces() for _ in range(40)]
+    keys = number_runs(specs).keys
+    # one structure, two op classes: a bottleneck's kxk conv is depthwise at group width 1
+    keys += [tuple(BlockArgs("bottleneck", 16, 16, 1, 3, 8, 8, 1.0, None, g)) for g in (1, 8)]
+    assert {key[0] for key in keys if is_stage_key(key)} == set(BLOCK_KINDS)
+    for rules in (FusionRules(), FusionRules(residual_add=False), FusionRules(False, False)):
+        rows, sizes = kernels_many(keys, rules)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        assert len(rows) == starts[-1]
+        for j, key in enumerate(keys):
+            expected = block_kernels(*numbered_block(key), rules).rows
+            assert np.array_equal(rows[starts[j]:starts[j + 1]], expected), key
+    rows, sizes = kernels_many(keys[-2:], FusionRules())
+    dw = rows[:sizes[0]][:, COL["op_class"]].tolist()
+    dense = rows[sizes[0]:][:, COL["op_class"]].tolist()
+    assert OP_CLASS_INDEX["depthwise"] in dw and OP_CLASS_INDEX["depthwise"] not in dense

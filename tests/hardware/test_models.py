@@ -137,3 +137,25 @@ def test_calibration_applies_to_networks():
     kernels = len(network_kernels(spec, V100.fusion)[0])
     cal = RooflineModel(V100, {"scale": 2.0, "per_kernel_ms": 0.01, "constant_ms": 1.0})
     assert cal.predict(spec) == pytest.approx(2 * raw + 0.01 * kernels + 1.0)
+
+
+def test_predict_many_equals_the_sum_over_each_networks_kernels():
+    """The batched cold path (kernels_many) against the kernels of each network one by one
+    (network_kernels: block_kernels per block), on every space and the zoo."""
+    from archdesign.spaces import get_space, list_spaces
+    from archdesign.zoo import list_archs
+
+    rng = np.random.default_rng(7)
+    specs = [get_arch(name) for name in list_archs()]
+    specs += [get_space(name).sample_spec(rng) for name in list_spaces() for _ in range(20)]
+    for profile in (get_profile("x86-avx2"), V100):
+        model = model_for(profile, "roofline")
+        got = model.predict_many(specs)
+        cal = model.calibration
+        for spec, value in zip(specs, got.tolist(), strict=True):
+            names, rows = network_kernels(spec, profile.fusion)
+            kernels = model.predict_kernels(rows, 1, profile.precision)
+            expected = (cal.get("scale", 1.0) * float(kernels.sum())
+                        + cal.get("per_kernel_ms", 0.0) * len(names)
+                        + cal.get("constant_ms", 0.0))
+            assert value == pytest.approx(expected, rel=1e-12, abs=0), spec

@@ -103,3 +103,25 @@ def test_bad_settings_are_input_errors() -> None:
         get_objective("nope")
     with pytest.raises(InputError, match="beta"):
         DeepMAD(beta=-1)
+
+
+def test_groups_many_equals_groups_on_every_space() -> None:
+    """The batched path (each structure's blocks summarized at once on arrays) gives the
+    figures of one block at a time, exactly, and memoizes the groups it finds."""
+    import numpy as np
+
+    from archdesign.objectives import deepmad
+    from archdesign.spaces import get_space, list_spaces
+
+    rng = np.random.default_rng(3)
+    specs = [get_arch(name) for name in list_archs()]
+    specs += [get_space(name).sample_spec(rng) for name in list_spaces() for _ in range(40)]
+    deepmad.clear_memos()
+    expected = [groups(spec) for spec in specs]
+    entropy = dict(deepmad._ENTROPY)
+    deepmad.clear_memos()
+    assert deepmad.groups_many(specs) == expected
+    assert [groups(spec) for spec in specs] == expected
+    for key, figures in entropy.items():
+        assert deepmad._ENTROPY[key] == figures
+        assert [type(x) for x in deepmad._ENTROPY[key]] == [type(x) for x in figures]
