@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -122,13 +122,29 @@ class LatencyModel(ABC):
 # -- roofline ------------------------------------------------------------------------------
 
 
+class _Quantity(Protocol):
+    def __truediv__(self, other: Any) -> Any: ...
+    def __rtruediv__(self, other: float) -> Any: ...
+
+
+_Q = TypeVar("_Q", bound=_Quantity)
+
+
+def shape_factors(c_in: _Q, c_out: _Q, groups: _Q, positions: _Q) -> tuple[_Q, _Q, _Q]:
+    """The shape terms g_j of :data:`~archdesign.hardware.kernels.SHAPE_TERMS`, in order,
+    from a kernel's input and output channels, groups and output positions times batch:
+    1/c_out, groups/c_in, 1/positions. One definition for kernel rows
+    (:func:`shape_terms`) and for the MP's monomials in log-sizes."""
+    return 1.0 / c_out, groups / c_in, 1.0 / positions
+
+
 def shape_terms(rows: np.ndarray, batch: int | np.ndarray) -> np.ndarray:
     """The monomials g_j of :data:`~archdesign.hardware.kernels.SHAPE_TERMS`, one row per
     kernel row."""
     spatial = rows[:, COL["h_out"]] * rows[:, COL["w_out"]] * np.asarray(batch,
                                                                           dtype=np.float64)
-    return np.column_stack([1.0 / rows[:, COL["c_out"]],
-                            rows[:, COL["groups"]] / rows[:, COL["c_in"]], 1.0 / spatial])
+    return np.column_stack(shape_factors(rows[:, COL["c_in"]], rows[:, COL["c_out"]],
+                                         rows[:, COL["groups"]], spatial))
 
 
 def roofline_constants(profile: HardwareProfile, calibration: dict[str, float],

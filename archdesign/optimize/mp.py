@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from archdesign.errors import InputError
-from archdesign.hardware.models import RooflineModel
+from archdesign.hardware.models import RooflineModel, roofline_constants
 from archdesign.objectives import DeepMAD, Objective, get_objective
 from archdesign.optimize.branching import Node, split
 from archdesign.optimize.local import LocalSearch
@@ -518,10 +518,17 @@ def _latency_certified(problem: Problem) -> str | None:
     kind = "calibrated (fitted on measured networks)" if \
         profile.validation.get("calibration") else "datasheet"
     constant = model.calibration.get("constant_ms", 0.0)
+    overhead_s, per_group_s, shape, overlap = roofline_constants(profile, model.calibration)
+    low, high = overhead_s.min() * 1e6, overhead_s.max() * 1e6
+    overhead = (f"{low:.3g}" if low == high else f"{low:.3g}-{high:.3g}") + " µs per kernel"
+    if per_group_s:
+        overhead += f" + {per_group_s * 1e6:.3g} µs per group and sample"
+    compute = "compute × shape factor" if shape.any() else "compute"
+    kernel = (f"max({compute}, memory, {overhead})" if overlap
+              else f"max({compute}, memory) + {overhead}")
     return (f"all of it: the {kind} roofline of {profile.name}, Σ over fused kernels of "
-            f"max(compute, memory) + {profile.kernel_overhead_us:.3g} µs per kernel + "
-            f"{constant:.3g} ms per network, as posynomials checked against the profile's "
-            f"own predictions at sampled networks")
+            f"{kernel}, + {constant:.3g} ms per network, as posynomials checked against "
+            f"the profile's own predictions at sampled networks")
 
 
 # Starts of the local search that designs a space without a bound: the space's defaults

@@ -33,7 +33,7 @@ import numpy as np
 from archdesign.cost import cost, dtype_bytes, live_sets
 from archdesign.errors import InputError
 from archdesign.hardware.kernels import OP_CLASS_INDEX, fused_indices
-from archdesign.hardware.models import RooflineModel
+from archdesign.hardware.models import RooflineModel, roofline_constants, shape_factors
 from archdesign.layers import blocks
 from archdesign.objectives.deepmad import counts_for_entropy
 from archdesign.ops import (
@@ -94,6 +94,25 @@ class Monomial:
 
     coef: float
     exps: tuple[float, ...]
+
+    def __mul__(self, other: Monomial | float) -> Monomial:
+        if isinstance(other, Monomial):
+            return Monomial(self.coef * other.coef,
+                            tuple(a + b for a, b in zip(self.exps, other.exps, strict=True)))
+        return Monomial(self.coef * other, self.exps)
+
+    def __truediv__(self, other: Monomial | float) -> Monomial:
+        if isinstance(other, Monomial):
+            return self * (1.0 / other)
+        return Monomial(self.coef / other, self.exps)
+
+    def __rtruediv__(self, other: float) -> Monomial:
+        return Monomial(other / self.coef, tuple(-a for a in self.exps))
+
+    @staticmethod
+    def of(tag: Tag) -> Monomial:
+        """exp(vec·z + const) from a channel count's log tag."""
+        return Monomial(math.exp(tag[1]), tuple(tag[0]))
 
 
 @dataclass
@@ -341,8 +360,8 @@ def model_latency(model: Model, params: dict[str, Value],
     total, count = 0.0, 0
     for key, mult in _structure(model, params, z):
         t = terms[key]
-        total += mult * (t.overhead + sum(max(_evaluate(c, z), _evaluate(m, z))
-                                          for c, m in t.kernels))
+        total += mult * (t.overhead + sum(max(_evaluate(a, z) for a in alternatives)
+                                          for alternatives in t.kernels))
         count += mult * len(t.kernels)
     return (calibration.get("scale", 1.0) * total + calibration.get("per_kernel_ms", 0.0)
             * count + calibration.get("constant_ms", 0.0))
@@ -531,43 +550,64 @@ def peak_terms(part: Part) -> list[list[Monomial]]:
 
 @dataclass
 class LatencyTerms:
-    """A block's roofline latency (ms): Σ over its fused kernels of max(compute, memory),
-    each a posynomial in exp(z), plus ``overhead`` ms (per-kernel overheads)."""
+    """A block's roofline latency (ms): Σ over its fused kernels of the maximum of the
+    kernel's alternatives (compute, memory and, when the overhead overlaps the kernel,
+    the overhead), each a posynomial in exp(z), plus ``overhead`` ms (the constant
+    per-kernel overheads that add to the kernels)."""
 
-    kernels: list[tuple[list[Monomial], list[Monomial]]]
+    kernels: list[list[list[Monomial]]]
     overhead: float
 
 
 def roofline_terms(part: Part, roofline: RooflineModel, batch: int,
                    dtype: str) -> LatencyTerms:
     """The roofline model of one block, kernel by kernel, in the model's own grouping
-    (:func:`archdesign.hardware.kernels.fused_indices`) and rates
-    (:meth:`RooflineModel.rates`). :func:`verify_latency` checks the sum against the
-    model's own prediction at sampled networks."""
+    (:func:`archdesign.hardware.kernels.fused_indices`), rates
+    (:meth:`RooflineModel.rates`) and calibrated constants
+    (:func:`~archdesign.hardware.models.roofline_constants`: per-class and per-group
+    overheads, the shape factor of :func:`~archdesign.hardware.models.shape_factors`,
+    overlap). :func:`verify_latency` checks the sum against the model's own prediction
+    at sampled networks."""
     layers = part.layers
     compute_rate, memory_rate = roofline.rates(dtype)
+    class_overhead, per_group, shape, overlap = roofline_constants(roofline.profile,
+                                                                   roofline.calibration)
 
     def elements(index: int) -> Monomial:
         return _elements(part, index)
 
     def scaled(monos: list[Monomial], factor: float) -> list[Monomial]:
-        return [Monomial(m.coef * factor, m.exps) for m in monos]
+        return [m * factor for m in monos]
 
+    zero = (0.0,) * len(part.block_in[0])
     kernels = []
+    constant = 0.0  # ms
     for indices in fused_indices(layers, roofline.profile.fusion):
         head = layers[indices[0]]
         cls = OP_CLASS_INDEX[str(op_class(head))]
-        c_in, c_out, per_group = part.tags[indices[0]]
-        flops = _monomials(head, c_in, c_out, per_group)["flops"]
+        c_in, c_out, in_per_group = part.tags[indices[0]]
+        flops = _monomials(head, c_in, c_out, in_per_group)["flops"]
         moved = [elements(i) for i in head.inputs] + [elements(indices[0])]
         for i in indices[1:]:  # a fused residual add reads its other operand
             if layers[i].op == "add":
                 moved.append(elements(min(layers[i].inputs)))
         weights = [m for i in indices if layers[i].op in ("conv", "linear")
                    for m in _monomials(layers[i], *part.tags[i])["params"]]
-        compute = scaled(flops, 2.0 * batch / compute_rate[cls] * 1e3)
+        peak = scaled(flops, 2.0 * batch / compute_rate[cls] * 1e3)
+        groups = Monomial.of(c_in) / Monomial.of(in_per_group)
+        factors = shape_factors(Monomial.of(c_in), Monomial.of(c_out), groups,
+                                Monomial(float(head.h_out * head.w_out * batch), zero))
+        # compute × (1 + Σ_j a_j·g_j), the calibration's shape factor
+        compute = peak + [m * g * float(a) for a, g in zip(shape, factors, strict=True)
+                          if a for m in peak]
         memory = scaled(moved, batch * dtype_bytes(dtype) / memory_rate[cls] * 1e3) + \
             scaled(weights, dtype_bytes(dtype) / memory_rate[cls] * 1e3)
-        kernels.append((compute, memory))
-    terms = LatencyTerms(kernels, len(kernels) * roofline.profile.kernel_overhead_us * 1e-3)
-    return terms
+        fixed = float(class_overhead[cls]) * 1e3
+        grouped = [groups * (per_group * batch * 1e3)] if per_group else []
+        if overlap:
+            overhead = [Monomial(fixed, zero)] * (fixed > 0) + grouped
+            kernels.append([compute, memory, overhead])
+        else:
+            constant += fixed
+            kernels.append([compute + grouped, memory + grouped])
+    return LatencyTerms(kernels, constant)

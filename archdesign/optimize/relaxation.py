@@ -15,7 +15,7 @@ ties the two widths (``Model.same_input``). Then:
   the sum of the options' own perspectives, so it relaxes their hull, and it is exact at
   every integral point). A cost budget is the sum of those and the stem's and head's
   monomials, ≤ B: convex. The roofline latency is the same with each fused kernel's
-  max(compute, memory) as an epigraph variable over two such sums; peak activation
+  max(compute, memory[, overhead]) as an epigraph variable over such sums; peak activation
   memory bounds each live set of each block (perspective, per option) by the budget;
 - a stage's entropy Σ ½log(c·k²/g) and conv count are linear in (x, y); its depth is
   Σ_d d·y_d;
@@ -292,8 +292,9 @@ class HullRelaxation:
 
         A block is (kernels, constant): each kernel is a list of alternative posynomials
         (the kernel costs their maximum), plus a constant. A cost is one kernel with one
-        alternative; the roofline latency is max(compute, memory) per fused kernel plus the
-        kernels' overheads, under the model's calibration."""
+        alternative; the roofline latency is max(compute, memory) per fused kernel (and its
+        overhead, when the calibration overlaps it) plus the kernels' constant overheads,
+        under the model's calibration (:func:`~archdesign.optimize.posynomial.roofline_terms`)."""
         if name in COSTS:
             return (lambda key: ([[self.model.parts[key].costs[name]]], 0.0)), \
                 self.limits[name]
@@ -305,7 +306,7 @@ class HullRelaxation:
 
         def block(key: tuple[int, int, int]) -> Block:
             t = terms[key]
-            return ([[c, mem] for c, mem in t.kernels],
+            return (t.kernels,
                     t.overhead + per_kernel * len(t.kernels))
 
         return block, (self.limits[name] - cal.get("constant_ms", 0.0)) / scale
