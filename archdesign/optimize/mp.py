@@ -552,19 +552,13 @@ def _enumerated(problem: Problem, reason: ModelingError, held: dict[str, Value],
         params = {**held, **dict(zip(names, combo, strict=True))}
         if space.feasible(params):
             search.evaluate(params)
-    best = search.incumbent
-    if best is None:
-        closest = min(search.cache.values(), key=lambda ev: len(ev.violations))
-        raise InputError(f"no network of space {space.name!r} fits the budgets "
-                         f"{problem.budgets.items()} and the design rules (all "
-                         f"{len(search.cache)} evaluated; the closest breaks: "
-                         f"{'; '.join(closest.violations)})")
+    best = _incumbent(search, f"no network of space {space.name!r} fits the budgets "
+                              f"{problem.budgets.items()} and the design rules (all")
     notes = [f"certified by exact enumeration of all {len(search.cache)} networks of the "
              f"space (the MP's relaxation cannot model it: {reason})"]
-    binding = [name for name, limit in problem.budgets.items().items()
-               if best.usage[name] >= 0.99 * limit]
     return Design(best.spec, best.params, best.score, best.score, 0.0, best.figures,
-                  problem.budgets, binding, {}, time.perf_counter() - start, 0, "optimal",
+                  problem.budgets, _binding(problem, best), {}, time.perf_counter() - start,
+                  0, "optimal",
                   problem.objective.name, notes, search.front(front_of) if front_of else [],
                   None if problem.latency is None or problem.budgets.latency_ms is None else
                   f"all of it: every network is evaluated with the {problem.latency.kind} "
@@ -583,23 +577,33 @@ def _no_bound(problem: Problem, reason: ModelingError, held: dict[str, Value],
               *({**space.sample(rng), **held} for _ in range(NO_BOUND_SAMPLES))]
     for params in starts:
         search.local_search(params, max_steps=max_nodes)
-    best = search.incumbent
-    if best is None:
-        closest = min(search.cache.values(), key=lambda ev: len(ev.violations))
-        raise InputError(f"no design of space {space.name!r} within the budgets "
-                         f"{problem.budgets.items()} and the design rules was found by a "
-                         f"local search from {len(starts)} starts ({len(search.cache)} "
-                         f"networks evaluated; the closest breaks: "
-                         f"{'; '.join(closest.violations)}); the MP cannot bound this space: "
-                         f"{reason}")
+    best = _incumbent(search, f"no design of space {space.name!r} within the budgets "
+                              f"{problem.budgets.items()} and the design rules was found by "
+                              f"a local search from {len(starts)} starts (",
+                      f"; the MP cannot bound this space: {reason}")
     notes = [f"no bound: {reason}. This design is the best of a local search from "
              f"{len(starts)} starts ({len(search.cache)} networks evaluated exactly), "
              f"not certified"]
-    binding = [name for name, limit in problem.budgets.items().items()
-               if best.usage[name] >= 0.99 * limit]
     return Design(best.spec, best.params, best.score, None, None, best.figures,
-                  problem.budgets, binding, {}, time.perf_counter() - start, 0, "no_bound",
+                  problem.budgets, _binding(problem, best), {}, time.perf_counter() - start,
+                  0, "no_bound",
                   problem.objective.name, notes, search.front(front_of) if front_of else [])
+
+
+def _incumbent(search: LocalSearch, failure: str, after: str = "") -> Evaluation:
+    """The best feasible network ``search`` evaluated, or an :class:`InputError`:
+    ``failure``, how many networks were evaluated, what the closest one breaks, ``after``."""
+    if search.incumbent is not None:
+        return search.incumbent
+    closest = min(search.cache.values(), key=lambda ev: len(ev.violations))
+    raise InputError(f"{failure}{len(search.cache)} networks evaluated; the closest breaks: "
+                     f"{'; '.join(closest.violations)}){after}")
+
+
+def _binding(problem: Problem, best: Evaluation) -> list[str]:
+    """The budgets ``best`` uses at least 99% of."""
+    return [name for name, limit in problem.budgets.items().items()
+            if best.usage[name] >= 0.99 * limit]
 
 
 def _infeasible_message(problem: Problem, solver: _Solver) -> str:
