@@ -76,21 +76,15 @@ class LatencyModel(ABC):
         """Network latency (ms): the sum over fused kernels, calibrated."""
         return float(self.predict_many([spec], batch, dtype)[0])
 
-    def predict_many(self, specs: Sequence[ArchSpec], batch: int = 1,
-                     dtype: str | None = None, runs: NumberedRuns | None = None,
-                     ) -> np.ndarray:
-        """Latency (ms) of many networks; unseen blocks are predicted in one call.
-
-        ``runs``: ``number_runs(specs)`` when the caller has it already."""
-        dtype = self._dtype(dtype)
-        rules = self.profile.fusion
-        # the networks' runs of identical blocks, each distinct block once, its figures
-        # memoized by its key for this batch and dtype
-        runs = number_runs(specs) if runs is None else runs
+    def _block_figures(self, keys: Sequence[_BlockKey], batch: int,
+                       dtype: str) -> list[tuple[float, int]]:
+        """(Σ latency of its kernels in ms, number of kernels) of each block (keys of
+        :func:`~archdesign.layers.block_key`), uncalibrated; memoized for this batch and
+        dtype, and the blocks not seen yet predicted in one call."""
         memo = self._blocks.setdefault((batch, dtype), {})
-        missing = [key for key in runs.keys if key not in memo]
+        missing = [key for key in dict.fromkeys(keys) if key not in memo]
         if missing:
-            rows, sizes = kernels_many(missing, rules)
+            rows, sizes = kernels_many(missing, self.profile.fusion)
             latency = self.predict_kernels(rows, batch, dtype)
             # each block's kernels summed as one segment (blocks without kernels: 0)
             ran = sizes > 0
@@ -99,10 +93,34 @@ class LatencyModel(ABC):
                 sums[ran] = np.add.reduceat(latency, (np.cumsum(sizes) - sizes)[ran])
             for key, total, n in zip(missing, sums.tolist(), sizes.tolist(), strict=True):
                 memo[key] = (total, n)
-        figures = [memo[key] for key in runs.keys]
+        return [memo[key] for key in keys]
+
+    def block_latency(self, keys: Sequence[_BlockKey], batch: int = 1,
+                      dtype: str | None = None) -> list[float]:
+        """Each block's share (ms) of a network's latency, calibrated: a network's latency
+        is the sum of its blocks' shares plus :meth:`network_constant`."""
+        dtype = self._dtype(dtype)
         scale = self.calibration.get("scale", 1.0)
         per_kernel = self.calibration.get("per_kernel_ms", 0.0)
-        constant = self.calibration.get("constant_ms", 0.0)
+        return [scale * t + per_kernel * n for t, n in self._block_figures(keys, batch, dtype)]
+
+    def network_constant(self) -> float:
+        """The calibrated latency (ms) of a network beyond its blocks' shares."""
+        return float(self.calibration.get("constant_ms", 0.0))
+
+    def predict_many(self, specs: Sequence[ArchSpec], batch: int = 1,
+                     dtype: str | None = None, runs: NumberedRuns | None = None,
+                     ) -> np.ndarray:
+        """Latency (ms) of many networks; unseen blocks are predicted in one call.
+
+        ``runs``: ``number_runs(specs)`` when the caller has it already."""
+        dtype = self._dtype(dtype)
+        # the networks' runs of identical blocks, each distinct block once
+        runs = number_runs(specs) if runs is None else runs
+        figures = self._block_figures(runs.keys, batch, dtype)
+        scale = self.calibration.get("scale", 1.0)
+        per_kernel = self.calibration.get("per_kernel_ms", 0.0)
+        constant = self.network_constant()
         out = np.empty(len(specs))
         first = 0
         for i, count in enumerate(runs.counts):

@@ -44,6 +44,8 @@ from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel, roofline_constants
 from archdesign.objectives import DeepMAD, Objective, get_objective
 from archdesign.optimize.branching import Node, split
+from archdesign.optimize.choices import ChoiceSolver
+from archdesign.optimize.choices import latency_certified as choices_latency_certified
 from archdesign.optimize.local import LocalSearch
 from archdesign.optimize.posynomial import (
     LatencyTerms,
@@ -461,16 +463,23 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     if isinstance(objective, str):
         objective = get_objective(objective)
     problem = Problem(space, budgets, objective, hardware, rules, latency_model)
+    held = {k: space.parameter(k).check(v, "fixed") for k, v in (fixed or {}).items()}
+    solver: _Solver | ChoiceSolver
     try:
         solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}))
-    except ModelingError as exc:
-        if not fallback:
-            raise
-        held = {k: space.parameter(k).check(v, "fixed") for k, v in (fixed or {}).items()}
-        free = [p for p in space.parameters if p.name not in held]
-        if math.prod(p.count for p in free) <= ENUMERATION_LIMIT:
-            return _enumerated(problem, exc, held, free, front_of, start)
-        return _no_bound(problem, exc, held, max_nodes, front_of, start)
+        certified = _latency_certified(problem)
+    except ModelingError as staged:
+        try:  # a space of per-block choices (OFA, FBNet, NAS-Bench-Macro)
+            solver = ChoiceSolver(problem, held, tolerance, max_nodes, time_limit)
+            certified = choices_latency_certified(problem)
+        except ModelingError as per_block:
+            if not fallback:
+                raise staged from None
+            exc = ModelingError(f"{staged}; as per-block choices: {per_block}")
+            free = [p for p in space.parameters if p.name not in held]
+            if math.prod(p.count for p in free) <= ENUMERATION_LIMIT:
+                return _enumerated(problem, exc, held, free, front_of, start)
+            return _no_bound(problem, exc, held, max_nodes, front_of, start)
     upper, status = solver.run()
     best = solver.incumbent
     if best is None and status != "optimal":
@@ -499,7 +508,7 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     result = Design(best.spec, best.params, best.score, upper, max(gap, 0.0), best.figures,
                     budgets, binding, solver.shadow_prices(best),
                     time.perf_counter() - start, solver.nodes, status, objective.name, notes,
-                    solver.front(front_of) if front_of else [], _latency_certified(problem))
+                    solver.front(front_of) if front_of else [], certified)
     logger.info("design: score %.2f, bound %.2f, gap %.3f%%, %d nodes, %.1fs", result.score,
                 upper, 100 * max(gap, 0.0), solver.nodes, result.seconds)
     return result
@@ -606,7 +615,7 @@ def _binding(problem: Problem, best: Evaluation) -> list[str]:
             if best.usage[name] >= 0.99 * limit]
 
 
-def _infeasible_message(problem: Problem, solver: _Solver) -> str:
+def _infeasible_message(problem: Problem, solver: LocalSearch) -> str:
     space = problem.space
     smallest = {p.name: (param_values(p)[0] if p.name not in solver.fixed else solver.fixed[p.name])
                 for p in space.parameters}

@@ -559,17 +559,7 @@ class HullRelaxation:
                         np.asarray(self.x.value, float))
 
     def _run(self) -> str:
-        """Solve with the loose settings, then Clarabel's defaults if that fails."""
-        for settings in (SOLVER_SETTINGS, {}):
-            try:
-                with warnings.catch_warnings():  # inaccurate statuses are the caller's
-                    warnings.simplefilter("ignore", UserWarning)
-                    self.problem.solve(solver=cp.CLARABEL, **settings)
-            except cp.error.SolverError:
-                continue
-            if self.problem.status in ("optimal", "infeasible"):
-                break
-        return str(self.problem.status) if self.problem.status else "solver_error"
+        return solve_clarabel(self.problem)
 
     def group_values(self, z: np.ndarray, weights: np.ndarray,
                      copies: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -695,6 +685,21 @@ class HullRelaxation:
             out += (depth - 1) * (parts[(s, 1, kernels[-1])].entropy[1]
                                   - parts[(s, 1, kernels[0])].entropy[1])
         return abs(out)
+
+
+def solve_clarabel(problem: cp.Problem) -> str:
+    """Solve with the loose settings, then Clarabel's defaults if that fails; the status
+    ("solver_error" when neither gives one)."""
+    for settings in (SOLVER_SETTINGS, {}):
+        try:
+            with warnings.catch_warnings():  # inaccurate statuses are the caller's
+                warnings.simplefilter("ignore", UserWarning)
+                problem.solve(solver=cp.CLARABEL, **settings)
+        except cp.error.SolverError:
+            continue
+        if problem.status in ("optimal", "infeasible"):
+            break
+    return str(problem.status) if problem.status else "solver_error"
 
 
 class _ConeRows:

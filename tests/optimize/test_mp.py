@@ -354,16 +354,44 @@ def test_every_registered_space_is_designed_with_a_gap_or_no_bound(name: str) ->
         assert result.upper_bound is not None and result.gap is not None
         assert result.upper_bound >= result.score and result.gap >= 0
     with_bound = {"convnext", "deepmad-mbconv", "mobilenet", "resnet-basic",
-                  "resnet-bottleneck", "resnet-bottleneck-ratio", "nas-bench-macro"}
+                  "resnet-bottleneck", "resnet-bottleneck-ratio", "nas-bench-macro",
+                  "ofa-mbv3", "fbnet", "fbnet-cifar100"}
     assert (result.status != "no_bound") == (name in with_bound)
-    if name == "nas-bench-macro":  # 3^8 networks: enumerated, the optimum certified
-        assert result.gap == 0 and result.upper_bound == result.score
-        assert result.notes[0].startswith("certified by exact enumeration of all 6561")
 
 
 def test_a_space_the_mp_cannot_model_is_refused_without_fallback() -> None:
-    with pytest.raises(ModelingError, match="per-block choices"):
-        design(get_space("ofa-mbv3"), Budgets(flops=3e8), max_nodes=4)
+    with pytest.raises(ModelingError, match="models staged spaces"):
+        design(get_space("regnet"), Budgets(flops=3e8), max_nodes=4)
+
+
+def test_a_small_space_neither_program_models_is_enumerated(tmp_path: Path) -> None:
+    """Choices shared by two blocks each are neither per stage nor per block, and their 72
+    assignments are more than either program enumerates outside: a space this small is
+    enumerated instead, the optimum certified with gap 0."""
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("""
+name: shared
+family: staged
+resolution: {choices: [32, 48], default: 48}
+stem: {width: 16, kernel: 3, stride: 2}
+head: {num_classes: 10, width: 128}
+block: inverted_residual
+parameters:
+  k0: {choices: [3, 5, 7], default: 3}
+  k1: {choices: [3, 5, 7], default: 3}
+  e0: {choices: [3, 6], default: 6}
+  e1: {choices: [3, 6], default: 6}
+stages:
+  - {width: 24, depth: 2, stride: 2,
+     blocks: [{kernel: $k0, expansion: $e0}, {kernel: $k1, expansion: $e1}]}
+  - {width: 40, depth: 2, stride: 2,
+     blocks: [{kernel: $k0, expansion: $e1}, {kernel: $k1, expansion: $e0}]}
+""")
+    result = design(load_space(shared), Budgets(flops=4e6),
+                    rules=DesignRules(max_kernel_ratio=None), fallback=True)
+    assert result.gap == 0 and result.upper_bound == result.score
+    assert result.notes[0].startswith("certified by exact enumeration of all 72 networks")
+    assert "as per-block choices: 72 assignments" in result.notes[0]
 
 
 def test_exact_optimum_under_a_calibrated_latency_budget(tiny_space: SearchSpace,

@@ -1,0 +1,160 @@
+"""The per-block choice program (OFA, FBNet, NAS-Bench-Macro): its model against the exact
+figures, its bound against brute force, its certificates on the registered spaces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archdesign.objectives import get_objective
+from archdesign.optimize import Budgets, DesignRules, Problem, design
+from archdesign.optimize.choices import (
+    ChoiceRelaxation,
+    ChoiceSolver,
+    build_choice_model,
+    model_figures,
+    probe_structure,
+)
+from archdesign.optimize.posynomial import ModelingError
+from archdesign.optimize.relaxation import BOUND_MARGIN
+from archdesign.spaces import SearchSpace, get_space, load_space
+
+TINY = Path(__file__).with_name("tiny-choices.yaml")
+NO_KERNEL_RULE = DesignRules(max_kernel_ratio=None)  # CIFAR-sized maps end at 4x4 or less
+
+
+@pytest.fixture(scope="module")
+def tiny() -> SearchSpace:
+    return load_space(TINY)
+
+
+def test_the_probe_finds_depths_slots_and_outer_parameters() -> None:
+    st = probe_structure(get_space("ofa-mbv3"), {})
+    assert [(d.param, d.stage, d.values, d.blocks) for d in st.depths] == \
+        [(f"d{i}", i, (2, 3, 4), (2, 3, 4)) for i in range(1, 6)]
+    assert st.outer == ["resolution"] and st.idle == []
+    assert len(st.slots) == 20
+    first, third = st.slots[0], st.slots[2]
+    assert first.position == (1, 0) and first.params == ("ks0", "e0") and first.depth is None
+    assert len(first.options) == 9
+    assert third.position == (1, 2) and third.depth == 0  # dropped at depth 2
+    fbnet = probe_structure(get_space("fbnet"), {})
+    assert fbnet.depths == [] and fbnet.outer == []
+    assert [s.params for s in fbnet.slots] == [(f"op{i}",) for i in range(22)]
+    assert all(len(s.options) == 9 for s in fbnet.slots)
+
+
+def test_a_block_without_choices_that_a_depth_drops_is_a_slot(tiny: SearchSpace) -> None:
+    st = probe_structure(tiny, {})
+    assert [(s.position, s.params, len(s.options), s.depth) for s in st.slots] == [
+        ((0, 0), ("k0", "e0"), 4, None), ((0, 1), ("k1", "e1"), 4, 0),
+        ((0, 2), ("k2", "e2"), 4, 0), ((1, 0), ("k3", "e3"), 4, None),
+        ((1, 1), ("k4", "e4"), 4, None), ((1, 2), (), 1, 1)]
+
+
+@pytest.mark.parametrize(("name", "hardware", "batch"), [
+    ("ofa-mbv3", "pixel3", 1), ("ofa-mbv3", "rtx2080ti", 32), ("fbnet", "gtx1080ti", 32),
+    ("nas-bench-macro", None, 1)])
+def test_the_model_gives_the_exact_figures_at_random_networks(name: str, hardware: str | None,
+                                                              batch: int) -> None:
+    """Costs, peak memory, ρ, the calibrated latency and the DeepMAD score of the per-block
+    model equal the exact evaluation, elastic depths included."""
+    space = get_space(name)
+    budgets = Budgets(flops=1e12, batch=batch, latency_ms=1e6 if hardware else None)
+    problem = Problem(space, budgets, hardware=hardware)
+    objective = get_objective("deepmad")
+    st = probe_structure(space, {})
+    rng = np.random.default_rng(7)
+    models = {}
+    for _ in range(25):
+        params = space.sample(rng)
+        combo = {k: params[k] for k in st.outer}
+        key = tuple(combo.items())
+        if key not in models:
+            models[key] = build_choice_model(space, problem, objective, st, combo)  # type: ignore[arg-type]
+        model = models[key]
+        spec = space.decode(params)
+        exact = {**problem.figures(spec), "score": objective.score(spec)}
+        got = model_figures(model, objective, model.indicator(params), batch, "float32")  # type: ignore[arg-type]
+        assert set(got) == set(exact)
+        for figure, value in got.items():
+            assert value == pytest.approx(exact[figure], rel=1e-9), figure
+
+
+def test_the_node_problem_is_dpp() -> None:
+    space = get_space("ofa-mbv3")
+    problem = Problem(space, Budgets(flops=3e8, rho=0.5))
+    st = probe_structure(space, {})
+    objective = get_objective("deepmad")
+    model = build_choice_model(space, problem, objective, st, {"resolution": 224})  # type: ignore[arg-type]
+    relax = ChoiceRelaxation(model, problem, objective)  # type: ignore[arg-type]
+    assert relax.problem.is_dpp()
+
+
+@pytest.mark.parametrize("budgets", [
+    Budgets(flops=9e6, rho=0.5),
+    Budgets(params=1.5e5, peak_activation_bytes=1.2e5),
+    Budgets(flops=6e6, params=1.2e5, rho=0.4),
+], ids=["flops+rho", "params+peak", "flops+params+rho"])
+def test_the_exact_optimum_of_an_elastic_space(tiny: SearchSpace, brute_force: Callable,
+                                               budgets: Budgets) -> None:
+    """With no tolerance the certified design is the brute-force optimum over all 12,288
+    assignments (elastic depths, per-block kernels and expansions, two resolutions)."""
+    problem = Problem(tiny, budgets, rules=NO_KERNEL_RULE)
+    best = brute_force(problem)
+    result = design(tiny, budgets, rules=NO_KERNEL_RULE, tolerance=0.0)
+    assert result.status == "optimal"
+    assert result.score == pytest.approx(best.score, rel=1e-9)
+    assert result.upper_bound is not None and result.upper_bound >= best.score
+    assert result.gap is not None and result.gap <= 1e-4
+
+
+def test_the_exact_optimum_under_a_calibrated_latency_budget(tiny: SearchSpace,
+                                                             brute_force: Callable) -> None:
+    """Every block option has a constant latency share, so a latency budget on a
+    calibrated GPU profile at batch 32 is in the bound in full."""
+    budgets = Budgets(latency_ms=2.8, batch=32)
+    problem = Problem(tiny, budgets, hardware="rtx2080ti", rules=NO_KERNEL_RULE)
+    best = brute_force(problem)
+    result = design(tiny, budgets, hardware="rtx2080ti", rules=NO_KERNEL_RULE, tolerance=0.0)
+    assert result.score == pytest.approx(best.score, rel=1e-9)
+    assert result.figures["latency_ms"] <= 2.8
+    free = design(tiny, Budgets(batch=32), hardware="rtx2080ti", rules=NO_KERNEL_RULE)
+    assert free.figures["latency_ms"] > 2.8  # the budget binds
+    assert result.latency_certified is not None and \
+        result.latency_certified.startswith("all of it: the roofline model of rtx2080ti")
+
+
+def test_nas_bench_macro_is_certified_by_the_program(brute_force: Callable) -> None:
+    space = get_space("nas-bench-macro")
+    budgets = Budgets(flops=3e7, rho=0.3)
+    best = brute_force(Problem(space, budgets, rules=NO_KERNEL_RULE))
+    result = design(space, budgets, rules=NO_KERNEL_RULE, tolerance=0.0)
+    assert result.score == pytest.approx(best.score, rel=1e-9)
+    assert result.nodes < 6561  # fewer relaxations than networks
+
+
+@pytest.mark.parametrize(("name", "budgets"), [
+    ("ofa-mbv3", Budgets(flops=3e8, rho=0.5)),
+    ("fbnet", Budgets(flops=3e8, params=4e6, rho=0.5)),
+])
+def test_registered_spaces_certify_their_gap(name: str, budgets: Budgets) -> None:
+    result = design(name, budgets, rules=NO_KERNEL_RULE)
+    assert result.status == "optimal" and result.gap is not None
+    assert result.gap <= 0.005 + 3 * BOUND_MARGIN
+    assert result.figures["flops"] <= budgets.flops  # type: ignore[operator]
+    assert result.figures["rho"] <= 0.5
+    assert set(result.shadow_prices) == set(budgets.items())
+    again = design(name, budgets, rules=NO_KERNEL_RULE)
+    assert (again.params, again.score, again.upper_bound, again.nodes) == \
+        (result.params, result.score, result.upper_bound, result.nodes)
+
+
+def test_a_space_whose_parameters_change_many_blocks_is_not_per_block() -> None:
+    """resnet-basic's widths each change several blocks: too many outer assignments."""
+    problem = Problem(get_space("resnet-basic"), Budgets(flops=2e9))
+    with pytest.raises(ModelingError, match="assignments"):
+        ChoiceSolver(problem, {}, 0.005, 10, None)
