@@ -94,7 +94,16 @@ def compare(summaries: Sequence[RunSummary], names: Sequence[str]) -> Comparison
 
 
 def compare_runs(paths: Sequence[str | Path]) -> Comparison:
-    """Read the runs at ``paths`` (read only) and compare them."""
+    """Read the runs at ``paths`` (read only) and compare them; a run given twice (under
+    any name) is an :class:`InputError`."""
+    seen: dict[Path, str] = {}
+    for p in paths:
+        real = Path(p).resolve()
+        if real in seen:
+            same = "" if str(p) == seen[real] else f" (the run {seen[real]})"
+            raise InputError(f"{p}: given twice{same}; compare needs two or more different "
+                             f"runs")
+        seen[real] = str(p)
     return compare([load_run(p) for p in paths], [str(p) for p in paths])
 
 

@@ -72,7 +72,8 @@ def read_data_file(path: Path, what: str, error: type[InputError] = InputError) 
     is_json = path.suffix == ".json"
     try:
         if is_json:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=lambda pairs: _unique_object(
+                pairs, path, error))
             _check_plain(data, path, what, error)
             return data
         loader = yaml.SafeLoader(text)
@@ -106,6 +107,9 @@ def _check_node(root: yaml.Node, path: Path, what: str, error: type[InputError])
         if known is not None:
             return known
         if isinstance(node, yaml.MappingNode):
+            _check_unique_keys([k.value for k, _ in node.value
+                                if isinstance(k, yaml.ScalarNode) and k.value != "<<"],
+                               path, error)
             children = [n for pair in node.value for n in pair]
         elif isinstance(node, yaml.SequenceNode):
             children = list(node.value)
@@ -119,6 +123,21 @@ def _check_node(root: yaml.Node, path: Path, what: str, error: type[InputError])
         return total
 
     size(root, 0)
+
+
+def _check_unique_keys(keys: list[Any], path: Path, error: type[InputError]) -> None:
+    """A mapping that gives a key twice is refused: a loader would keep one silently."""
+    seen = set()
+    for key in keys:
+        if key in seen:
+            raise error(f"{path}: the key {key!r} is given twice in one mapping (keep one)")
+        seen.add(key)
+
+
+def _unique_object(pairs: list[tuple[str, Any]], path: Path,
+                   error: type[InputError]) -> dict[str, Any]:
+    _check_unique_keys([k for k, _ in pairs], path, error)
+    return dict(pairs)
 
 
 def _check_plain(data: Any, path: Path, what: str, error: type[InputError]) -> None:

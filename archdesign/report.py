@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from archdesign.errors import InputError
+from archdesign.errors import InputError, read_data_file
 from archdesign.files import atomic_write_bytes
 from archdesign.metrics import METRICS, binding, feasible, metric_texts
 from archdesign.pareto import Frame, hypervolume, pareto_mask, to_minimized
@@ -96,11 +96,13 @@ def read_measured(run: RunDir) -> dict[int, dict[str, float]]:
     path = run / MEASURED_FILE
     if not path.exists():
         return {}
-    try:
-        data = json.loads(path.read_text())
-        return {int(k): v for k, v in data.items()}
-    except (OSError, ValueError, AttributeError) as exc:
-        raise RunError(f"{path}: unreadable measurements ({exc})") from None
+    data = read_data_file(path, "measurements", RunError)
+    if not isinstance(data, dict) or not all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, dict) for k, v in data.items()):
+        raise RunError(f"{path}: unreadable measurements (expected a mapping of trial "
+                       f"numbers to their measurements, e.g. {{\"12\": {{\"latency_ms\": "
+                       f"3.1}}}})")
+    return {int(k): v for k, v in data.items()}
 
 
 def summarize(trials: Sequence[Any], config: SearchConfig, frame: Frame,
@@ -148,11 +150,10 @@ def summarize(trials: Sequence[Any], config: SearchConfig, frame: Frame,
 
 def load_run(path: str | Path) -> RunSummary:
     """The summary of the run in ``path``, read only (:class:`RunError` if it is none)."""
-    from archdesign.search import SearchConfig, run_frame
+    from archdesign.search import run_frame
 
     run = RunDir(path).require()
-    config = SearchConfig.from_dict(run.read_config().get("search") or {},
-                                    str(run.config_path))
+    config = run.search_config()
     return summarize(load_trials(run, config), config, run_frame(run, config),
                      read_measured(run))
 

@@ -28,15 +28,19 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from archdesign.errors import InputError, read_data_file
 from archdesign.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from archdesign.search import SearchConfig
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +84,10 @@ def read_journal(path: Path) -> Journal:
     be appending it right now.
     """
     try:
-        with open(path, "rb") as f:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
+            raise RunError(f"{path}: cannot read the journal (not a regular file)")
+        # O_NONBLOCK: a file swapped for a FIFO after the stat must not hang the open.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
             data = f.read()
     except OSError as exc:
         raise RunError(f"{path}: cannot read the journal ({exc.strerror})") from None
@@ -217,6 +224,33 @@ class RunDir:
         if not isinstance(data, dict):
             raise RunError(f"{self.config_path}: expected a mapping")
         return data
+
+    def read_search(self) -> dict[str, Any]:
+        """The ``search`` section of the run's config, each value checked as in a search
+        file (:func:`~archdesign.search_file.check_search_options`)."""
+        from archdesign.search_file import check_search_options
+
+        data = self.read_config()
+        if "search" not in data:
+            raise RunError(f"{self.config_path}: no 'search' section (the options the run "
+                           f"was started with)")
+        return check_search_options(data["search"], f"{self.config_path}: search",
+                                    execution=False, error=RunError)
+
+    def search_config(self) -> SearchConfig:
+        """The run's :class:`~archdesign.search.SearchConfig`; a :class:`RunError` naming
+        the config file and the key if it is not a valid one."""
+        from archdesign.search import SearchConfig
+
+        where = f"{self.config_path}: search"
+        try:
+            return SearchConfig.from_dict(self.read_search(), where)
+        except RunError:
+            raise
+        except InputError as exc:  # the config's own checks name the key, not the file
+            if str(exc).startswith(where):
+                raise RunError(str(exc)) from None
+            raise RunError(f"{where}: {exc}") from None
 
     def write_config(self, data: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -421,49 +455,78 @@ def find_runs(root: str | Path) -> list[Path]:
 
 def _first_trial_start(journal: Path) -> str | None:
     """The start time of the journal's first trial: the run's date (the study's creation,
-    its metric names and the first trial are the first three lines; no more are read)."""
+    its metric names and the first trial are the first three lines; no more are read).
+    A line among them that is not a journal record is a :class:`RunError` naming it."""
     if not journal.is_file():  # none, or something a read could block on (a FIFO)
         return None
     try:
         with open(journal, "rb") as f:
-            for _ in range(3):
+            for number in range(1, 4):
                 line = f.readline(1 << 20)
-                record = json.loads(line) if line.endswith(b"\n") else None
-                if isinstance(record, dict) and record.get("op_code") == _CREATE_TRIAL:
+                if not line.endswith(b"\n"):
+                    return None  # the end of the journal, or a record being appended
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict):
+                    raise RunError(f"{journal}:{number}: not a journal record (garbage in "
+                                   f"the journal?): {line[:60]!r}")
+                if record.get("op_code") == _CREATE_TRIAL:
                     start = record.get("datetime_start")
                     return str(start) if start else None
-    except (OSError, ValueError):
-        return None
+    except OSError as exc:
+        raise RunError(f"{journal}: cannot read the journal ({exc.strerror})") from None
     return None
+
+
+#: The counts of a run's results file that ``archdesign runs`` shows.
+_RESULT_COUNTS = ("trials", "feasible")
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    """The trials, feasible count, front size and hypervolume of a results file, checked."""
+    data = read_data_file(path, "results", RunError)
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: expected the mapping a search writes (trials, feasible, "
+                       f"front, hypervolume), got {type(data).__name__}")
+    for key in (*_RESULT_COUNTS, "front", "hypervolume"):
+        if key not in data:
+            raise RunError(f"{path}: no {key!r} (a results file holds trials, feasible, "
+                           f"front, hypervolume)")
+    for key in _RESULT_COUNTS:
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RunError(f"{path}: {key}: expected a whole number >= 0, got {value!r}")
+    if not isinstance(data["front"], list):
+        raise RunError(f"{path}: front: expected a list of networks, got "
+                       f"{type(data['front']).__name__}")
+    hv = data["hypervolume"]
+    if isinstance(hv, bool) or not isinstance(hv, (int, float)) or not 0.0 <= hv <= 1.0:
+        raise RunError(f"{path}: hypervolume: expected a number from 0 to 1 (normalized "
+                       f"in the run's frame), got {hv!r}")
+    return {"trials": data["trials"], "feasible": data["feasible"],
+            "front": len(data["front"]), "hypervolume": float(hv)}
 
 
 def describe_run(path: str | Path) -> RunListing:
     """One run's listing; a run that cannot be read fully says why in ``problem``."""
     run = RunDir(path)
     try:
-        search = run.read_config().get("search")
+        config = run.search_config()
     except InputError as exc:
         return RunListing(run.path, problem=str(exc))
-    if not isinstance(search, dict):
-        return RunListing(run.path, problem=f"{run.config_path}: no 'search' section")
-    target = search.get("trials")
-    listing = RunListing(run.path, str(search.get("space")), str(search.get("hardware")),
-                         str(search.get("strategy")),
-                         target if isinstance(target, int) else None,
-                         started=_first_trial_start(run.journal_path))
-    results = run / RESULTS_FILE
-    if not results.exists():
-        return dataclasses.replace(listing, problem="no results yet (the search has not "
-                                                    "written any)")
+    listing = RunListing(run.path, config.space, config.hardware, config.strategy,
+                         config.trials)
     try:
-        data = read_data_file(results, "results", RunError)
-        return dataclasses.replace(listing, trials=int(data["trials"]),
-                                   feasible=int(data["feasible"]), front=len(data["front"]),
-                                   hypervolume=float(data["hypervolume"]))
+        listing = dataclasses.replace(listing, started=_first_trial_start(run.journal_path))
+        results = run / RESULTS_FILE
+        if not results.exists():
+            return dataclasses.replace(listing, problem="no results yet (the search has not "
+                                                        "written any)")
+        return dataclasses.replace(listing, **_read_results(results))
     except RunError as exc:
         return dataclasses.replace(listing, problem=str(exc))
-    except (ValueError, KeyError, TypeError) as exc:
-        return dataclasses.replace(listing, problem=f"{results}: unreadable results ({exc})")
 
 
 def list_runs(root: str | Path) -> list[RunListing]:

@@ -23,6 +23,7 @@ from archdesign.search import (
     SearchProgress,
     run_search,
 )
+from archdesign.search_file import MAX_SEED
 
 # Options that define what a search computes; with --resume, any given must match the run.
 _CONFIG_OPTIONS = {"space": "space", "hardware": "hardware", "objectives": "objectives",
@@ -70,7 +71,7 @@ def _budget_options(func: Any) -> Any:
               help="Measure the latency of front designs on this machine after the search.")
 @click.option("--measure-count", type=click.IntRange(min=1), default=8, show_default=True,
               help="How many front designs --measure times.")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Sampler seed [default: 0].")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Sampler seed [default: 0].")
 @click.option("--run-dir", type=click.Path(file_okay=False),
               help="Run directory [default: runs/SPACE-HARDWARE-TIME].")
 @click.option("--resume", is_flag=True, help="Continue the search stored in --run-dir.")
@@ -144,7 +145,7 @@ def _with_file(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
     """The options with the --config file's under the command line's."""
     if not opts["config_file"]:
         return opts
-    from archdesign.search_file import EXECUTION_KEYS, read_search_file
+    from archdesign.search_file import EXECUTION_KEYS, check_names, read_search_file
 
     from_file = read_search_file(opts["config_file"])
     merged = dict(opts)
@@ -154,9 +155,15 @@ def _with_file(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
     for name, amount in from_file.get("budgets", {}).items():
         if not _given(ctx, f"budget_{name}"):
             merged[f"budget_{name}"] = amount
-    if "measure" in from_file and not (_given(ctx, "measure") or _given(ctx, "measure_count")):
-        merged["measure"] = from_file["measure"] > 0
-        merged["measure_count"] = from_file["measure"] or opts["measure_count"]
+    # the file's measure: N is --measure --measure-count N; each option given overrides
+    # its half of it
+    if from_file.get("measure") is not None:
+        if not _given(ctx, "measure"):
+            merged["measure"] = from_file["measure"] > 0
+        if not _given(ctx, "measure_count") and from_file["measure"] > 0:
+            merged["measure_count"] = from_file["measure"]
+    check_names({key: from_file[key] for key in ("space", "hardware", "score")
+                 if key in from_file and not _given(ctx, key)}, opts["config_file"])
     return merged
 
 
@@ -174,12 +181,11 @@ def _resolve(ctx: click.Context, opts: dict[str, Any]) -> tuple[SearchConfig, Ru
         values["measure"] = opts["measure_count"]
     if opts["resume"]:
         if not opts["run_dir"]:
-            raise InputError("--resume needs the --run-dir of the search to continue")
+            hint = (f" ({opts['config_file']} sets resume: true; give run_dir there or "
+                    f"--run-dir)" if not _given(ctx, "resume") else "")
+            raise InputError(f"--resume needs the --run-dir of the search to continue{hint}")
         run = RunDir(opts["run_dir"]).require()
-        stored = run.read_config().get("search")
-        if not isinstance(stored, dict):
-            raise InputError(f"{run.config_path}: no 'search' section")
-        merged = {**stored, **values}
+        merged = {**run.read_search(), **values}
         if budgets:
             merged["budgets"] = budgets
         merged.setdefault("measure", 0)

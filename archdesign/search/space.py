@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from archdesign.errors import InputError
+from archdesign.errors import InputError, read_data_file
 from archdesign.evaluate import LocalEvaluator
 from archdesign.metrics import BUDGET_NAMES, METRICS, format_metric
 from archdesign.pareto import Frame
@@ -139,12 +139,17 @@ def run_frame(run: RunDir, config: SearchConfig) -> Frame:
     path = run / FRAME_FILE
     if not path.exists():
         return frame_for(run.with_sources(config, always=True))
+    data = read_data_file(path, "hypervolume frame", RunError)
+    n = len(config.objectives)
+    for key in ("ideal", "reference"):
+        values = data.get(key) if isinstance(data, dict) else None
+        if not (isinstance(values, list) and len(values) == n and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values)):
+            raise RunError(f"{path}: {key}: expected a list of {n} finite numbers, one per "
+                           f"objective ({', '.join(config.objectives)}), got {values!r}")
     try:
-        data = json.loads(path.read_text())
-        frame = Frame(tuple(map(float, data["ideal"])), tuple(map(float, data["reference"])))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"{path}: unreadable hypervolume frame ({exc})") from None
-    if len(frame.ideal) != len(config.objectives):
-        raise RunError(f"{path}: a frame of {len(frame.ideal)} objectives for a search of "
-                       f"{len(config.objectives)} ({list(config.objectives)})")
-    return frame
+        return Frame(tuple(map(float, data["ideal"])), tuple(map(float, data["reference"])))
+    except ValueError as exc:
+        raise RunError(f"{path}: {exc} (each reference must be worse than its ideal)") \
+            from None

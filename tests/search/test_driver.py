@@ -196,7 +196,7 @@ def test_the_study_names_its_metrics_and_the_run_keeps_its_frame(tmp_path: Path)
     run_search(resumed, run, resume=True)
     assert run_frame(run, config).reference[2] == 1e12  # a resume keeps the run's frame
     (run / FRAME_FILE).write_text("{")
-    with pytest.raises(RunError, match=r"frame\.json: unreadable"):
+    with pytest.raises(RunError, match=r"frame\.json: not valid JSON"):
         run_frame(run, config)
 
 
