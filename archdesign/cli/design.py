@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -11,6 +11,9 @@ from archdesign.cli.common import Column, FiniteFloat, print_json, print_table
 from archdesign.errors import InputError
 from archdesign.files import check_output
 from archdesign.metrics import parse_quantity
+
+if TYPE_CHECKING:
+    from archdesign.spec import StageSpec
 
 
 def _budget(metric: str, text: str | None, option: str) -> float | None:
@@ -96,6 +99,16 @@ def design_command(space: str, flops: str | None, params_: str | None,
     _print_human(result)
 
 
+def _per_block(stage: StageSpec, name: str) -> str:
+    """A stage's field, or block by block (comma-separated) where its blocks differ (OFA,
+    FBNet); the same value in a row is shown once."""
+    own = getattr(stage, name)
+    values = [own if getattr(b, name) is None else getattr(b, name) for b in stage.blocks] \
+        or [own]
+    shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    return shown[0] if len(set(shown)) == 1 else ",".join(shown)
+
+
 def _print_human(result: object) -> None:
     from archdesign.layers import stage_name
     from archdesign.optimize import Design
@@ -106,8 +119,9 @@ def _print_human(result: object) -> None:
     hidden = any(s.hidden_width is not None for s in spec.stages)  # free bottleneck widths
     rows = [["stem", "conv", str(spec.stem.width), "1", str(spec.stem.stride),
              str(spec.stem.kernel), *([""] if hidden else []), ""]]
-    rows += [[stage_name(i), s.block, str(s.width), str(s.depth), str(s.stride), str(s.kernel),
-              *([str(s.hidden_width or "")] if hidden else []), f"{s.expansion:g}"]
+    rows += [[stage_name(i), _per_block(s, "block"), str(s.width), str(s.depth), str(s.stride),
+              _per_block(s, "kernel"), *([str(s.hidden_width or "")] if hidden else []),
+              _per_block(s, "expansion")]
              for i, s in enumerate(spec.stages)]
     print_table(console, f"design in {result.spec.name or 'space'} @ {spec.resolution}px",
                 [Column("stage", kind="name"), Column("block", kind="name"), Column("width"),
