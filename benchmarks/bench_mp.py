@@ -5,7 +5,9 @@ coarse ``resnet-bottleneck-ratio`` space and in ``resnet-bottleneck`` (free bott
 widths, out/10 <= b <= out); DeepMAD-29M (at 224 and 288 px), -50M and -89M's budgets in
 ``deepmad-mbconv`` (ρ <= 0.5); and ResNet-50's budgets with its own latency on the
 calibrated rtx2080ti profile (the zoo ResNet-50 as that profile predicts it, so the row
-follows a recalibration), which is in the MP's bound. For each, run the MP designer,
+follows a recalibration), which is in the MP's bound; and the per-block spaces: FBNet at
+FBNet-A's and -C's budgets, OFA's MobileNetV3 space at 300M FLOPs and within
+MobileNetV3-Large's latency on the calibrated Pixel 3 (ρ <= 0.5). For each, run the MP designer,
 then the reference-style evolutionary search and Optuna (TPE) each with 10x the MP's wall
 time, and print score, certified gap, nodes and wall time. The MP is bounded by nodes (its
 default limit), so its rows are the same on any machine; only the wall times (and so the
@@ -81,8 +83,16 @@ PROBLEMS = {
     "resnet50/free+latency": Row("resnet50", "resnet-bottleneck",
                                  Budgets(flops=4.13e9, params=25.55e6, rho=0.3), {},
                                  CERTIFY_1PCT, "rtx2080ti", latency_of="resnet50"),
+    # per-block spaces (the program over each block's options): FBNet-A's and FBNet-C's
+    # FLOPs and params, OFA's MobileNetV3 space at 300M FLOPs (elastic depth, resolution
+    # enumerated), and OFA within MobileNetV3-Large's latency on the calibrated Pixel 3
+    "fbnet-a": Row("fbnet-a", "fbnet", Budgets(flops=249e6, params=4.3e6, rho=0.5), {}, None),
+    "fbnet-c": Row("fbnet-c", "fbnet", Budgets(flops=375e6, params=5.5e6, rho=0.5), {}, None),
+    "ofa/300M": Row("ofa", "ofa-mbv3", Budgets(flops=300e6, rho=0.5), {}, None),
+    "ofa/latency": Row("ofa", "ofa-mbv3", Budgets(rho=0.5), {}, None, "pixel3",
+                       latency_of="mobilenet_v3_large"),
 }
-QUICK = ("resnet18/ratio", "resnet18/free", "deepmad29m")
+QUICK = ("resnet18/ratio", "resnet18/free", "deepmad29m", "ofa/300M")
 
 
 def main() -> None:
