@@ -20,17 +20,19 @@ space's ratio constraints and the design rules. Variables: every width and expan
 - :mod:`~archdesign.optimize.local`: local search with exact evaluation (incumbents, and
   designs of spaces the MP cannot model, which then say they have no bound);
 - :mod:`~archdesign.optimize.sensitivity`: shadow prices of the budgets at the design;
-- this module: best-first branch and bound. A node whose bound is within the tolerance
-  of the incumbent is closed; the certified upper bound is the largest bound of any node
-  not explored to the end. Incumbents come from rounding each node's relaxed solution to
-  the grids and a local search with the exact cost model; every reported design is
-  recounted exactly. The work is bounded by nodes, so the same inputs give the same
-  design and bound on any machine.
+- :mod:`~archdesign.optimize.tree`: best-first branch and bound (a node within the
+  tolerance of the incumbent is closed; the certified upper bound is the largest bound of
+  any node not explored to the end), bounded by nodes, so the same inputs give the same
+  design and bound on any machine;
+- this module: the per-stage formulation on that loop (incumbents from rounding each
+  node's relaxed solution to the grids, then a local search with the exact cost model;
+  every reported design recounted exactly), and :func:`design`, which takes a space of
+  per-block choices to :mod:`~archdesign.optimize.choices` and one neither models to an
+  exact enumeration (small) or a local search with no bound.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import math
@@ -61,20 +63,14 @@ from archdesign.optimize.posynomial import (
     verify_latency,
 )
 from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
-from archdesign.optimize.relaxation import BOUND_MARGIN, HullRelaxation, NodeBox, Solution
+from archdesign.optimize.relaxation import HullRelaxation, NodeBox, Solution
 from archdesign.optimize.sensitivity import shadow_prices
+from archdesign.optimize.tree import BranchAndBound
 from archdesign.spaces import Parameter, SearchSpace, Value, get_space
 from archdesign.spec import ArchSpec
 
 logger = logging.getLogger(__name__)
 
-# Grid steps of the local search run from the rounding of every node taken off the heap.
-LOCAL_STEPS = 8
-# Paired-move steps that polish every new incumbent a node's local search finds: trades
-# between two parameters (a width up, a depth down) that single steps cannot make within
-# the budgets. On the free-bottleneck ResNet-50 problem this closes the 1% gap in 207
-# nodes instead of 681.
-POLISH_STEPS = 30
 # Relaxations solved before the designer returns its best design with the certified gap.
 # The bound is work, not time, so the same problem gives the same design on any machine
 # under any load (bench_mp's ResNet-18/34/50 problems close their 0.5% gap in 265-361
@@ -125,7 +121,7 @@ class Design:
 # -- the solver ----------------------------------------------------------------------------
 
 
-class _Solver(LocalSearch):
+class _Solver(BranchAndBound[Node]):
     def __init__(self, problem: Problem, tolerance: float, max_nodes: int,
                  time_limit: float | None, fixed: dict[str, Value]) -> None:
         if not isinstance(problem.objective, DeepMAD):
@@ -136,16 +132,13 @@ class _Solver(LocalSearch):
                              f"designs; use archdesign search --score NAME --strategy nsga2, "
                              f"which evaluates it on every candidate")
         self.objective: DeepMAD = problem.objective
-        self.tolerance = tolerance
-        self.max_nodes = max_nodes
-        self.time_limit = time_limit
         space = problem.space
         kinds = classify(space)
         self.sizes: list[Parameter] = kinds["size"]
         self.depth_params: list[Parameter] = kinds["depth"]
         self.kernel_params: list[Parameter] = kinds["kernel"]
         super().__init__(problem, {k: space.parameter(k).check(v, "fixed")
-                                   for k, v in fixed.items()})
+                                   for k, v in fixed.items()}, tolerance, max_nodes, time_limit)
         others = [p for p in kinds["other"] if p.name not in self.fixed]
         self.combos = [{**c, **self.fixed} for c in other_assignments(others)]
         self.models = [build_model(space, c) for c in self.combos]
@@ -161,7 +154,6 @@ class _Solver(LocalSearch):
         self.grid_index = [{v: k for k, v in enumerate(g)} for g in self.grids]
         self.size_index = {p.name: i for i, p in enumerate(self.sizes)}
         self.ratios = self.models[0].ratios
-        self.nodes = 0
 
     def _latency_terms(self, model: Model) -> tuple[RooflineModel,
                                                     dict[tuple[int, int, int], LatencyTerms]
@@ -290,8 +282,10 @@ class _Solver(LocalSearch):
     # -- branching ---------------------------------------------------------------------------
 
     def branch(self, node: Node) -> list[Node]:
-        return split(node, self.models[node.combo], self.relaxations[node.combo],
-                     self.box(node), self.log_grids)
+        parts = split(node, self.models[node.combo], self.relaxations[node.combo],
+                      self.box(node), self.log_grids)
+        # the ratio constraints may leave nothing in a part
+        return [child for child in map(self.tighten, parts) if child is not None]
 
     # -- the search --------------------------------------------------------------------------
 
@@ -328,74 +322,8 @@ class _Solver(LocalSearch):
             logger.info("design rules exclude %s", "; ".join(excluded))
         return out
 
-    def _stop(self, start: float) -> str | None:
-        """Why the search must stop now (the node limit, an explicit time limit), if it
-        must."""
-        if self.nodes >= self.max_nodes:
-            return "node_limit"
-        if self.time_limit is not None and time.perf_counter() - start > self.time_limit:
-            return "time_limit"
-        return None
-
-    def run(self) -> tuple[float, str]:
-        start = time.perf_counter()
-        heap: list[tuple[float, int, Node]] = []
-        counter = itertools.count()
-        for root in self.roots():
-            self.bound(root)
-            if root.sol is not None:  # bounded by its steps: runs whatever the limits
-                self.local_search(self.round_solution(root, root.sol), max_steps=LOCAL_STEPS)
-            if root.bound > -math.inf:
-                heapq.heappush(heap, (-root.bound, next(counter), root))
-        closed_bound = -math.inf  # the largest bound of any node closed by the tolerance
-        status = "optimal"
-        while heap:
-            neg, _, node = heapq.heappop(heap)
-            lower = self.incumbent.score if self.incumbent else -math.inf
-            if -neg <= lower + self._slack(lower):
-                closed_bound = max(closed_bound, -neg)
-                heap.clear()
-                break
-            stop = self._stop(start)
-            if stop is not None:
-                heapq.heappush(heap, (neg, next(counter), node))
-                status = stop
-                break
-            if node.sol is not None:  # the most promising node: search from its rounding
-                before = self.incumbent
-                self.local_search(self.round_solution(node, node.sol), max_steps=LOCAL_STEPS)
-                if self.incumbent is not before and self.incumbent is not None:
-                    self.local_search(self.incumbent.params, max_steps=POLISH_STEPS,
-                                      pairs=True)
-            for part in self.branch(node):
-                child = self.tighten(part)
-                if child is None:  # the ratio constraints leave nothing in it
-                    continue
-                if child.is_leaf():
-                    leaf = self.leaf_params(child)
-                    if self.problem.space.feasible(leaf):
-                        self.evaluate(leaf)
-                    continue
-                self.bound(child, node.bound)
-                if child.bound == -math.inf:
-                    continue
-                if child.sol is not None:  # a cheap incumbent at every node
-                    self.evaluate(self.round_solution(child, child.sol))
-                lower = self.incumbent.score if self.incumbent else -math.inf
-                if child.bound <= lower + self._slack(lower):  # closed by the tolerance
-                    closed_bound = max(closed_bound, child.bound)
-                    continue
-                heapq.heappush(heap, (-child.bound, next(counter), child))
-        if self.incumbent is not None:  # polish the incumbent with paired moves
-            self.local_search(self.incumbent.params, max_steps=POLISH_STEPS, pairs=True)
-        lower = self.incumbent.score if self.incumbent else -math.inf
-        open_bound = max((-item[0] for item in heap), default=-math.inf)
-        return max(open_bound, closed_bound, lower), status
-
-    def _slack(self, lower: float) -> float:
-        """How far above the incumbent a bound may be and still close: the tolerance, plus
-        twice the margin every bound carries for the solver's accuracy."""
-        return (self.tolerance + 2 * BOUND_MARGIN) * max(1.0, abs(lower))
+    def is_leaf(self, node: Node) -> bool:
+        return node.is_leaf()
 
     def leaf_params(self, node: Node) -> dict[str, Value]:
         params: dict[str, Value] = dict(self.combos[node.combo])
