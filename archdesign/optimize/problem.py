@@ -63,8 +63,9 @@ class DesignRules:
     """The reference search's design rules, applied by every optimizer alike.
 
     ``monotone_widths``: stage widths never decrease from one stage to the next.
-    ``max_kernel_ratio``: a stage's kernel is at most its output feature map / ratio
-    (DeepMAD: "kernel not larger than the feature map / 1.5"); None disables the rule.
+    ``max_kernel_ratio``: every block's kernel is at most its stage's output feature map /
+    ratio (DeepMAD: "kernel not larger than the feature map / 1.5"); None disables the
+    rule.
     """
 
     monotone_widths: bool = True
@@ -81,12 +82,26 @@ class DesignRules:
                 if widths[i] < widths[i - 1]:
                     out.append(f"stage {i + 1} width {widths[i]} < stage {i} width "
                                f"{widths[i - 1]}")
-        if self.max_kernel_ratio is not None:
-            for s, size in enumerate(stage_output_sizes(spec)):
-                kernel = spec.stages[s].kernel
-                if not self.kernel_ok(kernel, size):
-                    out.append(f"stage {s + 1} kernel {kernel} > feature map {size} / "
-                               f"{self.max_kernel_ratio:g}")
+        for message in dict.fromkeys(m for _, _, m in self.kernel_violations(spec)):
+            out.append(message)
+        return out
+
+    def kernel_violations(self, spec: ArchSpec) -> list[tuple[int, range, str]]:
+        """(stage, block positions, message) of every run of blocks whose kernel breaks
+        the kernel rule: each block's own kernel (per-block spaces choose it block by
+        block) against its stage's output feature map; identity blocks have none."""
+        if self.max_kernel_ratio is None:
+            return []
+        sizes = stage_output_sizes(spec)
+        out = []
+        for run in block_runs(spec):
+            if not 0 <= run.stage < len(spec.stages):
+                continue
+            a = BlockArgs(*run.args)
+            if a.kind != "skip" and not self.kernel_ok(a.kernel, sizes[run.stage]):
+                out.append((run.stage, range(run.first, run.first + run.repeat),
+                            f"stage {run.stage + 1} kernel {a.kernel} > feature map "
+                            f"{sizes[run.stage]} / {self.max_kernel_ratio:g}"))
         return out
 
 

@@ -158,3 +158,38 @@ def test_a_space_whose_parameters_change_many_blocks_is_not_per_block() -> None:
     problem = Problem(get_space("resnet-basic"), Budgets(flops=2e9))
     with pytest.raises(ModelingError, match="assignments"):
         ChoiceSolver(problem, {}, 0.005, 10, None)
+
+
+def test_the_kernel_rule_reads_every_blocks_own_kernel() -> None:
+    """OFA's largest subnet has 7x7 kernels on the last 7x7 feature map: the rule
+    (kernel <= map / 1.5) sees each block's kernel, not the stage's unused default; FBNet's
+    identity blocks have no kernel to check."""
+    rules = DesignRules()
+    ofa = get_space("ofa-mbv3")
+    assert rules.violations(ofa.decode(ofa.defaults())) == \
+        ["stage 6 kernel 7 > feature map 7 / 1.5"]
+    small = ofa.decode({**ofa.defaults(), **{f"ks{b}": 3 for b in range(16, 20)}})
+    assert rules.violations(small) == []
+    fbnet = get_space("fbnet")
+    params = {**fbnet.defaults(), **{f"op{b}": "skip" for b in range(17, 22)}}
+    assert rules.violations(fbnet.decode(params)) == []
+    assert rules.violations(fbnet.decode({**params, "op20": "k5_e6"})) == \
+        ["stage 6 kernel 5 > feature map 7 / 1.5"]
+
+
+def test_the_kernel_rule_rules_out_block_options_exactly(tiny: SearchSpace,
+                                                         brute_force: Callable) -> None:
+    """At 48 px the second stage ends at 6x6, where 5x5 kernels break the rule: those
+    options are out of the program, and its optimum is brute force's under the rule."""
+    budgets = Budgets(flops=9e6, rho=0.5)
+    problem = Problem(tiny, budgets)
+    best = brute_force(problem)
+    result = design(tiny, budgets, tolerance=0.0)
+    assert result.score == pytest.approx(best.score, rel=1e-9)
+    assert DesignRules().violations(result.spec) == []
+    solver = ChoiceSolver(problem, {}, 0.0, 10, None)
+    model = solver.models[solver.combos.index({"resolution": 48})]
+    k3 = solver.structure.slots[3]  # stage 2's first block: (k3, e3)
+    assert k3.params == ("k3", "e3")
+    assert [model.rule_excluded[i] for i in model.slot_range(3)] == \
+        [option[0] == 5 for option in k3.options]
