@@ -4,7 +4,9 @@ where no bound is available.
 Steepest ascent over single grid steps of every parameter (and, asked for, paired steps),
 each candidate recounted exactly by :meth:`Problem.evaluate`; infeasible candidates are
 ranked by how far they exceed the budgets, so a search can start outside them. Every
-evaluation is cached: the same start always ends at the same point.
+evaluation is cached: the same start always ends at the same point. A candidate
+:meth:`LocalSearch.rejects` (one that cannot beat the step's best so far) is passed over
+uncounted: the search takes the same steps, with fewer recounts.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ class LocalSearch:
         """The candidate a grid step of ``moved`` gives (None: the space rejects it); an
         optimizer that knows the space's constraints repairs the step here."""
         return params if self.problem.space.feasible(params) else None
+
+    def rejects(self, params: dict[str, Value], merit: tuple[int, float]) -> bool:
+        """Whether the merit of ``params`` (:meth:`_merit`) is certainly at most ``merit``,
+        so a search for a better candidate may pass over it without recounting it (never
+        here: an optimizer with an exact model of the score and costs that is cheaper than
+        a recount says so)."""
+        return False
 
     def evaluate(self, params: dict[str, Value]) -> Evaluation:
         key = tuple(sorted(params.items()))
@@ -94,6 +103,8 @@ class LocalSearch:
         for _ in range(max_steps):
             best, best_merit = None, self._merit(current)
             for _, cand in self._neighbors(current.params, fixed_names):
+                if self.rejects(cand, best_merit):
+                    continue
                 ev = self.evaluate(cand)
                 if self._merit(ev) > best_merit:
                     best, best_merit = ev, self._merit(ev)
@@ -101,6 +112,8 @@ class LocalSearch:
                 # trade: one parameter up, another down (moves along the budget surface)
                 for moved, cand in self._neighbors(current.params, fixed_names, 1):
                     for _, pair in self._neighbors(cand, fixed_names, -1, moved):
+                        if self.rejects(pair, best_merit):
+                            continue
                         ev = self.evaluate(pair)
                         if self._merit(ev) > best_merit:
                             best, best_merit = ev, self._merit(ev)

@@ -71,9 +71,13 @@ from archdesign.spec import ArchSpec
 
 logger = logging.getLogger(__name__)
 
+# How far (relative) the relaxation's exact terms must put a local-search candidate below
+# the best score or over a budget for the search to pass over it without a recount: far
+# above their rounding error (they match the recount to 1e-6 or the model is refused).
+SCREEN_MARGIN = 1e-5
 # Relaxations solved before the designer returns its best design with the certified gap.
 # The bound is work, not time, so the same problem gives the same design on any machine
-# under any load (bench_mp's ResNet-18/34/50 problems close their 0.5% gap in 265-361
+# under any load (bench_mp's coarse ResNet-18/34/50 rows close their 0.5% gap in 121-407
 # nodes).
 DEFAULT_MAX_NODES = 1000
 
@@ -123,7 +127,8 @@ class Design:
 
 class _Solver(BranchAndBound[Node]):
     def __init__(self, problem: Problem, tolerance: float, max_nodes: int,
-                 time_limit: float | None, fixed: dict[str, Value]) -> None:
+                 time_limit: float | None, fixed: dict[str, Value],
+                 screen: bool = True) -> None:
         if not isinstance(problem.objective, DeepMAD):
             raise InputError(f"the MP designer bounds the deepmad objective only (its "
                              f"relaxation models DeepMAD's entropy terms), not "
@@ -154,6 +159,11 @@ class _Solver(BranchAndBound[Node]):
         self.grid_index = [{v: k for k, v in enumerate(g)} for g in self.grids]
         self.size_index = {p.name: i for i, p in enumerate(self.sizes)}
         self.ratios = self.models[0].ratios
+        # pass over candidates the relaxation's exact terms rule out (off when every
+        # evaluated design is wanted, for the front)
+        self.screen = screen
+        self.screened = {name: limit for name, limit in problem.limits.items()
+                         if name in self.relaxations[0].point_costs}
 
     def _latency_terms(self, model: Model) -> tuple[RooflineModel,
                                                     dict[tuple[int, int, int], LatencyTerms]
@@ -167,6 +177,29 @@ class _Solver(BranchAndBound[Node]):
                  for key, part in model.parts.items()}
         verify_latency(self.problem.space, model, roofline, terms, batch, dtype)
         return roofline, terms
+
+    def combo_of(self, params: dict[str, Value]) -> int:
+        """The index of the assignment of the unmodeled parameters ``params`` has."""
+        return next(i for i, combo in enumerate(self.combos)
+                    if all(params[k] == v for k, v in combo.items()))
+
+    def rejects(self, params: dict[str, Value], merit: tuple[int, float]) -> bool:
+        """The relaxation's terms are exact at a point of the space (checked at run time)
+        and cost a fraction of a recount. Against a feasible best: a candidate they put at
+        most its score, or over a FLOPs, params or activations budget, by more than
+        ``SCREEN_MARGIN``, cannot beat it. Against an infeasible one: a candidate they put
+        over a budget has at least their excess over those budgets and one violation per
+        budget, which must beat it (one they put within the budgets may be feasible)."""
+        if not self.screen:
+            return False
+        value, costs = self.relaxations[self.combo_of(params)].point_figures(params)
+        over = [costs[name] / limit for name, limit in self.screened.items()]
+        broken = sum(1 for ratio in over if ratio > 1 + SCREEN_MARGIN)
+        feasible, best = merit
+        if feasible:
+            return broken > 0 or value + SCREEN_MARGIN * max(1.0, abs(best)) <= best
+        excess = sum(max(0.0, (1 - SCREEN_MARGIN) * ratio - 1) for ratio in over)
+        return broken > 0 and -excess - broken <= best
 
     # -- steps within the ratio constraints ---------------------------------------------
 
@@ -240,16 +273,25 @@ class _Solver(BranchAndBound[Node]):
 
     def tighten(self, node: Node) -> Node | None:
         """The node's box narrowed by the space's ratio constraints (each bound of z_i −
-        z_j bounds one variable by the other's range), to a fixed point; None when the
-        constraints leave it empty. Tighter boxes give tighter McCormick planes."""
-        ratios = self.ratios
-        if not ratios:
-            return node
+        z_j bounds one variable by the other's range) and by the budgets (the largest
+        size of each variable the cheapest completion of the box affords:
+        :meth:`HullRelaxation.budget_caps`), to a fixed point; None when they leave it
+        empty. Tighter boxes give tighter McCormick planes."""
         lo, hi = list(node.lo), list(node.hi)
+        relax = self.relaxations[node.combo]
         changed = True
         while changed:
             changed = False
-            for i, j, log_low, log_high in ratios:
+            box = self.box(replace(node, lo=tuple(lo), hi=tuple(hi)))
+            counts = relax.budget_caps(box, [g[a:b + 1] for g, a, b in
+                                             zip(self.log_grids, lo, hi, strict=True)])
+            for i, count in enumerate(counts):
+                if count == 0:
+                    return None
+                if lo[i] + count - 1 < hi[i]:
+                    hi[i] = lo[i] + count - 1
+                    changed = True
+            for i, j, log_low, log_high in self.ratios:
                 g_i, g_j = self.log_grids[i], self.log_grids[j]
                 # z_i >= z_j + log_low and z_i <= z_j + log_high
                 new = [max(lo[i], int(np.searchsorted(g_i, g_j[lo[j]] + log_low - 1e-12))),
@@ -315,7 +357,7 @@ class _Solver(BranchAndBound[Node]):
             root = self.tighten(Node(c, lo, hi, depths, tuple(kernels)))
             if root is not None:
                 out.append(root)
-        if not out:
+        if not out and excluded:  # (no root at all: the budgets leave nothing, below)
             raise InputError(f"no kernel satisfies the design rules (kernel <= feature map / "
                              f"1.5) for: {'; '.join(excluded)}")
         if excluded:
@@ -341,8 +383,7 @@ class _Solver(BranchAndBound[Node]):
         """Duals of the width program at the design's depths and kernels, with the score
         linearized at the design: d(score)/d(budget)."""
         params = best.params
-        c = next(i for i, combo in enumerate(self.combos)
-                 if all(params[k] == v for k, v in combo.items()))
+        c = self.combo_of(params)
         relax = self.relaxations[c]
         node = Node(c, tuple(0 for _ in self.sizes), tuple(len(g) - 1 for g in self.grids),
                      tuple((int(params[p.name]),) for p in self.depth_params),
@@ -394,7 +435,8 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     held = {k: space.parameter(k).check(v, "fixed") for k, v in (fixed or {}).items()}
     solver: _Solver | ChoiceSolver
     try:
-        solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}))
+        solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}),
+                         screen=front_of is None)
         certified = _latency_certified(problem)
     except ModelingError as staged:
         try:  # a space of per-block choices (OFA, FBNet, NAS-Bench-Macro)

@@ -58,6 +58,7 @@ from archdesign.optimize.posynomial import (
     Model,
     ModelingError,
     Monomial,
+    model_costs,
     param_values,
     peak_terms,
 )
@@ -272,6 +273,7 @@ class HullRelaxation:
             objective_expr = objective_expr - self.scale * objective.beta * cp.exp(
                 cp.norm(centered, 2) / math.sqrt(len(penalized)))
         self.problem = cp.Problem(cp.Maximize(objective_expr), cons)
+        self._compile_points()
 
     # -- structure ----------------------------------------------------------------------
 
@@ -539,7 +541,7 @@ class HullRelaxation:
             pc.value = self.scale * fb * sb
         failed = Solution(math.inf, (box.lo + box.hi) / 2, allowed,
                           np.zeros(self.model.num_stages), np.zeros(self.nx))
-        status = self._run()
+        status = self._run(retry=lower is None)
         if status not in ("optimal", "infeasible") and lower is not None:
             # the incumbent's floor can leave the solver nothing to stand on (a node it
             # makes empty): without it the node gets an ordinary bound
@@ -558,8 +560,11 @@ class HullRelaxation:
                         self.depth_rows @ weights + self.depth_const,
                         np.asarray(self.x.value, float))
 
-    def _run(self) -> str:
-        return solve_clarabel(self.problem)
+    def _run(self, retry: bool = True) -> str:
+        """A node the incumbent's floor leaves (nearly) empty fails with the loose settings
+        and with Clarabel's defaults about as often (measured on the ResNet problems), at
+        twice the cost: its caller (``retry`` False) solves it again without the floor."""
+        return solve_clarabel(self.problem, retry)
 
     def group_values(self, z: np.ndarray, weights: np.ndarray,
                      copies: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -580,31 +585,118 @@ class HullRelaxation:
         m = self.model
         z = np.array([math.log(float(params[p.name])) for p in m.variables])
         weights = np.zeros(self.no)
-        for k, o in enumerate(self.options):
-            dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
-            depth = m.stage_depth[o.stage][1] if dp is None else \
-                int(params[m.depth_params[dp].name])
+        for s in range(m.num_stages):
+            dp, depth = m.stage_depth[s]
+            if dp is not None:
+                depth = int(params[m.depth_params[dp].name])
+            kp = m.stage_kernel[s]
             kernel = 0 if kp is None else param_values(m.kernel_params[kp]).index(
                 params[m.kernel_params[kp].name])
-            same = o.stage in m.same_input and \
-                z[m.same_input[o.stage][0]] == z[m.same_input[o.stage][1]]
-            if o.kernel == kernel and (o.depth == depth if o.repeat else o.same == same):
-                weights[k] = 1.0
+            same = s in m.same_input and z[m.same_input[s][0]] == z[m.same_input[s][1]]
+            for key in ((s, False, 1, kernel, same), (s, True, depth, kernel, False)):
+                k = self.option_at.get(key)
+                if k is not None:
+                    weights[k] = 1.0
         return z, weights
 
     def point_score(self, params: dict[str, Any]) -> float:
         """The score the relaxation's own terms give at a point of the space (its groups,
         entropies, F and depth penalty): what it must equal there."""
+        return self.point_figures(params)[0]
+
+    def point_figures(self, params: dict[str, Any]) -> tuple[float, dict[str, float]]:
+        """The score and the modeled costs (FLOPs, params, activations: those budgeted)
+        at a point of the space, from the relaxation's own terms: exact at every point
+        (:meth:`verify_objective` checks them), and a few times cheaper than a recount, so
+        a local search can pass over candidates that cannot beat its best."""
         z, weights = self.point(params)
-        f, s = self.group_values(z, weights)
+        active = np.flatnonzero(weights)
+        _, ent_y, ent_z, ent_c = self.entropy_forms
+        s = ent_z @ z + ent_c + np.einsum("kgn,n->g", self.option_entropy_z[active], z) \
+            + ent_y[:, active].sum(axis=1)
+        f = np.array([grp["f"][0] @ z + grp["f"][1] for grp in self.groups])
         depths = self.depth_rows @ weights + self.depth_const
-        return float(self.alpha @ (f * s)) - self.objective.depth_penalty(
+        score = float(self.alpha @ (f * s)) - self.objective.depth_penalty(
             [round(float(d)) for d in depths])
+        counts = np.append(weights * self.multipliers, 1.0)
+        costs = {name: float(np.exp(exps @ z + log_c) @ counts[owner])
+                 for name, (exps, log_c, owner) in self.point_costs.items()}
+        return score, costs
+
+    def budget_caps(self, box: NodeBox, candidates: list[np.ndarray]) -> list[int]:
+        """How many of each size variable's ``candidates`` (its grid's log values in the
+        box, increasing) the FLOPs, params and activations budgets leave to a design of
+        the box: with that size at the candidate, every other at its lower end and every
+        stage at its cheapest allowed option, the cost must fit. Where a cost has no
+        negative exponent it grows with every size, so no design of the box takes a size
+        past its count (0: none fits at all). Tighter boxes give tighter planes."""
+        counts = [len(c) for c in candidates]
+        blocked = ~np.array([self.allows(o, box) for o in self.options] + [True, False])
+        for name in self.monotone_costs:
+            exps, log_c, _ = self.point_costs[name]
+            holders, by_var = self.cost_holders[name], self.var_rows[name]
+            base = np.exp(exps @ box.lo + log_c)
+            base_holder = base @ holders
+            limit = (1 + 1e-9) * self.limits[name]
+            for i, cand in enumerate(candidates):
+                rows = by_var[i]  # the monomials size i moves
+                moved = np.exp((exps[rows] @ box.lo + log_c[rows])[None, :]
+                               + np.outer(cand - box.lo[i], exps[rows, i]))
+                per_holder = base_holder + (moved - base[rows]) @ holders[rows]
+                per_holder[:, blocked] = np.inf  # and the padding column
+                lowest = per_holder[:, -2] + \
+                    per_holder[:, self.option_families].min(axis=2).sum(axis=1)
+                counts[i] = min(counts[i], int(np.sum(lowest <= limit)))
+        return counts
+
+    def _compile_points(self) -> None:
+        """What :meth:`point_figures` reads: every option's entropy as a matrix on z (its
+        copy of the stage's variables is z at a point), and every monomial of every budgeted
+        cost with the option that holds it (-1: the stem and head, always there)."""
+        m = self.model
+        self.option_at = {(o.stage, o.repeat, o.depth if o.repeat else 1, o.kernel, o.same): k
+                          for k, o in enumerate(self.options)}
+        ent_x = self.entropy_forms[0]
+        self.option_entropy_z = np.zeros((self.no, len(self.groups), m.n))
+        for k, o in enumerate(self.options):
+            for i, var in enumerate(o.support):
+                self.option_entropy_z[k, :, var] += ent_x[:, o.offset + i]
+        self.multipliers = np.array([o.multiplier for o in self.options], float)
+        holders = [(k, m.parts[o.key]) for k, o in enumerate(self.options)]
+        holders += [(-1, m.parts[key]) for key in ((-1, 0, 0), (m.num_stages, 0, 0))]
+        self.point_costs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # for budget_caps: each monomial's cost by option (its block count) or the stem and
+        # head (the next column; the last one pads the families); per stage and block
+        # kind, the options of which a design takes exactly one; the monomials of each size
+        self.cost_holders: dict[str, np.ndarray] = {}
+        self.var_rows: dict[str, list[np.ndarray]] = {}
+        self.monotone_costs: set[str] = set()
+        counts = [*self.multipliers, 1.0]
+        for name in COSTS:
+            if name not in self.limits:
+                continue
+            rows = [(k, mono) for k, part in holders for mono in part.costs[name]]
+            exps = np.array([mono.exps for _, mono in rows], float).reshape(len(rows), m.n)
+            owner = np.array([k for k, _ in rows], int)
+            self.point_costs[name] = (exps, np.log([mono.coef for _, mono in rows]), owner)
+            holder = np.zeros((len(rows), self.no + 2))  # options, stem and head, padding
+            holder[np.arange(len(rows)), owner % (self.no + 1)] = [counts[k] for k in owner]
+            self.cost_holders[name] = holder
+            self.var_rows[name] = [np.flatnonzero(exps[:, i]) for i in range(m.n)]
+            if np.all(exps >= 0):
+                self.monotone_costs.add(name)
+        families: dict[tuple[int, bool], list[int]] = {}
+        for k, o in enumerate(self.options):
+            families.setdefault((o.stage, o.repeat), []).append(k)
+        width = max((len(ks) for ks in families.values()), default=0)
+        self.option_families = np.array([ks + [self.no + 1] * (width - len(ks))
+                                         for ks in families.values()], int)
 
     def verify_objective(self, space: SearchSpace, samples: int = 6) -> None:
         """The DeepMAD grouping and entropies of the relaxation must reproduce the
-        objective at sampled points of the space (as :func:`_verify` does for the costs):
-        a network the relaxation groups differently is an error, not a wrong bound."""
+        objective at sampled points of the space (as :func:`_verify` does for the costs),
+        and :meth:`point_figures` the model's costs: a network the relaxation groups
+        differently is an error, not a wrong bound."""
         rng = np.random.default_rng(2)
         for _ in range(samples):
             params = {**space.sample(rng), **self.model.fixed}
@@ -613,13 +705,20 @@ class HullRelaxation:
             except InputError:
                 continue
             want = self.objective.score(spec)
-            got = self.point_score(params)
+            got, costs = self.point_figures(params)
             if len(deepmad_groups(spec)) != len(self.groups) or \
                     abs(got - want) > 1e-6 * max(1.0, abs(want)):
                 raise ModelingError(
                     f"space {space.name!r}: the MP's relaxation gives the DeepMAD score "
                     f"{got:.6g} ({len(self.groups)} groups) where the objective gives "
                     f"{want:.6g} ({len(deepmad_groups(spec))} groups) at {params}")
+            counted = model_costs(self.model, params)  # itself checked against cost()
+            for name, value in costs.items():
+                if abs(value - counted[name]) > 1e-6 * max(1.0, counted[name]):
+                    raise ModelingError(
+                        f"space {space.name!r}: the MP's relaxation gives {name} "
+                        f"{value:.6g} where its posynomial model gives "
+                        f"{counted[name]:.6g} at {params}")
 
     def plane_bounds(self, box: NodeBox) -> tuple[np.ndarray, ...]:
         """(F_lo, F_hi, S_lo, S_hi) per group over the node: the McCormick corners."""
@@ -687,10 +786,10 @@ class HullRelaxation:
         return abs(out)
 
 
-def solve_clarabel(problem: cp.Problem) -> str:
-    """Solve with the loose settings, then Clarabel's defaults if that fails; the status
-    ("solver_error" when neither gives one)."""
-    for settings in (SOLVER_SETTINGS, {}):
+def solve_clarabel(problem: cp.Problem, retry: bool = True) -> str:
+    """Solve with the loose settings, then (``retry``) Clarabel's defaults if that fails;
+    the status ("solver_error" when none gives one)."""
+    for settings in (SOLVER_SETTINGS, {}) if retry else (SOLVER_SETTINGS,):
         try:
             with warnings.catch_warnings():  # inaccurate statuses are the caller's
                 warnings.simplefilter("ignore", UserWarning)
