@@ -37,9 +37,9 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from archdesign.cost import block_cost, dtype_bytes
+from archdesign.cost import dtype_bytes
 from archdesign.errors import InputError
-from archdesign.layers import block_key, blocks, numbered_block
+from archdesign.layers import block_key, blocks
 from archdesign.objectives import DeepMAD
 from archdesign.objectives.deepmad import block_entropy, groups
 from archdesign.optimize.posynomial import ModelingError, other_assignments, param_values
@@ -237,22 +237,6 @@ class ChoiceModel:
         return objective.depth_penalty([round(float(d)) for d in depths])
 
 
-def _block_figures(problem: Problem, keys: list[tuple[Any, ...]]) -> dict[str, np.ndarray]:
-    costs = [block_cost(*numbered_block(key)) for key in keys]
-    out = {"flops": np.array([c.flops for c in costs], float),
-           "params": np.array([c.params for c in costs], float),
-           "activations": np.array([c.activations for c in costs], float),
-           "peak": np.array([c.peak_elements for c in costs], float)}
-    if problem.latency is not None:
-        out["latency_ms"] = np.array(problem.latency.block_latency(
-            keys, problem.budgets.batch, problem.budgets.dtype))
-    entropy = [block_entropy(*numbered_block(key)) for key in keys]
-    out["entropy"] = np.array([e.entropy for e in entropy])
-    out["convs"] = np.array([e.convs for e in entropy], float)
-    out["sum_log"] = np.array([e.sum_log_width for e in entropy])
-    return out
-
-
 def build_choice_model(space: SearchSpace, problem: Problem, objective: DeepMAD,
                        structure: Structure, combo: dict[str, Value]) -> ChoiceModel:
     """Probe every option of every slot at one assignment of the outer parameters: one
@@ -316,7 +300,7 @@ def build_choice_model(space: SearchSpace, problem: Problem, objective: DeepMAD,
             keys.append(probes[o][1][slot.position])
             where.append((offsets[k] + o, membership.get(slot.position, -1)))
     fixed_keys = [probes[0][1][pos] for pos in fixed_positions]
-    fig = _block_figures(problem, keys + fixed_keys)
+    fig = problem.block_figures(keys + fixed_keys)
     n = len(keys)
     index = np.array([i for i, _ in where], int)
     group_of = np.array([g for _, g in where] + [membership.get(pos, -1)

@@ -8,14 +8,24 @@ cost model: a design is feasible only if every budget holds with no tolerance.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 from archdesign.block_kinds import BlockArgs
-from archdesign.cost import cost
+from archdesign.cost import block_cost, cost, summarize
 from archdesign.errors import InputError
-from archdesign.layers import block_output_hw, block_runs
+from archdesign.layers import (
+    block_output_hw,
+    block_runs,
+    expand_many,
+    is_stage_key,
+    numbered_block,
+)
 from archdesign.objectives import Objective, effectiveness, get_objective
+from archdesign.objectives.deepmad import block_entropy, entropy_many
 from archdesign.spaces import SearchSpace, StagedSpace, Value
 from archdesign.spec import ArchSpec
 
@@ -161,6 +171,34 @@ class Problem:
         if self.latency is not None:
             out["latency_ms"] = self.latency.predict(spec, self.budgets.batch,
                                                      self.budgets.dtype)
+        return out
+
+    def block_figures(self, keys: Sequence[tuple[Any, ...]]) -> dict[str, np.ndarray]:
+        """Figures of many blocks (keys of :class:`~archdesign.layers.NumberedRuns`), an
+        entry per key: ``flops``, ``params``, ``activations``, ``peak`` (live elements per
+        sample), ``latency_ms`` (its share, with a latency model), and DeepMAD's
+        ``entropy``, ``convs`` and ``sum_log`` (Σlog(c·k²/g)). A network's sums are its
+        blocks' sums (its latency plus the model's network constant); its peak, their
+        maximum. Stage blocks are expanded by structure on arrays, as ``cost_many`` does."""
+        n = len(keys)
+        table = np.zeros((4, n))
+        for j, key in enumerate(keys):  # stems and heads: few, memoized
+            if not is_stage_key(key):
+                c = block_cost(*numbered_block(key))
+                table[:, j] = (c.flops, c.params, c.activations, c.peak_elements)
+        for where, layers in expand_many(keys):
+            c = summarize(layers)
+            for row, value in enumerate((c.flops, c.params, c.activations, c.peak_elements)):
+                table[row, where] = value
+        out = dict(zip(("flops", "params", "activations", "peak"), table, strict=True))
+        if self.latency is not None:
+            out["latency_ms"] = np.array(self.latency.block_latency(
+                keys, self.budgets.batch, self.budgets.dtype))
+        entropy_many([key for key in keys if is_stage_key(key)])
+        found = [block_entropy(*numbered_block(key)) for key in keys]
+        out["entropy"] = np.array([e.entropy for e in found])
+        out["convs"] = np.array([e.convs for e in found], float)
+        out["sum_log"] = np.array([e.sum_log_width for e in found])
         return out
 
     def check(self, spec: ArchSpec) -> tuple[dict[str, float], list[str]]:
