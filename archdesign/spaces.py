@@ -609,6 +609,17 @@ class RegNetSpace(SearchSpace):
                           group_width=g, se_ratio=float(params["se"]), activation="relu")
                 for w, d, g in zip(widths, depths, groups, strict=True)]
 
+    @property
+    def quantum(self) -> int:
+        """Widths are multiples of this."""
+        return int(self._fixed["quantum"])
+
+    @property
+    def num_stages(self) -> int | None:
+        """The number of stages a network of the space has (None: any)."""
+        stages = self._fixed.get("num_stages")
+        return None if stages is None else int(stages)
+
     def feasible(self, params: dict[str, Value]) -> bool:
         stages = self._fixed.get("num_stages")
         return stages is None or len(self._stages(params)) == stages

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from archdesign.block_kinds import BlockArgs
-from archdesign.cost import block_cost, cost, summarize
+from archdesign.cost import BlockCost, block_cost, cost, summarize
 from archdesign.errors import InputError
 from archdesign.layers import (
     block_output_hw,
@@ -25,7 +25,7 @@ from archdesign.layers import (
     numbered_block,
 )
 from archdesign.objectives import Objective, effectiveness, get_objective
-from archdesign.objectives.deepmad import block_entropy, entropy_many
+from archdesign.objectives.deepmad import BlockEntropy, block_entropy, summarize_entropy
 from archdesign.spaces import SearchSpace, StagedSpace, Value
 from archdesign.spec import ArchSpec
 
@@ -181,24 +181,25 @@ class Problem:
         blocks' sums (its latency plus the model's network constant); its peak, their
         maximum. Stage blocks are expanded by structure on arrays, as ``cost_many`` does."""
         n = len(keys)
-        table = np.zeros((4, n))
+        names = ("flops", "params", "activations", "peak", "entropy", "convs", "sum_log")
+        table = np.zeros((len(names), n))
+
+        def columns(c: BlockCost, e: BlockEntropy) -> tuple[Any, ...]:
+            return (c.flops, c.params, c.activations, c.peak_elements, e.entropy, e.convs,
+                    e.sum_log_width)
+
         for j, key in enumerate(keys):  # stems and heads: few, memoized
             if not is_stage_key(key):
-                c = block_cost(*numbered_block(key))
-                table[:, j] = (c.flops, c.params, c.activations, c.peak_elements)
+                block = numbered_block(key)
+                table[:, j] = columns(block_cost(*block), block_entropy(*block))
         for where, layers in expand_many(keys):
-            c = summarize(layers)
-            for row, value in enumerate((c.flops, c.params, c.activations, c.peak_elements)):
+            for row, value in enumerate(columns(summarize(layers),
+                                                summarize_entropy(layers))):
                 table[row, where] = value
-        out = dict(zip(("flops", "params", "activations", "peak"), table, strict=True))
+        out = dict(zip(names, table, strict=True))
         if self.latency is not None:
             out["latency_ms"] = np.array(self.latency.block_latency(
                 keys, self.budgets.batch, self.budgets.dtype))
-        entropy_many([key for key in keys if is_stage_key(key)])
-        found = [block_entropy(*numbered_block(key)) for key in keys]
-        out["entropy"] = np.array([e.entropy for e in found])
-        out["convs"] = np.array([e.convs for e in found], float)
-        out["sum_log"] = np.array([e.sum_log_width for e in found])
         return out
 
     def check(self, spec: ArchSpec) -> tuple[dict[str, float], list[str]]:
