@@ -63,8 +63,8 @@ from archdesign.optimize.posynomial import (
     verify_latency,
 )
 from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
-from archdesign.optimize.relaxation import HullRelaxation, NodeBox, Solution
 from archdesign.optimize.regnet import enumerate_space
+from archdesign.optimize.relaxation import HullRelaxation, NodeBox, Solution
 from archdesign.optimize.sensitivity import shadow_prices
 from archdesign.optimize.tree import BranchAndBound
 from archdesign.spaces import Parameter, RegNetSpace, SearchSpace, Value, get_space
@@ -437,8 +437,9 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
     if isinstance(space, RegNetSpace):
         try:
             return _regnet(problem, held, time_limit, front_of, start)
-        except ModelingError as exc:
-            logger.info("the RegNet enumeration cannot take space %s: %s", space.name, exc)
+        except ModelingError as unmodeled:
+            logger.info("the RegNet enumeration cannot take space %s: %s", space.name,
+                        unmodeled)
     solver: _Solver | ChoiceSolver
     try:
         solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}),
@@ -558,7 +559,9 @@ def _regnet(problem: Problem, held: dict[str, Value], time_limit: float | None,
                             None if time_limit is None else start + time_limit)
     best = found.best
     total = f"{found.networks:,} (depth, w0, wa, wm) networks x {found.combos} assignments of " \
-            f"the other parameters"
+            f"the other parameters; {found.evaluated:,} pairs counted, the others ruled out " \
+            f"by floors of the budgets and ceilings of the score over each width vector's " \
+            f"depths"
     if found.complete:
         notes = [f"certified by exact enumeration: every network of the space ({total}), "
                  f"each counted by its blocks' figures (checked against the exact evaluation "

@@ -102,11 +102,11 @@ class Ranges:
 def _ranges(space: RegNetSpace, held: dict[str, Value]) -> Ranges:
     def interval(p: Parameter) -> tuple[tuple[float, float], tuple[float, ...] | None]:
         if p.name in held:
-            v = float(held[p.name])  # type: ignore[arg-type]
+            v = float(held[p.name])
             return (v, v), (v,)
-        if math.isinf(p.count):
-            return (float(p.low), float(p.high)), None  # type: ignore[arg-type]
-        values = tuple(float(v) for v in p.values())  # type: ignore[arg-type]
+        if math.isinf(p.count) and p.low is not None and p.high is not None:
+            return (p.low, p.high), None
+        values = tuple(float(v) for v in p.values())
         return (min(values), max(values)), values
 
     wa, wa_values = interval(space.parameter("wa"))
@@ -114,8 +114,8 @@ def _ranges(space: RegNetSpace, held: dict[str, Value]) -> Ranges:
     stages = space.num_stages
     if stages is None:
         raise ModelingError(f"space {space.name!r}: the RegNet designer needs num_stages")
-    depth = held.get("depth", max(space.parameter("depth").values()))  # type: ignore[type-var]
-    return Ranges(wa, wm_values, wm, wa_values, space.quantum, stages, int(depth))  # type: ignore[arg-type]
+    depth = int(held.get("depth", max(int(v) for v in space.parameter("depth").values())))
+    return Ranges(wa, wm_values, wm, wa_values, space.quantum, stages, depth)
 
 
 @dataclass(frozen=True)
@@ -338,7 +338,7 @@ def _networks(space: RegNetSpace, held_items: tuple[tuple[str, Value], ...]) -> 
     depths = (held["depth"],) if "depth" in held else space.parameter("depth").values()
     starts = (held["w0"],) if "w0" in held else space.parameter("w0").values()
     was = [(v, v) for v in r.wa_values] if r.wa_values is not None else [r.wa]
-    parts = [_cells(int(d), int(w0), replace(r, wa=wa))  # type: ignore[arg-type]
+    parts = [_cells(int(d), int(w0), replace(r, wa=wa))
              for d in depths for w0 in starts for wa in was]
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -419,8 +419,8 @@ class ComboModel:
         runs = block_runs(replace(template, stages=tuple(replace(st, depth=2)
                                                           for st in template.stages)))
         stem, head = runs[0], runs[-1]
-        firsts = [r.args for r in runs[1:-1] if r.first == 0]
-        rests = [r.args for r in runs[1:-1] if r.first == 1]
+        firsts = [BlockArgs(*r.args) for r in runs[1:-1] if r.first == 0]
+        rests = [BlockArgs(*r.args) for r in runs[1:-1] if r.first == 1]
         keys: list[tuple[Any, ...]] = [block_key(stem.fn, stem.args)]
         first = np.zeros(v.shape, np.int64)
         rest = np.zeros(v.shape, np.int64)
@@ -433,7 +433,7 @@ class ComboModel:
                 keys.extend(_stage_keys(template_args, distinct_rows))
         heads, where = np.unique(w[:, -1], return_inverse=True)
         last = len(keys) + where.reshape(-1)
-        keys.extend(block_key(head.fn, head.args._replace(c_in=b)) for b in heads.tolist())
+        keys.extend(block_key(head.fn, (b, *head.args[1:])) for b in heads.tolist())
         fig = problem.block_figures(keys)
         if fig["convs"][last].any():
             raise ModelingError("the RegNet designer's groups assume a head without convs")
@@ -563,6 +563,13 @@ def _shared(space: RegNetSpace, held: dict[str, Value]) -> _Shared:
                    np.minimum.reduceat(depths, starts), np.maximum.reduceat(depths, starts))
 
 
+def depth_penalties(objective: DeepMAD, shared: _Shared) -> tuple[np.ndarray, np.ndarray]:
+    """DeepMAD's depth penalty of every distinct depth tuple, and its least over each width
+    vector's networks."""
+    penalty = np.array([objective.depth_penalty(t) for t in shared.tuples.tolist()])
+    return penalty, np.minimum.reduceat(penalty[shared.tuple_of[shared.order]], shared.starts)
+
+
 def network_params(nets: Networks, row: int, combo: dict[str, Value]) -> dict[str, Value]:
     """The space assignment of network ``row`` at outer choices ``combo``."""
     return {**combo, "depth": int(nets.depth[row]), "w0": int(nets.w0[row]),
@@ -590,7 +597,7 @@ class Enumerated:
     best: Evaluation
     networks: int  # (depth, w0, wa, wm) networks
     combos: int  # outer assignments enumerated
-    evaluated: int  # network x outer assignment pairs counted
+    evaluated: int  # (network, outer assignment) pairs counted by the block model
     complete: bool  # False: the time limit cut the enumeration
     front: list[dict[str, Value]]
 
@@ -618,18 +625,18 @@ def enumerate_space(problem: Problem, held: dict[str, Value], front_of: str | No
     outer = [p for p in space.parameters if p.name not in _INNER and p.name not in held]
     combos = [{**c, **{k: v for k, v in held.items() if k not in _INNER}}
               for c in other_assignments(outer, OUTER_LIMIT)]
-    penalty = np.array([objective.depth_penalty(t) for t in shared.tuples.tolist()])
-    penalties = (penalty, np.minimum.reduceat(penalty[shared.tuple_of[shared.order]],
-                                              shared.starts))
+    penalties = depth_penalties(objective, shared)
     rng = np.random.default_rng(0)
     kept: list[tuple[float, int, int]] = []  # (score, combo, row)
     front: list[tuple[float, float, int, int]] = []  # (figure, score, combo, row)
     evaluated = 0
     complete = True
+    done = 0
     for c, combo in enumerate(combos):
         if deadline is not None and c and time.perf_counter() > deadline:
             complete = False
             break
+        done += 1
         template = space.decode(network_params(nets, 0, combo))
         model = ComboModel(problem, objective, shared, combo, template, penalties)
         _verify(model, rng.choice(len(nets), 2, replace=False))
@@ -661,7 +668,7 @@ def enumerate_space(problem: Problem, held: dict[str, Value], front_of: str | No
                          f"assignments of the other parameters counted)")
     params = [network_params(nets, row, combos[c])
               for _, _, c, row in sorted(front, key=lambda t: (t[0], -t[1]))]
-    return Enumerated(best, len(nets), c + 1 if complete else c, evaluated, complete, params)
+    return Enumerated(best, len(nets), done, evaluated, complete, params)
 
 
 def _front_arrays(kept: list[tuple[float, int, int]],

@@ -244,8 +244,6 @@ def test_bad_requests_are_input_errors(tiny_space: SearchSpace) -> None:
         design(tiny_space, Budgets(flops=10.0))
     with pytest.raises(InputError, match="deepmad objective"):
         design(tiny_space, Budgets(flops=2e6), objective="zen")
-    with pytest.raises(InputError, match="staged spaces"):
-        design(get_space("regnet"), Budgets(flops=4e8))
     with pytest.raises(InputError, match="needs a hardware profile"):
         design(tiny_space, Budgets(latency_ms=2.0))
 
@@ -355,13 +353,20 @@ def test_every_registered_space_is_designed_with_a_gap_or_no_bound(name: str) ->
         assert result.upper_bound >= result.score and result.gap >= 0
     with_bound = {"convnext", "deepmad-mbconv", "mobilenet", "resnet-basic",
                   "resnet-bottleneck", "resnet-bottleneck-ratio", "nas-bench-macro",
-                  "ofa-mbv3", "fbnet", "fbnet-cifar100"}
+                  "ofa-mbv3", "fbnet", "fbnet-cifar100", "regnet"}
     assert (result.status != "no_bound") == (name in with_bound)
 
 
-def test_a_space_the_mp_cannot_model_is_refused_without_fallback() -> None:
+def test_a_space_the_mp_cannot_model_is_refused_without_fallback(tmp_path: Path) -> None:
+    """A RegNet space of any number of stages is none the designers model: without the
+    fallback it is refused, a bad request."""
+    text = Path(__file__).with_name("tiny-regnet.yaml").read_text()
+    free = tmp_path / "free.yaml"
+    free.write_text(text.replace("num_stages: 4\n", ""))
     with pytest.raises(ModelingError, match="models staged spaces"):
-        design(get_space("regnet"), Budgets(flops=3e8), max_nodes=4)
+        design(load_space(free), Budgets(flops=3e8), max_nodes=4)
+    with pytest.raises(InputError, match="staged spaces"):
+        design(load_space(free), Budgets(flops=4e8))
 
 
 def test_a_small_space_neither_program_models_is_enumerated(tmp_path: Path) -> None:
