@@ -7,7 +7,9 @@ widths, out/10 <= b <= out); DeepMAD-29M (at 224 and 288 px), -50M and -89M's bu
 calibrated rtx2080ti profile (the zoo ResNet-50 as that profile predicts it, so the row
 follows a recalibration), which is in the MP's bound; and the per-block spaces: FBNet at
 FBNet-A's and -C's budgets, OFA's MobileNetV3 space at 300M FLOPs and within
-MobileNetV3-Large's latency on the calibrated Pixel 3 (ρ <= 0.5). For each, run the MP designer,
+MobileNetV3-Large's latency on the calibrated Pixel 3 (ρ <= 0.5); and RegNet, enumerated
+exactly, at the FLOPs and params of RegNetX-200MF, -600MF and -3.2GF and within
+RegNetX-600MF's latency on the calibrated rtx2080ti (ρ <= 0.5). For each, run the MP designer,
 then the reference-style evolutionary search and Optuna (TPE) each with 10x the MP's wall
 time, and print score, certified gap, nodes and wall time. The MP is bounded by nodes (its
 default limit), so its rows are the same on any machine; only the wall times (and so the
@@ -91,6 +93,15 @@ PROBLEMS = {
     "ofa/300M": Row("ofa", "ofa-mbv3", Budgets(flops=300e6, rho=0.5), {}, None),
     "ofa/latency": Row("ofa", "ofa-mbv3", Budgets(rho=0.5), {}, None, "pixel3",
                        latency_of="mobilenet_v3_large"),
+    # RegNet (depth, w0, wa, wm, group width, bottleneck, SE), enumerated exactly: the FLOPs
+    # and params of the published RegNetX-200MF, -600MF and -3.2GF, and RegNetX-600MF's
+    # latency on the calibrated rtx2080ti profile (ρ <= 0.5)
+    **{f"regnet/{n}": Row(f"regnetx-{n}", "regnet", Budgets(flops=f, params=p, rho=0.5),
+                          {}, None)
+       for n, f, p in (("200MF", 199_039_872, 2_684_792), ("600MF", 600_890_112, 6_196_040),
+                       ("3.2GF", 3_176_621_952, 15_296_552))},
+    "regnet/latency": Row("regnetx-600mf", "regnet", Budgets(rho=0.5), {}, None, "rtx2080ti",
+                          latency_of="regnetx_600mf"),
 }
 QUICK = ("resnet18/ratio", "resnet18/free", "deepmad29m", "ofa/300M")
 

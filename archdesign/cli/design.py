@@ -117,16 +117,22 @@ def _print_human(result: object) -> None:
     console = Console()
     spec = result.spec
     hidden = any(s.hidden_width is not None for s in spec.stages)  # free bottleneck widths
+    grouped = any(s.group_width is not None for s in spec.stages)  # RegNet, ResNeXt
+    se = any(s.se_ratio for s in spec.stages)
+    extra = [hidden, grouped, se]
     rows = [["stem", "conv", str(spec.stem.width), "1", str(spec.stem.stride),
-             str(spec.stem.kernel), *([""] if hidden else []), ""]]
+             str(spec.stem.kernel), *([""] * sum(extra)), ""]]
     rows += [[stage_name(i), _per_block(s, "block"), str(s.width), str(s.depth), str(s.stride),
-              _per_block(s, "kernel"), *([str(s.hidden_width or "")] if hidden else []),
+              _per_block(s, "kernel"),
+              *(v for v, shown in zip((str(s.hidden_width or ""), str(s.group_width or ""),
+                                       f"{s.se_ratio:g}"), extra, strict=True) if shown),
               _per_block(s, "expansion")]
              for i, s in enumerate(spec.stages)]
     print_table(console, f"design in {result.spec.name or 'space'} @ {spec.resolution}px",
                 [Column("stage", kind="name"), Column("block", kind="name"), Column("width"),
                  Column("depth"), Column("stride", drop=2), Column("kernel"),
-                 *([Column("hidden width")] if hidden else []),
+                 *(Column(name) for name, shown in zip(("hidden width", "group width", "SE"),
+                                                       extra, strict=True) if shown),
                  Column("expansion", drop=1)], rows)
     f = result.figures
     bound = "no upper bound (not certified: see the note)" \

@@ -63,11 +63,11 @@ from archdesign.optimize.posynomial import (
     verify_latency,
 )
 from archdesign.optimize.problem import Budgets, DesignRules, Evaluation, Problem
-from archdesign.optimize.regnet import enumerate_space
+from archdesign.optimize.regnet import enumerable, enumerate_space
 from archdesign.optimize.relaxation import HullRelaxation, NodeBox, Solution
 from archdesign.optimize.sensitivity import shadow_prices
 from archdesign.optimize.tree import BranchAndBound
-from archdesign.spaces import Parameter, RegNetSpace, SearchSpace, Value, get_space
+from archdesign.spaces import Parameter, SearchSpace, Value, get_space
 from archdesign.spec import ArchSpec
 
 logger = logging.getLogger(__name__)
@@ -434,12 +434,8 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
         objective = get_objective(objective)
     problem = Problem(space, budgets, objective, hardware, rules, latency_model)
     held = {k: space.parameter(k).check(v, "fixed") for k, v in (fixed or {}).items()}
-    if isinstance(space, RegNetSpace):
-        try:
-            return _regnet(problem, held, time_limit, front_of, start)
-        except ModelingError as unmodeled:
-            logger.info("the RegNet enumeration cannot take space %s: %s", space.name,
-                        unmodeled)
+    if enumerable(space):
+        return _regnet(problem, held, time_limit, front_of, start)
     solver: _Solver | ChoiceSolver
     try:
         solver = _Solver(problem, tolerance, max_nodes, time_limit, dict(fixed or {}),

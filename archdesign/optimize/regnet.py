@@ -99,6 +99,12 @@ class Ranges:
     max_depth: int
 
 
+def enumerable(space: object) -> bool:
+    """Whether the designer lists every network of ``space`` (a RegNet space of a set
+    number of stages): its design's front then holds every non-dominated network."""
+    return isinstance(space, RegNetSpace) and space.num_stages is not None
+
+
 def _ranges(space: RegNetSpace, held: dict[str, Value]) -> Ranges:
     def interval(p: Parameter) -> tuple[tuple[float, float], tuple[float, ...] | None]:
         if p.name in held:
@@ -640,18 +646,24 @@ def enumerate_space(problem: Problem, held: dict[str, Value], front_of: str | No
         template = space.decode(network_params(nets, 0, combo))
         model = ComboModel(problem, objective, shared, combo, template, penalties)
         _verify(model, rng.choice(len(nets), 2, replace=False))
-        candidates = shared.rows_of(model.candidates(front_of, _front_arrays(kept, front)))
+        candidates = shared.rows_of(model.candidates(
+            front_of, _front_arrays(kept, None if front_of is None else front)))
         for start in range(0, len(candidates), _CHUNK):
             rows, scores = model.best(candidates[start:start + _CHUNK])
             evaluated += min(_CHUNK, len(candidates) - start)
-            top = np.argsort(-scores, kind="stable")[:_KEPT]
+            top = np.argpartition(-scores, _KEPT)[:_KEPT] if len(scores) > _KEPT else \
+                np.arange(len(scores))
             kept.extend((float(scores[i]), c, int(rows[i])) for i in top)
             kept.sort(key=lambda t: (-t[0], t[1], t[2]))
             del kept[_KEPT:]
             if front_of is not None and len(rows):
                 figure = model.figures(rows, (front_of,))[front_of]
+                at, best = _front_arrays(kept, front)
+                index = np.searchsorted(at, figure, "right") - 1  # what the front has
+                new = np.flatnonzero(scores > np.where(index >= 0, best[np.maximum(index, 0)],
+                                                       -np.inf))  # at or below each figure
                 front.extend((float(figure[i]), float(scores[i]), c, int(rows[i]))
-                             for i in _non_dominated(figure, scores))
+                             for i in new[_non_dominated(figure[new], scores[new])])
                 front = [front[i] for i in _non_dominated(np.array([t[0] for t in front]),
                                                           np.array([t[1] for t in front]))]
     best = None
@@ -672,11 +684,14 @@ def enumerate_space(problem: Problem, held: dict[str, Value], front_of: str | No
 
 
 def _front_arrays(kept: list[tuple[float, int, int]],
-                  front: list[tuple[float, float, int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """(figure ascending, best score at or below it) of the networks found so far; without
-    a front, the best score at any figure."""
-    if not front:
+                  front: list[tuple[float, float, int, int]] | None,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(figure ascending, best score at or below it) of the front found so far; without a
+    front (None), the best score found at any figure."""
+    if front is None:
         return np.array([-np.inf]), np.array([kept[0][0] if kept else -np.inf])
+    if not front:
+        return np.array([-np.inf]), np.array([-np.inf])
     ordered = sorted(front)
     return (np.array([t[0] for t in ordered]),
             np.maximum.accumulate(np.array([t[1] for t in ordered])))

@@ -53,12 +53,16 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     A sweep point the MP cannot solve is logged and skipped: the sampler fills the front
     anyway. Each level's MP stops after ``max_nodes`` relaxations (no time limit). The MP
     solves the search's own problem (without the kernel-to-feature-map rule, which the
-    search does not impose).
+    search does not impose). A space the designer enumerates (RegNet: every network of
+    every assignment counted, tens of seconds) seeds one design, the top level's optimum;
+    the sampler fills the front below it.
     """
     from archdesign.hardware import get_profile, model_for
     from archdesign.hardware.models import RooflineModel
     from archdesign.optimize import mp
     from archdesign.optimize.problem import Budgets, DesignRules
+    from archdesign.optimize.regnet import enumerable
+    from archdesign.spaces import get_space
 
     roofline = isinstance(model_for(get_profile(config.hardware), config.latency_model),
                           RooflineModel)
@@ -72,6 +76,9 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
                  for m in extent.samples]
         high = float(np.clip(np.median(reach), low, high))
     levels = np.geomspace(low * 1.05, high, count) if high > low * 1.05 else np.array([high])
+    exhaustive = enumerable(get_space(config.space))
+    if exhaustive:  # every network is counted (RegNet): one level, its optimum
+        levels = levels[-1:]
     native = {_MP_BUDGETS[k]: v for k, v in config.budgets.items() if k in modeled}
     hardware = config.hardware if "latency_ms" in native or swept == "latency" else None
     dtype = config.dtype or _profile_precision(config.hardware)
@@ -88,7 +95,7 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
                               rules=DesignRules(monotone_widths=False, max_kernel_ratio=None),
                               tolerance=0.01,
                               max_nodes=max_nodes, latency_model=config.latency_model,
-                              front_of=field)
+                              front_of=None if exhaustive else field)
         except InputError as exc:
             logger.info("MP sweep: no design at %s <= %s: %s", swept,
                         format_metric(swept, level), exc)
