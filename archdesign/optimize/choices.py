@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -421,6 +424,51 @@ def verify(space: SearchSpace, problem: Problem, objective: DeepMAD, model: Choi
                                     f"{exact[name]:.8g} at {params}")
 
 
+Models = tuple[Structure, list[dict[str, Value]], list[ChoiceModel]]
+# the models built within a :func:`shared_models` block, by what they depend on
+_SHARED: ContextVar[dict[tuple[Any, ...], Models] | None] = ContextVar("choice_models",
+                                                                       default=None)
+
+
+@contextmanager
+def shared_models() -> Iterator[None]:
+    """Within the block, problems that differ only in their budgets (the levels of one
+    MP seeding sweep) probe the space and build and verify its models once: none of it
+    reads a budget."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def choice_models(problem: Problem, held: dict[str, Value]) -> Models:
+    """The space's probed structure, its outer assignments and the verified model of each
+    (:class:`ModelingError` where the space is not per-block); reused within a
+    :func:`shared_models` block."""
+    objective = problem.objective
+    assert isinstance(objective, DeepMAD)
+    space, b = problem.space, problem.budgets
+    latency = problem.latency
+    key = (space.source, space.name, tuple(sorted(held.items())), type(objective).__name__,
+           repr(sorted(vars(objective).items())), problem.rules, problem.hardware,
+           None if latency is None else latency.kind, b.batch, b.dtype)
+    shared = _SHARED.get()
+    if shared is not None and key in shared:
+        return shared[key]
+    st = probe_structure(space, held)
+    combos = [{**c, **held} for c in other_assignments([space.parameter(name)
+                                                        for name in st.outer])]
+    models = []
+    for combo in combos:
+        model = build_choice_model(space, problem, objective, st, combo)
+        verify(space, problem, objective, model)
+        models.append(model)
+    if shared is not None:
+        shared[key] = (st, combos, models)
+    return st, combos, models
+
+
 @dataclass
 class ChoiceSolution:
     value: float
@@ -560,16 +608,9 @@ class ChoiceSolver(BranchAndBound[ChoiceNode]):
             raise ModelingError(f"the per-block program bounds the deepmad objective only, "
                                 f"not {objective.name!r}")
         super().__init__(problem, held, tolerance, max_nodes, time_limit)
-        space = problem.space
-        self.structure = st = probe_structure(space, held)
-        outer = [space.parameter(name) for name in st.outer]
-        self.combos = [{**c, **held} for c in other_assignments(outer)]
+        self.structure, self.combos, self.models = choice_models(problem, held)
+        st = self.structure
         self.fixed = {**held, **{name: st.base[name] for name in st.idle}}
-        self.models = []
-        for combo in self.combos:
-            model = build_choice_model(space, problem, objective, st, combo)
-            verify(space, problem, objective, model)
-            self.models.append(model)
         self.relaxations = [ChoiceRelaxation(m, problem, objective) for m in self.models]
         self.objective: DeepMAD = objective
         self.excluded: list[str] = []

@@ -17,6 +17,7 @@ from archdesign.optimize.choices import (
     build_choice_model,
     model_figures,
     probe_structure,
+    shared_models,
 )
 from archdesign.optimize.posynomial import ModelingError
 from archdesign.optimize.relaxation import BOUND_MARGIN
@@ -271,3 +272,23 @@ def test_fbnet_within_a_latency_budget_certifies_early() -> None:
     assert result.score == pytest.approx(12611.665, rel=1e-6)
     assert result.figures["latency_ms"] <= budgets.latency_ms  # type: ignore[operator]
     assert result.latency_certified is not None
+
+
+def test_shared_models_serve_problems_that_differ_only_in_their_budgets() -> None:
+    """Within a shared_models block (one MP seeding sweep) a new budget reuses the probed
+    structure and the verified models; another batch (other latency shares) does not."""
+    space = get_space("fbnet")
+
+    def solver(budgets: Budgets) -> ChoiceSolver:
+        return ChoiceSolver(Problem(space, budgets, hardware="gtx1080ti"), {}, 0.005, 10, None)
+
+    with shared_models():
+        first = solver(Budgets(latency_ms=10.0, batch=32))
+        again = solver(Budgets(latency_ms=20.0, batch=32, rho=0.5))
+        other = solver(Budgets(latency_ms=10.0, batch=1))
+    outside = solver(Budgets(latency_ms=10.0, batch=32))
+    assert again.models is first.models and again.structure is first.structure
+    assert other.models is not first.models and outside.models is not first.models
+    assert other.models[0].sums["latency_ms"][0] < first.models[0].sums["latency_ms"][0]
+    np.testing.assert_array_equal(outside.models[0].sums["latency_ms"],
+                                  first.models[0].sums["latency_ms"])
