@@ -390,9 +390,10 @@ def model_figures(model: ChoiceModel, objective: DeepMAD, x: np.ndarray,
     safe = np.where(counted, convs, 1.0)
     out["rho"] = np.max(np.where(counted, safe / np.exp(sum_log / safe), -np.inf), axis=1)
     depths = x @ model.stage_depth.T + model.stage_depth_fixed
-    penalties: dict[tuple[int, ...], float] = {}  # rows often share their depths
-    penalty = np.array([penalties.setdefault(key, model.penalty(objective, np.array(key)))
-                        for key in map(tuple, np.rint(depths).astype(int).tolist())])
+    keys = [tuple(row) for row in np.rint(depths).astype(int).tolist()]
+    penalties = {key: model.penalty(objective, np.array(key))  # rows often share depths
+                 for key in set(keys)}
+    penalty = np.array([penalties[key] for key in keys])
     out["score"] = x @ model.weight + model.weight_fixed - penalty
     return out
 
