@@ -7,13 +7,14 @@ widths, out/10 <= b <= out); DeepMAD-29M (at 224 and 288 px), -50M and -89M's bu
 calibrated rtx2080ti profile (the zoo ResNet-50 as that profile predicts it, so the row
 follows a recalibration), which is in the MP's bound; and the per-block spaces: FBNet at
 FBNet-A's and -C's budgets, OFA's MobileNetV3 space at 300M FLOPs and within
-MobileNetV3-Large's latency on the calibrated Pixel 3 (ρ <= 0.5); and RegNet, enumerated
-exactly, at the FLOPs and params of RegNetX-200MF, -600MF and -3.2GF and within
-RegNetX-600MF's latency on the calibrated rtx2080ti (ρ <= 0.5). For each, run the MP designer,
-then the reference-style evolutionary search and Optuna (TPE) each with 10x the MP's wall
-time, and print score, certified gap, nodes and wall time. The MP is bounded by nodes (its
-default limit), so its rows are the same on any machine; only the wall times (and so the
-baselines' budgets) vary. ``--quick``: ResNet-18 in both spaces and DeepMAD-29M, 100
+MobileNetV3-Large's latency on the calibrated Pixel 3 (ρ <= 0.5), FBNet within a third of
+its largest network's latency on the calibrated GTX 1080 Ti at batch 32; and RegNet,
+enumerated exactly, at the FLOPs and params of RegNetX-200MF, -600MF and -3.2GF and within
+RegNetX-600MF's latency on the calibrated rtx2080ti (ρ <= 0.5). For each, run the MP
+designer, then the reference-style evolutionary search and Optuna (TPE) each with 10x the
+MP's wall time, and print score, certified gap, nodes, wall and CPU time. The MP is bounded
+by nodes (its default limit), so its rows are the same on any machine; only the times (and
+so the baselines' budgets) vary. ``--quick``: ResNet-18 in both spaces and DeepMAD-29M, 100
 nodes, baselines at 2x (a smoke run). ``--problems``: a comma-separated subset of the row
 names; ``--no-baselines``: the MP rows alone.
 
@@ -64,15 +65,24 @@ class Row:
     fixed: dict[str, int]
     tolerance: float | None  # None: the designer's default
     hardware: str | None = None
-    latency_of: str | None = None  # a zoo network whose latency on hardware is the budget
+    # a zoo network, or a point of the space (the parameters it sets), whose latency on
+    # hardware, times latency_share, is the budget
+    latency_of: str | dict[str, str] | None = None
+    latency_share: float = 1.0
 
     def with_latency(self) -> Budgets:
-        """The budgets, with the latency of ``latency_of`` as the hardware predicts it."""
+        """The budgets, with ``latency_share`` of the latency of ``latency_of`` as the
+        hardware predicts it."""
         if self.latency_of is None or self.hardware is None:
             return self.budgets
+        if isinstance(self.latency_of, str):
+            arch = get_arch(self.latency_of)
+        else:
+            space = get_space(self.space)
+            arch = space.decode({**space.defaults(), **self.latency_of})
         model = model_for(get_profile(self.hardware))
-        return replace(self.budgets, latency_ms=model.predict(get_arch(self.latency_of),
-                                                              self.budgets.batch))
+        return replace(self.budgets, latency_ms=self.latency_share * model.predict(
+            arch, self.budgets.batch))
 
 
 PROBLEMS = {
@@ -93,6 +103,11 @@ PROBLEMS = {
     "ofa/300M": Row("ofa", "ofa-mbv3", Budgets(flops=300e6, rho=0.5), {}, None),
     "ofa/latency": Row("ofa", "ofa-mbv3", Budgets(rho=0.5), {}, None, "pixel3",
                        latency_of="mobilenet_v3_large"),
+    # FBNet within a third of the latency of its largest network (every op k5_e6) on the
+    # calibrated GTX 1080 Ti at batch 32 (no ρ budget: the latency alone binds)
+    "fbnet/latency": Row("fbnet", "fbnet", Budgets(batch=32), {}, None, "gtx1080ti",
+                         latency_of={f"op{i}": "k5_e6" for i in range(22)},
+                         latency_share=1 / 3),
     # RegNet (depth, w0, wa, wm, group width, bottleneck, SE), enumerated exactly: the FLOPs
     # and params of the published RegNetX-200MF, -600MF and -3.2GF, and RegNetX-600MF's
     # latency on the calibrated rtx2080ti profile (ρ <= 0.5)
@@ -135,18 +150,20 @@ def main() -> None:
         space = get_space(row.space)
         tolerance = args.tolerance if args.tolerance is not None else row.tolerance
         budgets = row.with_latency()
+        cpu = time.process_time()
         result = design(space, budgets, hardware=row.hardware, max_nodes=mp_nodes,
                         fixed=row.fixed,
                         **({} if tolerance is None else {"tolerance": tolerance}))
         rows.append({"problem": key, "space": row.space, "method": "MP (cvxpy B&B)",
                      "score": result.score, "upper_bound": result.upper_bound,
                      "gap": result.gap, "seconds": result.seconds,
+                     "cpu_seconds": time.process_time() - cpu,
                      "evaluations": result.nodes, "flops": result.figures["flops"],
                      "params": result.figures["params"], "rho": result.figures["rho"]})
         budget_s = factor * result.seconds
         problem = Problem(space, budgets, hardware=row.hardware)
         for method in () if args.no_baselines else ("evolutionary", "optuna-tpe"):
-            t0 = time.perf_counter()
+            t0, cpu = time.perf_counter(), time.process_time()
             base = (evolutionary(problem, time_limit=budget_s, seed=0, fixed=row.fixed)
                     if method == "evolutionary"
                     else optuna_search(problem, "tpe", time_limit=budget_s, seed=0,
@@ -156,20 +173,23 @@ def main() -> None:
                          "score": base.score, "upper_bound": None,
                          "gap": (result.upper_bound - base.score) / abs(base.score)
                          if best else None,
-                         "seconds": time.perf_counter() - t0, "evaluations": base.evaluations,
+                         "seconds": time.perf_counter() - t0,
+                         "cpu_seconds": time.process_time() - cpu,
+                         "evaluations": base.evaluations,
                          "flops": best.figures["flops"] if best else None,
                          "params": best.figures["params"] if best else None,
                          "rho": best.figures["rho"] if best else None})
     table = Table(title="DeepMAD problems (gap vs the MP's certified upper bound; wall "
-                        "times depend on the machine and its load)")
-    for col in ("problem", "method", "score", "upper bound", "gap", "wall s", "evals/nodes",
+                        "times depend on the machine and its load, CPU times less so)")
+    for col in ("problem", "method", "score", "upper bound", "gap", "wall s", "CPU s",
+                "evals/nodes",
                 "FLOPs", "params", "ρ"):
         table.add_column(col, justify="left" if col in ("problem", "method") else "right")
     for r in rows:
         table.add_row(r["problem"], r["method"], f"{r['score']:.1f}",
                       "" if r["upper_bound"] is None else f"{r['upper_bound']:.1f}",
                       "" if r["gap"] is None else f"{100 * r['gap']:.2f}%",
-                      f"{r['seconds']:.1f}", str(r["evaluations"]),
+                      f"{r['seconds']:.1f}", f"{r['cpu_seconds']:.1f}", str(r["evaluations"]),
                       "" if r["flops"] is None else f"{r['flops'] / 1e9:.3f}G",
                       "" if r["params"] is None else f"{r['params'] / 1e6:.2f}M",
                       "" if r["rho"] is None else f"{r['rho']:.3f}")

@@ -23,13 +23,19 @@ bound (:mod:`~archdesign.optimize.tree`) splits a slot's or a stage's allowed ch
 Parameters that change every block (resolution) are enumerated outside, one root each.
 The model is found by probing the space (which parameter changes which block) and
 checked against the exact cost, latency and objective at sampled networks: a space that
-is not separable this way raises :class:`ModelingError`.
+is not separable this way raises :class:`ModelingError`. Being exact, the model also
+screens the local search's moves: a step moves a block to any of its options (an FBNet op
+to any op, not only its neighbours in the choices list), ranks the moves by the model's
+figures and recounts only the moves that may beat the best so far.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -355,20 +361,32 @@ def build_choice_model(space: SearchSpace, problem: Problem, objective: DeepMAD,
 
 
 def model_figures(model: ChoiceModel, objective: DeepMAD, x: np.ndarray,
-                  batch: int, dtype: str) -> dict[str, float]:
-    """The model's figures and score at an integral x (for :func:`verify`)."""
-    out = {name: float(vec @ x) + model.sums_fixed[name] for name, vec in model.sums.items()}
-    used = x > 0.5
-    out["peak_activation_bytes"] = float(max(model.peak_fixed, *model.peak[used])) * \
+                  batch: int, dtype: str) -> dict[str, np.ndarray]:
+    """The model's figures and score at integral indicators: one network per row of
+    ``x`` (for :func:`verify`, and to screen local-search candidates)."""
+    out = {name: x @ vec + model.sums_fixed[name] for name, vec in model.sums.items()}
+    peak = np.max(np.where(x > 0.5, model.peak, 0.0), axis=1)
+    out["peak_activation_bytes"] = np.maximum(peak, model.peak_fixed) * \
         batch * dtype_bytes(dtype)
-    convs = model.convs @ x + model.convs_fixed
-    sum_log = model.sum_log @ x + model.sum_log_fixed
-    out["rho"] = float(max(c / math.exp(s / c) for c, s in zip(convs, sum_log, strict=True)
-                           if c))
-    depths = model.stage_depth @ x + model.stage_depth_fixed
-    out["score"] = float(model.weight @ x) + model.weight_fixed - model.penalty(objective,
-                                                                                 depths)
+    convs = x @ model.convs.T + model.convs_fixed
+    sum_log = x @ model.sum_log.T + model.sum_log_fixed
+    counted = convs > 0
+    safe = np.where(counted, convs, 1.0)
+    out["rho"] = np.max(np.where(counted, safe / np.exp(sum_log / safe), -np.inf), axis=1)
+    depths = x @ model.stage_depth.T + model.stage_depth_fixed
+    keys = [tuple(row) for row in np.rint(depths).astype(int).tolist()]
+    penalties = {key: model.penalty(objective, np.array(key))  # rows often share depths
+                 for key in set(keys)}
+    penalty = np.array([penalties[key] for key in keys])
+    out["score"] = x @ model.weight + model.weight_fixed - penalty
     return out
+
+
+# How close the model's figures must come to the exact evaluation at sampled networks
+# (:func:`verify`); a local-search candidate they put this much further below the best or
+# over a budget is passed over uncounted.
+MODEL_RTOL = 1e-6
+SCREEN_MARGIN = 10 * MODEL_RTOL
 
 
 def verify(space: SearchSpace, problem: Problem, objective: DeepMAD, model: ChoiceModel,
@@ -382,12 +400,58 @@ def verify(space: SearchSpace, problem: Problem, objective: DeepMAD, model: Choi
         if spec is None:
             continue
         exact = {**problem.figures(spec), "score": objective.score(spec)}
-        got = model_figures(model, objective, model.indicator(params), b.batch, b.dtype)
-        for name, value in got.items():
-            if abs(value - exact[name]) > 1e-6 * max(1.0, abs(exact[name])):
+        got = model_figures(model, objective, model.indicator(params)[None], b.batch, b.dtype)
+        for name, values in got.items():
+            value = float(values[0])
+            if abs(value - exact[name]) > MODEL_RTOL * max(1.0, abs(exact[name])):
                 raise ModelingError(f"space {space.name!r}: the per-block model gives {name} "
                                     f"{value:.8g} where the exact evaluation gives "
                                     f"{exact[name]:.8g} at {params}")
+
+
+Models = tuple[Structure, list[dict[str, Value]], list[ChoiceModel]]
+# the models built within a :func:`shared_models` block, by what they depend on
+_SHARED: ContextVar[dict[tuple[Any, ...], Models] | None] = ContextVar("choice_models",
+                                                                       default=None)
+
+
+@contextmanager
+def shared_models() -> Iterator[None]:
+    """Within the block, problems that differ only in their budgets (the levels of one
+    MP seeding sweep) probe the space and build and verify its models once: none of it
+    reads a budget."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def choice_models(problem: Problem, held: dict[str, Value]) -> Models:
+    """The space's probed structure, its outer assignments and the verified model of each
+    (:class:`ModelingError` where the space is not per-block); reused within a
+    :func:`shared_models` block."""
+    objective = problem.objective
+    assert isinstance(objective, DeepMAD)
+    space, b = problem.space, problem.budgets
+    latency = problem.latency
+    key = (space.source, space.name, tuple(sorted(held.items())), type(objective).__name__,
+           repr(sorted(vars(objective).items())), problem.rules, problem.hardware,
+           None if latency is None else latency.kind, b.batch, b.dtype)
+    shared = _SHARED.get()
+    if shared is not None and key in shared:
+        return shared[key]
+    st = probe_structure(space, held)
+    combos = [{**c, **held} for c in other_assignments([space.parameter(name)
+                                                        for name in st.outer])]
+    models = []
+    for combo in combos:
+        model = build_choice_model(space, problem, objective, st, combo)
+        verify(space, problem, objective, model)
+        models.append(model)
+    if shared is not None:
+        shared[key] = (st, combos, models)
+    return st, combos, models
 
 
 @dataclass
@@ -523,24 +587,24 @@ class ChoiceSolver(BranchAndBound[ChoiceNode]):
     latency_modeled = True
 
     def __init__(self, problem: Problem, held: dict[str, Value], tolerance: float,
-                 max_nodes: int, time_limit: float | None) -> None:
-        space = problem.space
+                 max_nodes: int, time_limit: float | None, screen: bool = True) -> None:
         objective = problem.objective
         if not isinstance(objective, DeepMAD):
             raise ModelingError(f"the per-block program bounds the deepmad objective only, "
                                 f"not {objective.name!r}")
         super().__init__(problem, held, tolerance, max_nodes, time_limit)
-        self.structure = st = probe_structure(space, held)
-        outer = [space.parameter(name) for name in st.outer]
-        self.combos = [{**c, **held} for c in other_assignments(outer)]
+        self.structure, self.combos, self.models = choice_models(problem, held)
+        st = self.structure
         self.fixed = {**held, **{name: st.base[name] for name in st.idle}}
-        self.models = []
-        for combo in self.combos:
-            model = build_choice_model(space, problem, objective, st, combo)
-            verify(space, problem, objective, model)
-            self.models.append(model)
         self.relaxations = [ChoiceRelaxation(m, problem, objective) for m in self.models]
+        self.objective: DeepMAD = objective
         self.excluded: list[str] = []
+        # move a block to any of its options and pass over the moves the model rules out
+        # (off when every evaluated design is wanted, for the front: grid steps, each
+        # recounted)
+        self.screen = screen
+        # the merit bounds of the last step's slot moves (:meth:`moves`, :meth:`rejects`)
+        self._screened: dict[tuple[Any, ...], tuple[int, float]] = {}
 
     def roots(self) -> list[ChoiceNode]:
         out = []
@@ -683,10 +747,85 @@ class ChoiceSolver(BranchAndBound[ChoiceNode]):
             children.append(ChoiceNode(node.combo, allowed))
         return children
 
+    def combo_of(self, params: dict[str, Value]) -> int:
+        """The index of the outer assignment ``params`` has."""
+        return next(i for i, combo in enumerate(self.combos)
+                    if all(params[k] == v for k, v in combo.items()))
+
+    # -- local search: every option of a block, screened by the model -----------------------
+
+    def _merit_bounds(self, model: ChoiceModel, x: np.ndarray) -> list[tuple[int, float]]:
+        """Per row of integral indicators, a bound on the merit of its network
+        (:meth:`LocalSearch._merit`) from the model's exact figures: its score (plus the
+        margin) where it may be feasible; where it breaks a budget, its excess over the
+        budgets and one violation per budget broken; where it breaks a design rule, one
+        violation."""
+        b = self.problem.budgets
+        fig = model_figures(model, self.objective, x, b.batch, b.dtype)
+        over = np.array([fig[name] / limit for name, limit in self.problem.limits.items()])
+        over = over.reshape(-1, x.shape[0])
+        broken = (over > 1 + SCREEN_MARGIN).sum(axis=0)
+        excess = np.maximum(0.0, (1 - SCREEN_MARGIN) * over - 1).sum(axis=0)
+        ruled = np.logical_or((x[:, model.rule_excluded] > 0.5).any(axis=1),
+                              bool(model.rules_violated))
+        score = fig["score"]
+        return [(0, -float(excess[i]) - int(broken[i])) if broken[i]
+                else (0, -1.0) if ruled[i]
+                else (1, float(score[i]) + SCREEN_MARGIN * max(1.0, abs(float(score[i]))))
+                for i in range(x.shape[0])]
+
+    def moves(self, params: dict[str, Value], fixed_names: set[str]
+              ) -> list[tuple[str, dict[str, Value]]]:
+        """Every other option of every active block slot (an FBNet op to any op, not only
+        to its neighbours in the choices list; an OFA block's kernel and expansion
+        together), best first by the model's exact figures, so a step recounts the best
+        move and passes over the rest (:meth:`rejects`); then a grid step of each other
+        parameter (depths, outer parameters). A slot past its stage's depth changes
+        nothing and is not moved."""
+        if not self.screen:
+            return super().moves(params, fixed_names)
+        st = self.structure
+        model = self.models[self.combo_of(params)]
+        depth = {j: d.values.index(params[d.param]) for j, d in enumerate(st.depths)}
+        x0 = model.indicator(params)
+        jumps: list[tuple[str, dict[str, Value]]] = []
+        rows = []
+        slot_params = set(fixed_names)
+        for k, slot in enumerate(st.slots):
+            slot_params.update(slot.params)
+            if not slot.params or not st.active(slot, depth) or \
+                    fixed_names.intersection(slot.params):
+                continue
+            r = model.slot_range(k)
+            now = slot.option_of(params)
+            for o, option in enumerate(slot.options):
+                cand = self.step({**params, **dict(zip(slot.params, option, strict=True))},
+                                 slot.params[0]) if o != now else None
+                if cand is not None:
+                    x = x0.copy()
+                    x[r[now]], x[r[o]] = 0.0, 1.0
+                    jumps.append((slot.params[0], cand))
+                    rows.append(x)
+        bounds = self._merit_bounds(model, np.array(rows)) if rows else []
+        self._screened = {tuple(sorted(cand.items())): bound
+                          for (_, cand), bound in zip(jumps, bounds, strict=True)}
+        order = sorted(range(len(jumps)), key=lambda i: bounds[i], reverse=True)  # stable
+        return [jumps[i] for i in order] + self._neighbors(params, slot_params)
+
+    def rejects(self, params: dict[str, Value], merit: tuple[int, float]) -> bool:
+        """The model's figures are exact (:func:`verify`) and cost a fraction of a
+        recount: a candidate whose merit bound is at most ``merit`` cannot beat it."""
+        if not self.screen:
+            return False
+        bound = self._screened.get(tuple(sorted(params.items())))
+        if bound is None:
+            model = self.models[self.combo_of(params)]
+            bound = self._merit_bounds(model, model.indicator(params)[None])[0]
+        return bound <= merit
+
     def shadow_prices(self, best: Evaluation) -> dict[str, dict[str, float]]:
         """The root relaxation's duals at the design's outer assignment."""
-        c = next(i for i, combo in enumerate(self.combos)
-                 if all(best.params[k] == v for k, v in combo.items()))
+        c = self.combo_of(best.params)
         relax = self.relaxations[c]
         relax.solve(np.ones(self.models[c].nx, bool))
         return relax.shadow_prices()

@@ -1,8 +1,9 @@
 """Local search over a space with exact evaluation: the MP's incumbents, and its designs
 where no bound is available.
 
-Steepest ascent over single grid steps of every parameter (and, asked for, paired steps),
-each candidate recounted exactly by :meth:`Problem.evaluate`; infeasible candidates are
+Steepest ascent over single moves (grid steps of every parameter, or the longer moves an
+optimizer adds: any option of a block) and, asked for, paired grid steps, each candidate
+recounted exactly by :meth:`Problem.evaluate`; infeasible candidates are
 ranked by how far they exceed the budgets, so a search can start outside them. Every
 evaluation is cached: the same start always ends at the same point. A candidate
 :meth:`LocalSearch.rejects` (one that cannot beat the step's best so far) is passed over
@@ -43,6 +44,13 @@ class LocalSearch:
         here: an optimizer with an exact model of the score and costs that is cheaper than
         a recount says so)."""
         return False
+
+    def moves(self, params: dict[str, Value], fixed_names: set[str]
+              ) -> list[tuple[str, dict[str, Value]]]:
+        """(moved parameter, candidate) for every single move of a steepest-ascent step: a
+        grid step of one parameter either way here; an optimizer that knows which
+        parameters choose one block together moves them to any of the block's options."""
+        return self._neighbors(params, fixed_names)
 
     def evaluate(self, params: dict[str, Value]) -> Evaluation:
         key = tuple(sorted(params.items()))
@@ -102,7 +110,7 @@ class LocalSearch:
         self.searched.add(start)
         for _ in range(max_steps):
             best, best_merit = None, self._merit(current)
-            for _, cand in self._neighbors(current.params, fixed_names):
+            for _, cand in self.moves(current.params, fixed_names):
                 if self.rejects(cand, best_merit):
                     continue
                 ev = self.evaluate(cand)

@@ -443,7 +443,8 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
         certified = _latency_certified(problem)
     except ModelingError as staged:
         try:  # a space of per-block choices (OFA, FBNet, NAS-Bench-Macro)
-            solver = ChoiceSolver(problem, held, tolerance, max_nodes, time_limit)
+            solver = ChoiceSolver(problem, held, tolerance, max_nodes, time_limit,
+                                  screen=front_of is None)
             certified = choices_latency_certified(problem)
         except ModelingError as per_block:
             if not fallback:

@@ -658,15 +658,15 @@ def enumerate_space(problem: Problem, held: dict[str, Value], front_of: str | No
             del kept[_KEPT:]
             if front_of is not None and len(rows):
                 figure = model.figures(rows, (front_of,))[front_of]
-                at, best = _front_arrays(kept, front)
+                at, reached = _front_arrays(kept, front)
                 index = np.searchsorted(at, figure, "right") - 1  # what the front has
-                new = np.flatnonzero(scores > np.where(index >= 0, best[np.maximum(index, 0)],
-                                                       -np.inf))  # at or below each figure
+                new = np.flatnonzero(scores > np.where(index >= 0,  # at or below each figure
+                                                       reached[np.maximum(index, 0)], -np.inf))
                 front.extend((float(figure[i]), float(scores[i]), c, int(rows[i]))
                              for i in new[_non_dominated(figure[new], scores[new])])
                 front = [front[i] for i in _non_dominated(np.array([t[0] for t in front]),
                                                           np.array([t[1] for t in front]))]
-    best = None
+    best: Evaluation | None = None
     for score, c, row in kept:
         found = problem.evaluate(network_params(nets, row, combos[c]))
         _agree(found.score, score, "score", found.params)

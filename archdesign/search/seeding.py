@@ -60,6 +60,7 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     from archdesign.hardware import get_profile, model_for
     from archdesign.hardware.models import RooflineModel
     from archdesign.optimize import mp
+    from archdesign.optimize.choices import shared_models
     from archdesign.optimize.problem import Budgets, DesignRules
     from archdesign.optimize.regnet import enumerable
     from archdesign.spaces import get_space
@@ -86,28 +87,29 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     explored: list[dict[str, Value]] = []  # designs on each MP's way, non-dominated
     failures: list[str] = []
     started = time.perf_counter()
-    for level in levels.tolist():
-        field = _MP_BUDGETS[swept]
-        budgets = Budgets(**{**native, field: min(level, native.get(field, math.inf))},
-                          batch=config.batch, dtype=dtype)
-        try:
-            found = mp.design(config.space, budgets, config.score, hardware,
-                              rules=DesignRules(monotone_widths=False, max_kernel_ratio=None),
-                              tolerance=0.01,
-                              max_nodes=max_nodes, latency_model=config.latency_model,
-                              front_of=None if exhaustive else field)
-        except InputError as exc:
-            logger.info("MP sweep: no design at %s <= %s: %s", swept,
-                        format_metric(swept, level), exc)
-            continue
-        except Exception as exc:  # the seeding is an aid: its failure must not stop a search
-            failures.append(f"{type(exc).__name__}: {exc}")
-            logger.info("MP sweep: the MP designer failed at %s <= %s (%s)", swept,
-                        format_metric(swept, level), failures[-1])
-            continue
-        if found.params not in seeds:
-            seeds.append(dict(found.params))
-        explored.extend(p for p in found.front if p != found.params)
+    with shared_models():  # a per-block space's models do not depend on the budgets
+        for level in levels.tolist():
+            field = _MP_BUDGETS[swept]
+            budgets = Budgets(**{**native, field: min(level, native.get(field, math.inf))},
+                              batch=config.batch, dtype=dtype)
+            try:
+                found = mp.design(config.space, budgets, config.score, hardware,
+                                  rules=DesignRules(monotone_widths=False, max_kernel_ratio=None),
+                                  tolerance=0.01,
+                                  max_nodes=max_nodes, latency_model=config.latency_model,
+                                  front_of=None if exhaustive else field)
+            except InputError as exc:
+                logger.info("MP sweep: no design at %s <= %s: %s", swept,
+                            format_metric(swept, level), exc)
+                continue
+            except Exception as exc:  # the seeding is an aid: its failure must not stop a search
+                failures.append(f"{type(exc).__name__}: {exc}")
+                logger.info("MP sweep: the MP designer failed at %s <= %s (%s)", swept,
+                            format_metric(swept, level), failures[-1])
+                continue
+            if found.params not in seeds:
+                seeds.append(dict(found.params))
+            explored.extend(p for p in found.front if p != found.params)
     # the optima first, then the explored fronts evenly thinned
     room = max(0, min(int(config.trials * MP_SEED_FRACTION), MP_FRONT_SEEDS) - len(seeds))
     known = {tuple(sorted(p.items())) for p in seeds}

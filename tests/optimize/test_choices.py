@@ -17,6 +17,7 @@ from archdesign.optimize.choices import (
     build_choice_model,
     model_figures,
     probe_structure,
+    shared_models,
 )
 from archdesign.optimize.posynomial import ModelingError
 from archdesign.optimize.relaxation import BOUND_MARGIN
@@ -78,10 +79,12 @@ def test_the_model_gives_the_exact_figures_at_random_networks(name: str, hardwar
         model = models[key]
         spec = space.decode(params)
         exact = {**problem.figures(spec), "score": objective.score(spec)}
-        got = model_figures(model, objective, model.indicator(params), batch, "float32")  # type: ignore[arg-type]
+        got = model_figures(model, objective, model.indicator(params)[None], batch,  # type: ignore[arg-type]
+                            "float32")
         assert set(got) == set(exact)
         for figure, value in got.items():
-            assert value == pytest.approx(exact[figure], rel=1e-9), figure
+            assert value.shape == (1,)
+            assert float(value[0]) == pytest.approx(exact[figure], rel=1e-9), figure
 
 
 def test_the_node_problem_is_dpp() -> None:
@@ -193,3 +196,99 @@ def test_the_kernel_rule_rules_out_block_options_exactly(tiny: SearchSpace,
     assert k3.params == ("k3", "e3")
     assert [model.rule_excluded[i] for i in model.slot_range(3)] == \
         [option[0] == 5 for option in k3.options]
+
+
+def _fbnet_latency_problem() -> tuple[Problem, Budgets]:
+    """FBNet within a third of its largest network's latency on the calibrated GTX 1080 Ti
+    at batch 32 (bench_mp's fbnet/latency row)."""
+    space = get_space("fbnet")
+    largest = space.decode({**space.defaults(), **{f"op{i}": "k5_e6" for i in range(22)}})
+    full = Problem(space, Budgets(latency_ms=1e6, batch=32), hardware="gtx1080ti")
+    budgets = Budgets(latency_ms=full.figures(largest)["latency_ms"] / 3, batch=32)
+    return Problem(space, budgets, hardware="gtx1080ti"), budgets
+
+
+def test_a_step_moves_a_block_to_any_of_its_options() -> None:
+    """An FBNet layer moves to every other op, not only to its neighbours in the choices
+    list, the best move first; an OFA block moves its kernel and expansion together, and a
+    block past its stage's depth does not move."""
+    problem, _ = _fbnet_latency_problem()
+    solver = ChoiceSolver(problem, {}, 0.005, 10, None)
+    params = problem.space.defaults()  # every op k3_e6: over the latency budget
+    moves = solver.moves(params, set(solver.fixed))
+    ops = problem.space.parameter("op0").choices
+    assert sorted((name, cand[name]) for name, cand in moves) == \
+        sorted((f"op{i}", op) for i in range(22) for op in ops if op != "k3_e6")
+    assert all(sum(cand[k] != v for k, v in params.items()) == 1 for _, cand in moves)
+    merits = [solver._merit(problem.evaluate(cand)) for _, cand in moves]
+    assert merits[0] == max(merits)
+
+    ofa = Problem(get_space("ofa-mbv3"), Budgets(flops=3e8, rho=0.5))
+    solver = ChoiceSolver(ofa, {"resolution": 224}, 0.005, 10, None)
+    params = {**ofa.space.defaults(), "resolution": 224, "d1": 2, "ks0": 3, "e0": 3}
+    moved = [{k for k, v in cand.items() if params[k] != v} for _, cand in solver.moves(
+        params, set(solver.fixed))]
+    assert {"ks0", "e0"} in moved  # to kernel 5 or 7 with expansion 4 or 6
+    assert {"d1"} in moved and {"d2"} in moved  # grid steps of the depths
+    assert not any(m & {"ks2", "e2", "ks3", "e3", "resolution"} for m in moved)
+    assert sum(m <= {"ks0", "e0"} for m in moved) == 8
+
+
+class _Unscreened(ChoiceSolver):
+    def rejects(self, params: dict, merit: tuple[int, float]) -> bool:
+        return False
+
+
+def test_screening_passes_over_no_better_move_and_keeps_the_steps() -> None:
+    """Against a feasible and an infeasible best alike, a move the model passes over
+    recounts no better; a local search takes the same steps with far fewer recounts."""
+    problem, _ = _fbnet_latency_problem()
+    screened = ChoiceSolver(problem, {}, 0.005, 10, None)
+    plain = _Unscreened(problem, {}, 0.005, 10, None)
+    start = problem.space.defaults()
+    ends = [solver.local_search(start, max_steps=8) for solver in (screened, plain)]
+    assert ends[0].params == ends[1].params and ends[0].feasible
+    seen = list(plain.cache.values())
+    bests = [ev for ev in seen if ev.feasible][:3] + [ev for ev in seen if not ev.feasible][:3]
+    rejected = {0: 0, 1: 0}
+    for best in bests:
+        merit = screened._merit(best)
+        for _, cand in screened.moves(best.params, set(screened.fixed)):
+            if screened.rejects(cand, merit):
+                rejected[merit[0]] += 1
+                assert screened._merit(problem.evaluate(cand)) <= merit
+    assert rejected[0] > 0 and rejected[1] > 0
+    assert 3 * len(screened.cache) < len(plain.cache)
+
+
+def test_fbnet_within_a_latency_budget_certifies_early() -> None:
+    """Moves to any op find the incumbent that closes the gap: 41 nodes (1,001 and a 1.04%
+    gap with grid steps of the choices list)."""
+    _, budgets = _fbnet_latency_problem()
+    result = design("fbnet", budgets, hardware="gtx1080ti")
+    assert result.status == "optimal" and result.gap is not None
+    assert result.gap <= 0.005 + 3 * BOUND_MARGIN
+    assert result.nodes < 100
+    assert result.score == pytest.approx(12611.665, rel=1e-6)
+    assert result.figures["latency_ms"] <= budgets.latency_ms  # type: ignore[operator]
+    assert result.latency_certified is not None
+
+
+def test_shared_models_serve_problems_that_differ_only_in_their_budgets() -> None:
+    """Within a shared_models block (one MP seeding sweep) a new budget reuses the probed
+    structure and the verified models; another batch (other latency shares) does not."""
+    space = get_space("fbnet")
+
+    def solver(budgets: Budgets) -> ChoiceSolver:
+        return ChoiceSolver(Problem(space, budgets, hardware="gtx1080ti"), {}, 0.005, 10, None)
+
+    with shared_models():
+        first = solver(Budgets(latency_ms=10.0, batch=32))
+        again = solver(Budgets(latency_ms=20.0, batch=32, rho=0.5))
+        other = solver(Budgets(latency_ms=10.0, batch=1))
+    outside = solver(Budgets(latency_ms=10.0, batch=32))
+    assert again.models is first.models and again.structure is first.structure
+    assert other.models is not first.models and outside.models is not first.models
+    assert other.models[0].sums["latency_ms"][0] < first.models[0].sums["latency_ms"][0]
+    np.testing.assert_array_equal(outside.models[0].sums["latency_ms"],
+                                  first.models[0].sums["latency_ms"])
