@@ -54,8 +54,8 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     anyway. Each level's MP stops after ``max_nodes`` relaxations (no time limit). The MP
     solves the search's own problem (without the kernel-to-feature-map rule, which the
     search does not impose). A space the designer enumerates (RegNet: every network of
-    every assignment counted, tens of seconds) seeds one design, the top level's optimum;
-    the sampler fills the front below it.
+    every assignment counted, up to minutes a level with a latency model) is not swept:
+    the sampler starts alone, as it does where the MP fails.
     """
     from archdesign.hardware import get_profile, model_for
     from archdesign.hardware.models import RooflineModel
@@ -65,6 +65,11 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     from archdesign.optimize.regnet import enumerable
     from archdesign.spaces import get_space
 
+    if enumerable(get_space(config.space)):
+        logger.info("MP sweep: skipped: the designer enumerates space %s exactly (minutes for "
+                    "a sweep; archdesign design certifies one budget); the sampler starts "
+                    "alone", config.space)
+        return []
     roofline = isinstance(model_for(get_profile(config.hardware), config.latency_model),
                           RooflineModel)
     modeled = [m for m in _MP_BUDGETS if m != "latency" or roofline]
@@ -77,9 +82,6 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
                  for m in extent.samples]
         high = float(np.clip(np.median(reach), low, high))
     levels = np.geomspace(low * 1.05, high, count) if high > low * 1.05 else np.array([high])
-    exhaustive = enumerable(get_space(config.space))
-    if exhaustive:  # every network is counted (RegNet): one level, its optimum
-        levels = levels[-1:]
     native = {_MP_BUDGETS[k]: v for k, v in config.budgets.items() if k in modeled}
     hardware = config.hardware if "latency_ms" in native or swept == "latency" else None
     dtype = config.dtype or _profile_precision(config.hardware)
@@ -97,7 +99,7 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
                                   rules=DesignRules(monotone_widths=False, max_kernel_ratio=None),
                                   tolerance=0.01,
                                   max_nodes=max_nodes, latency_model=config.latency_model,
-                                  front_of=None if exhaustive else field)
+                                  front_of=field)
             except InputError as exc:
                 logger.info("MP sweep: no design at %s <= %s: %s", swept,
                             format_metric(swept, level), exc)
