@@ -52,8 +52,9 @@ from archdesign.spec import ArchSpec
 
 # Bisection steps for a root of c_b/c_a (far below any width rounding's resolution).
 _ROOT_STEPS = 64
-# Networks at which the additive model is checked against the exact evaluation per design.
-VERIFY_SAMPLES = 8
+# Networks at which the block model is checked against the exact evaluation, per outer
+# assignment (and at the design).
+VERIFY_SAMPLES = 2
 # Largest relative difference allowed between the additive model and the exact figures
 # (float sums in another order).
 _MODEL_TOLERANCE = 1e-9
@@ -88,9 +89,10 @@ def _ratio_roots(low: int, high: int, lo: float, hi: float, size: int) -> np.nda
 
 @dataclass(frozen=True)
 class Ranges:
-    """Where x = w0/wa and wm may lie: a closed interval each, or wm's finite values."""
+    """Where wa and wm may lie (a closed interval each, or finite values), the width
+    quantum, the number of stages and the deepest network."""
 
-    wa: tuple[float, float] | tuple[float, ...]
+    wa: tuple[float, float]
     wm_values: tuple[float, ...] | None  # None: the interval wm_range
     wm_range: tuple[float, float]
     wa_values: tuple[float, ...] | None  # None: the interval wa
@@ -289,12 +291,14 @@ def _cells(depth: int, w0: int, r: Ranges) -> Networks:
             s = np.minimum(stage_of[:, i], r.stages - 1)
             stage_widths[rows, s] = widths[:, i]
             stage_depths[rows, s] += counts[:, i]
-        parts.append((stage_widths[keep], stage_depths[keep], wa[keep], wm[keep]))
+        parts.append((stage_widths[keep].astype(np.int32), stage_depths[keep].astype(np.int16),
+                      wa[keep], wm[keep]))
     if not parts:
         return _empty(r.stages)
     widths_, depths_, wa_, wm_ = (np.concatenate(p) for p in zip(*parts, strict=True))
     size = len(wa_)
-    return Networks(np.full(size, depth), np.full(size, w0), widths_, depths_, wa_, wm_)
+    return Networks(np.full(size, depth, np.int16), np.full(size, w0, np.int32), widths_,
+                    depths_, wa_, wm_)
 
 
 def _empty(stages: int) -> Networks:
@@ -645,7 +649,7 @@ def enumerate_space(problem: Problem, held: dict[str, Value], front_of: str | No
         done += 1
         template = space.decode(network_params(nets, 0, combo))
         model = ComboModel(problem, objective, shared, combo, template, penalties)
-        _verify(model, rng.choice(len(nets), 2, replace=False))
+        _verify(model, rng.choice(len(nets), min(VERIFY_SAMPLES, len(nets)), replace=False))
         candidates = shared.rows_of(model.candidates(
             front_of, _front_arrays(kept, None if front_of is None else front)))
         for start in range(0, len(candidates), _CHUNK):
