@@ -154,7 +154,10 @@ def main() -> None:
         result = design(space, budgets, hardware=row.hardware, max_nodes=mp_nodes,
                         fixed=row.fixed,
                         **({} if tolerance is None else {"tolerance": tolerance}))
-        rows.append({"problem": key, "space": row.space, "method": "MP (cvxpy B&B)",
+        enumerated = result.notes[:1] and \
+            result.notes[0].startswith("certified by exact enumeration")
+        rows.append({"problem": key, "space": row.space,
+                     "method": "MP (exact enumeration)" if enumerated else "MP (cvxpy B&B)",
                      "score": result.score, "upper_bound": result.upper_bound,
                      "gap": result.gap, "seconds": result.seconds,
                      "cpu_seconds": time.process_time() - cpu,
