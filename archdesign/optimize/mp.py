@@ -353,7 +353,7 @@ class _Solver(BranchAndBound[Node]):
             stages = [s for s in range(m.num_stages) if m.stage_depth[s][0] == j]
             keep = []
             for d in cands:
-                c = min(cap(s, True, d) for s in stages)
+                c = min((cap(s, True, d) for s in stages), default=math.inf)
                 if c <= close:
                     closed = max(closed, c)
                 else:
@@ -364,7 +364,7 @@ class _Solver(BranchAndBound[Node]):
             stages = [s for s in range(m.num_stages) if m.stage_kernel[s] == j]
             keep = []
             for v in cands:
-                c = min(cap(s, False, v) for s in stages)
+                c = min((cap(s, False, v) for s in stages), default=math.inf)
                 if c <= close:
                     closed = max(closed, c)
                 else:

@@ -441,6 +441,27 @@ def test_node_problem_is_dpp_and_its_deepmad_terms_match_the_objective(name: str
             DeepMAD().score(space.decode(params)), rel=1e-9)
 
 
+def test_the_relaxation_is_exact_at_decreasing_widths_but_lacks_the_expansion_free_block(
+        ) -> None:
+    """Without the monotone-width rule (the search's MP seeding) the relaxation's score at
+    a point with decreasing stage widths is the objective's; where a block's hidden width
+    equals its input width the block has no expansion conv, a branch the model lacks: it
+    counts the conv (the docstring of optimize.relaxation says so)."""
+    space = get_space("deepmad-mbconv")
+    model = build_model(space, {"resolution": 224})
+    relax = HullRelaxation(model, Budgets(flops=4.5e9, params=29e6, rho=0.5), DeepMAD(),
+                           DesignRules(monotone_widths=False))
+    base = {**space.defaults(), "resolution": 224}
+    decreasing = {**base, "s2.width": 256, "s3.width": 128, "s4.width": 96, "s5.width": 512}
+    assert DeepMAD().score(space.decode(decreasing)) == pytest.approx(10855.495, abs=1e-3)
+    assert relax.point_score(decreasing) == pytest.approx(10855.495, abs=1e-3)
+    tied = {**base, "s4.hidden_width": 256}  # = s4.width, the repeated blocks' input
+    assert DeepMAD().score(space.decode(tied)) == pytest.approx(10183.954, abs=1e-3)
+    assert relax.point_score(tied) == pytest.approx(10734.007, abs=1e-3)
+    assert cost(space.decode(tied)).flops == 1_112_415_232
+    assert relax.point_figures(tied)[1]["flops"] == pytest.approx(1_138_105_344, rel=1e-9)
+
+
 def test_a_relaxation_whose_deepmad_terms_differ_from_the_objective_is_refused() -> None:
     space = get_space("resnet-bottleneck-ratio")
     relax = HullRelaxation(build_model(space, {}), Budgets(flops=4e9), DeepMAD(),
