@@ -45,7 +45,7 @@ import numpy as np
 from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel, roofline_constants
 from archdesign.objectives import DeepMAD, Objective, get_objective
-from archdesign.optimize.branching import Node, split
+from archdesign.optimize.branching import Node, PseudoCosts, Split, split
 from archdesign.optimize.choices import ChoiceSolver
 from archdesign.optimize.choices import latency_certified as choices_latency_certified
 from archdesign.optimize.local import LocalSearch
@@ -164,6 +164,7 @@ class _Solver(BranchAndBound[Node]):
         self.screen = screen
         self.screened = {name: limit for name, limit in problem.limits.items()
                          if name in self.relaxations[0].point_costs}
+        self.pseudo_costs = PseudoCosts()
 
     def _latency_terms(self, model: Model) -> tuple[RooflineModel,
                                                     dict[tuple[int, int, int], LatencyTerms]
@@ -321,6 +322,9 @@ class _Solver(BranchAndBound[Node]):
         node.sol = sol
         node.bound = -math.inf if sol is None else min(sol.value, parent_bound)
         self._fix(node)
+        if node.origin is not None:
+            node.origin.report(node.bound, self.pseudo_costs, self._lower())
+            node.origin = None
 
     def _fix(self, node: Node) -> None:
         """Reduced-cost fixing: the depths and kernels whose designs score at most the
@@ -408,10 +412,16 @@ class _Solver(BranchAndBound[Node]):
         self._fix(node)  # with the incumbent found since the node was bounded
         if node.sol is None:
             return []
-        parts = split(node, self.models[node.combo], self.relaxations[node.combo],
-                      self.box(node), self.log_grids)
+        parts, key, estimate = split(node, self.models[node.combo],
+                                     self.relaxations[node.combo], self.box(node),
+                                     self.log_grids, self.pseudo_costs)
         # the ratio constraints may leave nothing in a part
-        return [child for child in map(self.tighten, parts) if child is not None]
+        children = [child for child in map(self.tighten, parts) if child is not None]
+        bounded = [child for child in children if not child.is_leaf()]
+        origin = Split(key, estimate, node.bound, len(bounded))
+        for child in bounded:  # their bounds measure the split
+            child.origin = origin
+        return children
 
     # -- the search --------------------------------------------------------------------------
 
