@@ -479,8 +479,8 @@ class HullRelaxation:
     def allows(self, o: Option, box: NodeBox) -> bool:
         m = self.model
         dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
-        if o.stage in box.ties and box.ties[o.stage] != o.same:
-            return False
+        if not o.repeat and o.stage in box.ties and box.ties[o.stage] != o.same:
+            return False  # the tie decides the first block only
         if o.same:  # tied widths need overlapping ranges
             i, j = m.same_input[o.stage]
             if box.lo[i] > box.hi[j] or box.lo[j] > box.hi[i]:
