@@ -16,7 +16,8 @@ space's ratio constraints and the design rules. Variables: every width and expan
   each group's F·S over-estimated by its McCormick planes over the box. Its DeepMAD terms
   are checked against the objective at run time;
 - :mod:`~archdesign.optimize.branching`: the nodes and where to split them (the McCormick
-  slack of a group's F, a stage's fractional depth or kernel, a size variable);
+  slack of a group's F, a stage's fractional depth or kernel, a size variable, each
+  estimate weighed by what such splits have gained: pseudo-costs);
 - :mod:`~archdesign.optimize.local`: local search with exact evaluation (incumbents, and
   designs of spaces the MP cannot model, which then say they have no bound);
 - :mod:`~archdesign.optimize.sensitivity`: shadow prices of the budgets at the design;
@@ -24,7 +25,8 @@ space's ratio constraints and the design rules. Variables: every width and expan
   tolerance of the incumbent is closed; the certified upper bound is the largest bound of
   any node not explored to the end), bounded by nodes, so the same inputs give the same
   design and bound on any machine;
-- this module: the per-stage formulation on that loop (incumbents from rounding each
+- this module: the per-stage formulation on that loop (reduced-cost fixing of depths,
+  kernels and box bounds from each node's duals; incumbents from rounding each
   node's relaxed solution to the grids, then a local search with the exact cost model;
   every reported design recounted exactly), and :func:`design`, which takes a space of
   per-block choices to :mod:`~archdesign.optimize.choices` and one neither models to an
