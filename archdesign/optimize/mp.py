@@ -25,8 +25,7 @@ space's ratio constraints and the design rules. Variables: every width and expan
   tolerance of the incumbent is closed; the certified upper bound is the largest bound of
   any node not explored to the end), bounded by nodes, so the same inputs give the same
   design and bound on any machine;
-- this module: the per-stage formulation on that loop (reduced-cost fixing of depths,
-  kernels and box bounds from each node's duals; incumbents from rounding each
+- this module: the per-stage formulation on that loop (incumbents from rounding each
   node's relaxed solution to the grids, then a local search with the exact cost model;
   every reported design recounted exactly), and :func:`design`, which takes a space of
   per-block choices to :mod:`~archdesign.optimize.choices` and one neither models to an
@@ -323,97 +322,13 @@ class _Solver(BranchAndBound[Node]):
         self.nodes += 1
         node.sol = sol
         node.bound = -math.inf if sol is None else min(sol.value, parent_bound)
-        self._fix(node)
         if node.origin is not None:
             node.origin.report(node.bound, self.pseudo_costs, self._lower())
             node.origin = None
 
-    def _fix(self, node: Node) -> None:
-        """Reduced-cost fixing: the depths and kernels whose designs score at most the
-        bound − their option's reduced cost, and the sizes a box bound's dual puts that
-        low, within the tolerance of the incumbent, leave the node (the largest bound so
-        closed is recorded); the rest is tightened again. A node left with one design is
-        evaluated and closed."""
-        sol = node.sol
-        if sol is None or sol.reduced is None or self.incumbent is None:
-            return
-        lower = self.incumbent.score
-        close = lower + self._slack(lower)
-        if sol.value <= close:
-            return
-        reduced, lo_dual, hi_dual = sol.reduced
-        caps = sol.value - reduced
-        m, relax = self.models[node.combo], self.relaxations[node.combo]
-        box = self.box(node)
-        allowed = [relax.allows(o, box) for o in relax.options]
-        closed = -math.inf
-
-        def cap(stage: int, repeat: bool, value: int) -> float:
-            # a design takes one of the stage's options with this depth (or kernel)
-            return max((caps[k] for k, o in enumerate(relax.options)
-                        if allowed[k] and o.stage == stage and o.repeat == repeat
-                        and (o.depth if repeat else o.kernel) == value), default=-math.inf)
-
-        depths = []
-        for j, cands in enumerate(node.depths):
-            stages = [s for s in range(m.num_stages) if m.stage_depth[s][0] == j]
-            keep = []
-            for d in cands:
-                c = min((cap(s, True, d) for s in stages), default=math.inf)
-                if c <= close:
-                    closed = max(closed, c)
-                else:
-                    keep.append(d)
-            depths.append(tuple(keep))
-        kernels = []
-        for j, cands in enumerate(node.kernels):
-            stages = [s for s in range(m.num_stages) if m.stage_kernel[s] == j]
-            keep = []
-            for v in cands:
-                c = min((cap(s, False, v) for s in stages), default=math.inf)
-                if c <= close:
-                    closed = max(closed, c)
-                else:
-                    keep.append(v)
-            kernels.append(tuple(keep))
-        lo, hi = list(node.lo), list(node.hi)
-        for i, g in enumerate(self.log_grids):
-            if hi_dual[i] > 0:  # z_i <= hi_i − δ scores at most value − dual·δ
-                reach = g[node.hi[i]] - (sol.value - close) / hi_dual[i]
-                new = max(lo[i], int(np.searchsorted(g, reach, side="right")))
-                if new > lo[i]:
-                    closed = max(closed, sol.value - hi_dual[i] * (g[node.hi[i]] - g[new - 1]))
-                    lo[i] = new
-            if lo_dual[i] > 0:
-                reach = g[node.lo[i]] + (sol.value - close) / lo_dual[i]
-                new = min(hi[i], int(np.searchsorted(g, reach, side="left")) - 1)
-                if new < hi[i]:
-                    closed = max(closed, sol.value - lo_dual[i] * (g[new + 1] - g[node.lo[i]]))
-                    hi[i] = new
-        if closed == -math.inf:
-            return
-        self.closed_bound = max(self.closed_bound, closed)
-        fixed = None
-        if all(depths) and all(kernels) and all(a <= b for a, b in zip(lo, hi, strict=True)):
-            fixed = self.tighten(replace(node, lo=tuple(lo), hi=tuple(hi),
-                                         depths=tuple(depths), kernels=tuple(kernels)))
-        if fixed is not None and fixed.is_leaf():
-            leaf = self.leaf_params(fixed)
-            if self.problem.space.feasible(leaf):
-                self.evaluate(leaf)
-            fixed = None
-        if fixed is None:  # nothing in it beats the incumbent by the tolerance
-            node.bound, node.sol = -math.inf, None
-            return
-        node.lo, node.hi, node.depths, node.kernels = fixed.lo, fixed.hi, fixed.depths, \
-            fixed.kernels
-
     # -- branching ---------------------------------------------------------------------------
 
     def branch(self, node: Node) -> list[Node]:
-        self._fix(node)  # with the incumbent found since the node was bounded
-        if node.sol is None:
-            return []
         parts, key, estimate = split(node, self.models[node.combo],
                                      self.relaxations[node.combo], self.box(node),
                                      self.log_grids, self.pseudo_costs)

@@ -126,11 +126,6 @@ class Solution:
     weights: np.ndarray  # y, per option
     depth: np.ndarray  # Σ d·y per stage
     copies: np.ndarray  # x
-    # the duals of y >= 0, z >= lo and z <= hi in score units (Lagrangian duality): a
-    # design of the node using option o scores at most value − reduced[0][o], one with
-    # z_i >= lo_i + δ at most value − reduced[1][i]·δ, one with z_i <= hi_i − δ at most
-    # value − reduced[2][i]·δ. None when the solve was not accurate.
-    reduced: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 class HullRelaxation:
@@ -180,7 +175,7 @@ class HullRelaxation:
 
         z = self.z = cp.Variable(n)
         x = self.x = cp.Variable(self.nx)
-        y = self.y = cp.Variable(self.no)
+        y = self.y = cp.Variable(self.no, nonneg=True)
         self.t = cp.Variable(g)
         self.lo, self.hi = cp.Parameter(n), cp.Parameter(n)
         self.slot_lo, self.slot_hi = cp.Parameter(self.nx), cp.Parameter(self.nx)
@@ -189,9 +184,7 @@ class HullRelaxation:
                  for i in range(len(o.support))]
         slot_option = _matrix(slots, (self.nx, self.no))
         y_slot = slot_option @ y
-        # (the bounds on y and z are named for their duals: reduced-cost fixing)
-        self.y_nonneg, self.z_lo, self.z_hi = y >= 0, z >= self.lo, z <= self.hi
-        cons: list[Any] = [self.y_nonneg, self.z_lo, self.z_hi, y <= self.allowed,
+        cons: list[Any] = [z >= self.lo, z <= self.hi, y <= self.allowed,
                            x >= cp.multiply(self.slot_lo, y_slot),
                            x <= cp.multiply(self.slot_hi, y_slot)]
         # per stage: first-block weights sum to one, repeated-block weights of a kernel sum
@@ -570,13 +563,9 @@ class HullRelaxation:
         margin = INACCURATE_MARGIN if status == "optimal_inaccurate" else BOUND_MARGIN
         value += margin * max(1.0, abs(value))
         weights = np.clip(np.asarray(self.y.value, float), 0.0, 1.0)
-        reduced = None
-        if status == "optimal" and tangent_at is None:
-            reduced = tuple(np.maximum(np.asarray(con.dual_value, float), 0.0) / self.scale
-                            for con in (self.y_nonneg, self.z_lo, self.z_hi))
         return Solution(value, np.asarray(self.z.value, float), weights,
                         self.depth_rows @ weights + self.depth_const,
-                        np.asarray(self.x.value, float), reduced)
+                        np.asarray(self.x.value, float))
 
     def _run(self, retry: bool = True) -> str:
         """A node the incumbent's floor leaves (nearly) empty fails with the loose settings
