@@ -4,13 +4,14 @@ A node fixes a box of grid indices on every size variable, the depth and kernel 
 of every stage and which tied-width branches it has decided. It is split where its
 relaxation is loosest: the McCormick slack of a group's F·S (its last width), a stage's
 spread over depths or kernels, a stage mixing its tied and untied first blocks, or a size
-off its grid (each rated by its estimated effect on the bound).
+off its grid (each rated by its estimated effect on the bound, times what splitting it
+has gained per unit of that estimate so far: pseudo-costs).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,56 @@ import numpy as np
 from archdesign.optimize.posynomial import Model
 from archdesign.optimize.relaxation import HullRelaxation, NodeBox, Solution
 
-# Branching weighs a group's McCormick slack (the bound's own over-estimate) this much
-# more than the spread estimates of depths, kernels and grid rounding, which over-state
-# what integrality costs the bound by about an order of magnitude (measured on the
-# ResNet problems: fixing every F at its relaxed value drops the open nodes' bounds
-# below the incumbent; forcing integral depths barely moves them).
+# Before any split is measured, branching weighs a group's McCormick slack (the bound's
+# own over-estimate) this much more than the spread estimates of depths, kernels and grid
+# rounding, which over-state what integrality costs the bound by about an order of
+# magnitude (measured on the ResNet problems: fixing every F at its relaxed value drops
+# the open nodes' bounds below the incumbent; forcing integral depths barely moves them).
 F_SLACK_PRIORITY = 10.0
+
+# A branching candidate: (kind, index, what its estimate measures: "slack" or "spread").
+Key = tuple[str, int, str]
+
+
+@dataclass
+class PseudoCosts:
+    """What splitting each candidate has gained: the drop of the larger child bound below
+    its parent's, per unit of the estimate that chose it. A candidate not yet split is
+    rated at the average over all splits (1 before the first)."""
+
+    gain: dict[Key, float] = field(default_factory=dict)
+    estimate: dict[Key, float] = field(default_factory=dict)
+
+    def ratio(self, key: Key) -> float:
+        if self.estimate.get(key, 0.0) > 0:
+            return self.gain[key] / self.estimate[key]
+        total = sum(self.estimate.values())
+        return sum(self.gain.values()) / total if total > 0 else 1.0
+
+    def record(self, key: Key, estimate: float, gain: float) -> None:
+        self.gain[key] = self.gain.get(key, 0.0) + gain
+        self.estimate[key] = self.estimate.get(key, 0.0) + estimate
+
+
+@dataclass
+class Split:
+    """A split waiting for its children's bounds (shared by the children)."""
+
+    key: Key
+    estimate: float
+    parent: float  # the parent's bound
+    pending: int  # children still to bound
+    best: float = -math.inf  # the largest child bound so far
+
+    def report(self, bound: float, costs: PseudoCosts, lower: float) -> None:
+        """A child's bound (-inf: empty, or nothing in it beats the incumbent); with the
+        last one, the split's gain goes to ``costs``. Splits that empty every child count
+        their parent's bound down to the incumbent's score ``lower`` (none without one)."""
+        self.pending -= 1
+        self.best = max(self.best, bound)
+        top = self.best if self.best > -math.inf else lower
+        if self.pending == 0 and top > -math.inf:
+            costs.record(self.key, self.estimate, max(self.parent - top, 0.0))
 
 
 @dataclass
@@ -36,9 +81,10 @@ class Node:
     ties: tuple[tuple[int, bool], ...] = ()  # (stage, input width == own width) decided
     bound: float = math.inf
     sol: Solution | None = None
+    origin: Split | None = None  # the split that made the node, until it is bounded
 
     def child(self, **changes: Any) -> Node:
-        return replace(self, bound=math.inf, sol=None, **changes)
+        return replace(self, bound=math.inf, sol=None, origin=None, **changes)
 
     def is_leaf(self) -> bool:
         return (self.lo == self.hi and all(len(d) == 1 for d in self.depths)
@@ -46,9 +92,10 @@ class Node:
 
 
 def split(node: Node, m: Model, relax: HullRelaxation, box: NodeBox,
-          log_grids: list[np.ndarray]) -> list[Node]:
+          log_grids: list[np.ndarray], costs: PseudoCosts) -> tuple[list[Node], Key, float]:
     """Split the node where its relaxation is loosest: the McCormick slack of a group's
-    F·S, a stage's spread over depths or kernels, or a size off its grid."""
+    F·S, a stage's spread over depths or kernels, or a size off its grid, each estimate
+    weighed by its pseudo-cost. The parts, the candidate split and its estimate."""
     sol = node.sol
     assert sol is not None
     f, s_vals = relax.group_values(sol.z, sol.weights, sol.copies)
@@ -57,8 +104,8 @@ def split(node: Node, m: Model, relax: HullRelaxation, box: NodeBox,
     grad = relax.gradient(sol.weights, f, s_vals)
     first, rep = relax.marginals(sol.weights)
     tied = relax.tied_weight(sol.weights)
-    # (impact, kind, index, split point)
-    best: tuple[float, str, int, float] = (-1.0, "", -1, 0.0)
+    # (impact, kind, index, split point, what the impact measures)
+    cands: list[tuple[float, str, int, float, str]] = []
     f_lo, f_hi, s_lo, s_hi = planes
     for g, grp in enumerate(relax.groups):
         over = min(f_hi[g] * s_vals[g] + s_lo[g] * f[g] - f_hi[g] * s_lo[g],
@@ -66,7 +113,8 @@ def split(node: Node, m: Model, relax: HullRelaxation, box: NodeBox,
         slack = relax.alpha[g] * max(over - f[g] * s_vals[g], 0.0)
         var = grp["var"]
         if var is not None and node.hi[var] > node.lo[var]:
-            best = max(best, (F_SLACK_PRIORITY * slack, "size", var, float(sol.z[var])))
+            cands.append((F_SLACK_PRIORITY * slack, "size", var, float(sol.z[var]),
+                          "slack"))
     for s in range(m.num_stages):
         j = m.stage_depth[s][0]
         if j is not None and len(node.depths[j]) > 1:
@@ -74,25 +122,32 @@ def split(node: Node, m: Model, relax: HullRelaxation, box: NodeBox,
             spread = sum(w * abs(d - d_bar) for d, w in rep[s].items())
             impact = weight[s] * relax.repeat_entropy(s, sol.z) * spread
             impact += 1e-9 * (node.depths[j][-1] - node.depths[j][0])
-            best = max(best, (impact, "depth", j, d_bar))
+            cands.append((impact, "depth", j, d_bar, "spread"))
         kp = m.stage_kernel[s]
         if kp is not None and len(node.kernels[kp]) > 1:
             impact = weight[s] * (1 - max(first[s].values())) * \
                 relax.kernel_entropy_gap(s, node.kernels[kp], float(sol.depth[s]))
-            best = max(best, (impact + 1e-10, "kernel", kp, 0.0))
+            cands.append((impact + 1e-10, "kernel", kp, 0.0, "spread"))
     decided = dict(node.ties)
     for s, share in tied.items():
         if s not in decided:  # with and without projection mixed: decide which
             impact = weight[s] * relax.repeat_entropy(s, sol.z) * min(share, 1 - share)
-            best = max(best, (impact, "tie", s, 0.0))
+            cands.append((impact, "tie", s, 0.0, "spread"))
     for i in range(m.n):
         if node.hi[i] > node.lo[i]:
             g_i = log_grids[i]
             below = g_i[int(np.searchsorted(g_i, sol.z[i] + 1e-9, side="right")) - 1]
             impact = abs(float(grad[i])) * (float(sol.z[i]) - below)
             impact += 1e-12 * (node.hi[i] - node.lo[i])
-            best = max(best, (impact, "size", i, float(sol.z[i])))
-    _, kind, j, at_value = best
+            cands.append((impact, "size", i, float(sol.z[i]), "spread"))
+    impact, kind, j, at_value, measure = max(
+        cands, key=lambda c: (c[0] * costs.ratio((c[1], c[2], c[4])), c[0]))
+    return _parts(node, log_grids, kind, j, at_value), (kind, j, measure), impact
+
+
+def _parts(node: Node, log_grids: list[np.ndarray], kind: str, j: int,
+           at_value: float) -> list[Node]:
+    """The node split on candidate (kind, j) at ``at_value``."""
     if kind == "size":
         lo_i, hi_i = node.lo[j], node.hi[j]
         at = int(np.searchsorted(log_grids[j], at_value + 1e-9, side="right")) - 1

@@ -16,7 +16,8 @@ space's ratio constraints and the design rules. Variables: every width and expan
   each group's F·S over-estimated by its McCormick planes over the box. Its DeepMAD terms
   are checked against the objective at run time;
 - :mod:`~archdesign.optimize.branching`: the nodes and where to split them (the McCormick
-  slack of a group's F, a stage's fractional depth or kernel, a size variable);
+  slack of a group's F, a stage's fractional depth or kernel, a size variable, each
+  estimate weighed by what such splits have gained: pseudo-costs);
 - :mod:`~archdesign.optimize.local`: local search with exact evaluation (incumbents, and
   designs of spaces the MP cannot model, which then say they have no bound);
 - :mod:`~archdesign.optimize.sensitivity`: shadow prices of the budgets at the design;
@@ -45,7 +46,7 @@ import numpy as np
 from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel, roofline_constants
 from archdesign.objectives import DeepMAD, Objective, get_objective
-from archdesign.optimize.branching import Node, split
+from archdesign.optimize.branching import Node, PseudoCosts, Split, split
 from archdesign.optimize.choices import ChoiceSolver
 from archdesign.optimize.choices import latency_certified as choices_latency_certified
 from archdesign.optimize.local import LocalSearch
@@ -165,6 +166,7 @@ class _Solver(BranchAndBound[Node]):
         self.screen = screen
         self.screened = {name: limit for name, limit in problem.limits.items()
                          if name in self.relaxations[0].point_costs}
+        self.pseudo_costs = PseudoCosts()
 
     def _latency_terms(self, model: Model) -> tuple[RooflineModel,
                                                     dict[tuple[int, int, int], LatencyTerms]
@@ -321,14 +323,23 @@ class _Solver(BranchAndBound[Node]):
         self.nodes += 1
         node.sol = sol
         node.bound = -math.inf if sol is None else min(sol.value, parent_bound)
+        if node.origin is not None:
+            node.origin.report(node.bound, self.pseudo_costs, self._lower())
+            node.origin = None
 
     # -- branching ---------------------------------------------------------------------------
 
     def branch(self, node: Node) -> list[Node]:
-        parts = split(node, self.models[node.combo], self.relaxations[node.combo],
-                      self.box(node), self.log_grids)
+        parts, key, estimate = split(node, self.models[node.combo],
+                                     self.relaxations[node.combo], self.box(node),
+                                     self.log_grids, self.pseudo_costs)
         # the ratio constraints may leave nothing in a part
-        return [child for child in map(self.tighten, parts) if child is not None]
+        children = [child for child in map(self.tighten, parts) if child is not None]
+        bounded = [child for child in children if not child.is_leaf()]
+        origin = Split(key, estimate, node.bound, len(bounded))
+        for child in bounded:  # their bounds measure the split
+            child.origin = origin
+        return children
 
     # -- the search --------------------------------------------------------------------------
 

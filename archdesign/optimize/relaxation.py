@@ -27,10 +27,17 @@ ties the two widths (``Model.same_input``). Then:
   the two McCormick planes of each F·S over the node's box.
 
 At an integral point (every y ∈ {0, 1}) the program is exact: the bound of a node that
-holds one design is that design's score. Pairing the largest depth's entropy with the
-smallest depth's cost, as a plain interval relaxation does, left 25-58% gaps on the
-ResNet problems; the hull closes most of that at the root. The program is compiled once
-per model (DPP); a node changes parameters only: the box, the allowed options, the planes.
+holds one design is that design's score. Exact for every point the model has, whatever the
+order of the stage widths (the groups, F and the planes need no monotone widths), with one
+structural branch it lacks: an inverted-residual block whose hidden width equals its input
+width has no expansion conv (expansion 1), while the model always counts one; there it
+over-states the block's costs and entropy, so the bound does not cover such designs (its
+local search evaluates them exactly when it meets them).
+
+Pairing the largest depth's entropy with the smallest depth's cost, as a plain interval
+relaxation does, left 25-58% gaps on the ResNet problems; the hull closes most of that at
+the root. The program is compiled once per model (DPP); a node changes parameters only:
+the box, the allowed options, the planes.
 """
 
 from __future__ import annotations
@@ -465,8 +472,8 @@ class HullRelaxation:
     def allows(self, o: Option, box: NodeBox) -> bool:
         m = self.model
         dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
-        if o.stage in box.ties and box.ties[o.stage] != o.same:
-            return False
+        if not o.repeat and o.stage in box.ties and box.ties[o.stage] != o.same:
+            return False  # the tie decides the first block only
         if o.same:  # tied widths need overlapping ranges
             i, j = m.same_input[o.stage]
             if box.lo[i] > box.hi[j] or box.lo[j] > box.hi[i]:

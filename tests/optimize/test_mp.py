@@ -15,12 +15,15 @@ from archdesign.hardware import get_profile, list_profiles, model_for
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, effectiveness, get_objective
 from archdesign.optimize import Budgets, DesignRules, Problem, design
+from archdesign.optimize.branching import Node
+from archdesign.optimize.mp import _Solver
 from archdesign.optimize.posynomial import (
     ModelingError,
     build_model,
     grid,
     model_costs,
     model_latency,
+    param_values,
     roofline_terms,
     verify_latency,
 )
@@ -446,6 +449,27 @@ def test_node_problem_is_dpp_and_its_deepmad_terms_match_the_objective(name: str
             DeepMAD().score(space.decode(params)), rel=1e-9)
 
 
+def test_the_relaxation_is_exact_at_decreasing_widths_but_lacks_the_expansion_free_block(
+        ) -> None:
+    """Without the monotone-width rule (the search's MP seeding) the relaxation's score at
+    a point with decreasing stage widths is the objective's; where a block's hidden width
+    equals its input width the block has no expansion conv, a branch the model lacks: it
+    counts the conv (the docstring of optimize.relaxation says so)."""
+    space = get_space("deepmad-mbconv")
+    model = build_model(space, {"resolution": 224})
+    relax = HullRelaxation(model, Budgets(flops=4.5e9, params=29e6, rho=0.5), DeepMAD(),
+                           DesignRules(monotone_widths=False))
+    base = {**space.defaults(), "resolution": 224}
+    decreasing = {**base, "s2.width": 256, "s3.width": 128, "s4.width": 96, "s5.width": 512}
+    assert DeepMAD().score(space.decode(decreasing)) == pytest.approx(10855.495, abs=1e-3)
+    assert relax.point_score(decreasing) == pytest.approx(10855.495, abs=1e-3)
+    tied = {**base, "s4.hidden_width": 256}  # = s4.width, the repeated blocks' input
+    assert DeepMAD().score(space.decode(tied)) == pytest.approx(10183.954, abs=1e-3)
+    assert relax.point_score(tied) == pytest.approx(10734.007, abs=1e-3)
+    assert cost(space.decode(tied)).flops == 1_112_415_232
+    assert relax.point_figures(tied)[1]["flops"] == pytest.approx(1_138_105_344, rel=1e-9)
+
+
 def test_a_relaxation_whose_deepmad_terms_differ_from_the_objective_is_refused() -> None:
     space = get_space("resnet-bottleneck-ratio")
     relax = HullRelaxation(build_model(space, {}), Budgets(flops=4e9), DeepMAD(),
@@ -454,3 +478,29 @@ def test_a_relaxation_whose_deepmad_terms_differ_from_the_objective_is_refused()
     relax.groups[0]["f"] = (vec, const + math.log(4))  # the first group's resolution doubled
     with pytest.raises(ModelingError, match="DeepMAD score"):
         relax.verify_objective(space)
+
+
+def test_a_node_that_ties_a_stage_to_its_input_width_keeps_its_repeated_blocks() -> None:
+    """Deciding that a stride-1 stage's input width equals its own (no projection) picks
+    its first block only: the stage's repeated blocks stay, so the bound of the node that
+    holds one such design is that design's score (it used to be empty, and the designs
+    with s3.width == s4.width were cut from the bound)."""
+    space = get_space("resnet-bottleneck-ratio")
+    budgets = Budgets(flops=4.13e9, params=25.55e6, rho=0.3)
+    params = {"s1.width": 176, "s1.expansion": 0.125, "s2.width": 496, "s2.expansion": 0.125,
+              "s3.width": 760, "s3.expansion": 0.125, "s4.width": 760, "s4.expansion": 0.125,
+              "s5.width": 1608, "s5.expansion": 0.125, "stem.width": 48, "s1.depth": 2,
+              "s1.kernel": 5, "s2.depth": 9, "s2.kernel": 5, "s3.depth": 15, "s3.kernel": 5,
+              "s4.depth": 14, "s4.kernel": 5, "s5.depth": 10, "s5.kernel": 3}
+    solver = _Solver(Problem(space, budgets), 0.005, 10, None, {})
+    index = tuple(solver.grid_index[i][float(params[p.name])]
+                  for i, p in enumerate(solver.sizes))
+    node = Node(0, index, index, tuple((int(params[p.name]),) for p in solver.depth_params),
+                tuple((param_values(p).index(params[p.name]),) for p in solver.kernel_params),
+                ((3, True),))
+    assert solver.tighten(node) == node
+    sol = solver.relaxations[0].solve(solver.box(node))
+    assert sol is not None
+    exact = DeepMAD().score(space.decode(params))
+    assert exact == pytest.approx(47226.4705, abs=1e-3)
+    assert sol.value == pytest.approx(exact, rel=1e-4)
