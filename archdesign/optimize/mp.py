@@ -27,9 +27,10 @@ space's ratio constraints and the design rules. Variables: every width and expan
   design and bound on any machine;
 - this module: the per-stage formulation on that loop (incumbents from rounding each
   node's relaxed solution to the grids, then a local search with the exact cost model;
-  every reported design recounted exactly), and :func:`design`, which takes a space of
-  per-block choices to :mod:`~archdesign.optimize.choices` and one neither models to an
-  exact enumeration (small) or a local search with no bound.
+  every reported design recounted exactly), and :func:`design`, which takes a RegNet space
+  to :mod:`~archdesign.optimize.regnet` (every network listed and counted: gap 0), a space
+  of per-block choices to :mod:`~archdesign.optimize.choices` and one none of them models
+  to an exact enumeration (small) or a local search with no bound.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -45,7 +46,7 @@ from archdesign.cost import dtype_bytes
 from archdesign.errors import InputError
 from archdesign.layers import block_key, block_runs
 from archdesign.objectives import DeepMAD
-from archdesign.optimize.posynomial import ModelingError
+from archdesign.optimize.posynomial import ModelingError, other_assignments
 from archdesign.optimize.problem import Evaluation, Problem
 from archdesign.spaces import Parameter, RegNetSpace, Value, adjust_block_compatibility
 from archdesign.spec import ArchSpec
@@ -618,10 +619,6 @@ def enumerate_space(problem: Problem, held: dict[str, Value], front_of: str | No
     with the additive block model (checked against the exact evaluation at sampled
     networks and at the optimum). ``deadline``: a ``time.perf_counter()`` value after which
     no further outer assignment is started."""
-    import time
-
-    from archdesign.optimize.posynomial import other_assignments
-
     space = problem.space
     objective = problem.objective
     if not isinstance(space, RegNetSpace) or not isinstance(objective, DeepMAD):
