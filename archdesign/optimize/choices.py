@@ -48,6 +48,7 @@ from archdesign.errors import InputError
 from archdesign.layers import block_key, blocks
 from archdesign.objectives import DeepMAD
 from archdesign.objectives.deepmad import block_entropy, groups
+from archdesign.optimize.local import figure_merit_bounds
 from archdesign.optimize.posynomial import ModelingError, other_assignments, param_values
 from archdesign.optimize.problem import Evaluation, Problem
 from archdesign.optimize.relaxation import BOUND_MARGIN, INACCURATE_MARGIN, solve_clarabel
@@ -603,8 +604,6 @@ class ChoiceSolver(BranchAndBound[ChoiceNode]):
         # (off when every evaluated design is wanted, for the front: grid steps, each
         # recounted)
         self.screen = screen
-        # the merit bounds of the last step's slot moves (:meth:`moves`, :meth:`rejects`)
-        self._screened: dict[tuple[Any, ...], tuple[int, float]] = {}
 
     def roots(self) -> list[ChoiceNode]:
         out = []
@@ -754,74 +753,57 @@ class ChoiceSolver(BranchAndBound[ChoiceNode]):
 
     # -- local search: every option of a block, screened by the model -----------------------
 
-    def _merit_bounds(self, model: ChoiceModel, x: np.ndarray) -> list[tuple[int, float]]:
-        """Per row of integral indicators, a bound on the merit of its network
-        (:meth:`LocalSearch._merit`) from the model's exact figures: its score (plus the
-        margin) where it may be feasible; where it breaks a budget, its excess over the
-        budgets and one violation per budget broken; where it breaks a design rule, one
-        violation."""
+    def merit_bounds(self, cands: list[dict[str, Value]]
+                     ) -> list[tuple[int, float]] | None:
+        """The model's figures are exact (:func:`verify`) and, batched, cost a fraction of
+        a recount: each candidate's score, its costs over the budgets and whether a block
+        breaks a design rule (:func:`figure_merit_bounds`, to ``SCREEN_MARGIN``)."""
+        if not self.screen:
+            return None
+        out: list[tuple[int, float]] = [(0, 0.0)] * len(cands)
+        by_combo: dict[int, list[int]] = {}
+        for i, cand in enumerate(cands):
+            by_combo.setdefault(self.combo_of(cand), []).append(i)
         b = self.problem.budgets
-        fig = model_figures(model, self.objective, x, b.batch, b.dtype)
-        over = np.array([fig[name] / limit for name, limit in self.problem.limits.items()])
-        over = over.reshape(-1, x.shape[0])
-        broken = (over > 1 + SCREEN_MARGIN).sum(axis=0)
-        excess = np.maximum(0.0, (1 - SCREEN_MARGIN) * over - 1).sum(axis=0)
-        ruled = np.logical_or((x[:, model.rule_excluded] > 0.5).any(axis=1),
-                              bool(model.rules_violated))
-        score = fig["score"]
-        return [(0, -float(excess[i]) - int(broken[i])) if broken[i]
-                else (0, -1.0) if ruled[i]
-                else (1, float(score[i]) + SCREEN_MARGIN * max(1.0, abs(float(score[i]))))
-                for i in range(x.shape[0])]
+        for combo, idx in by_combo.items():
+            model = self.models[combo]
+            x = np.array([model.indicator(cands[i]) for i in idx])
+            fig = model_figures(model, self.objective, x, b.batch, b.dtype)
+            over = np.array([fig[name] / limit for name, limit in self.problem.limits.items()]
+                            ).reshape(-1, len(idx))
+            ruled = np.logical_or((x[:, model.rule_excluded] > 0.5).any(axis=1),
+                                  bool(model.rules_violated))
+            for i, bound in zip(idx, figure_merit_bounds(fig["score"], over, SCREEN_MARGIN,
+                                                         ruled), strict=True):
+                out[i] = bound
+        return out
 
     def moves(self, params: dict[str, Value], fixed_names: set[str]
               ) -> list[tuple[str, dict[str, Value]]]:
         """Every other option of every active block slot (an FBNet op to any op, not only
         to its neighbours in the choices list; an OFA block's kernel and expansion
-        together), best first by the model's exact figures, so a step recounts the best
-        move and passes over the rest (:meth:`rejects`); then a grid step of each other
-        parameter (depths, outer parameters). A slot past its stage's depth changes
-        nothing and is not moved."""
+        together): a step recounts the best by the model's exact figures and passes over
+        the rest (:meth:`merit_bounds`); then a grid step of each other parameter (depths,
+        outer parameters). A slot past its stage's depth changes nothing and is not
+        moved."""
         if not self.screen:
             return super().moves(params, fixed_names)
         st = self.structure
-        model = self.models[self.combo_of(params)]
         depth = {j: d.values.index(params[d.param]) for j, d in enumerate(st.depths)}
-        x0 = model.indicator(params)
         jumps: list[tuple[str, dict[str, Value]]] = []
-        rows = []
         slot_params = set(fixed_names)
-        for k, slot in enumerate(st.slots):
+        for slot in st.slots:
             slot_params.update(slot.params)
             if not slot.params or not st.active(slot, depth) or \
                     fixed_names.intersection(slot.params):
                 continue
-            r = model.slot_range(k)
             now = slot.option_of(params)
             for o, option in enumerate(slot.options):
                 cand = self.step({**params, **dict(zip(slot.params, option, strict=True))},
                                  slot.params[0]) if o != now else None
                 if cand is not None:
-                    x = x0.copy()
-                    x[r[now]], x[r[o]] = 0.0, 1.0
                     jumps.append((slot.params[0], cand))
-                    rows.append(x)
-        bounds = self._merit_bounds(model, np.array(rows)) if rows else []
-        self._screened = {tuple(sorted(cand.items())): bound
-                          for (_, cand), bound in zip(jumps, bounds, strict=True)}
-        order = sorted(range(len(jumps)), key=lambda i: bounds[i], reverse=True)  # stable
-        return [jumps[i] for i in order] + self._neighbors(params, slot_params)
-
-    def rejects(self, params: dict[str, Value], merit: tuple[int, float]) -> bool:
-        """The model's figures are exact (:func:`verify`) and cost a fraction of a
-        recount: a candidate whose merit bound is at most ``merit`` cannot beat it."""
-        if not self.screen:
-            return False
-        bound = self._screened.get(tuple(sorted(params.items())))
-        if bound is None:
-            model = self.models[self.combo_of(params)]
-            bound = self._merit_bounds(model, model.indicator(params)[None])[0]
-        return bound <= merit
+        return jumps + self._neighbors(params, slot_params)
 
     def shadow_prices(self, best: Evaluation) -> dict[str, dict[str, float]]:
         """The root relaxation's duals at the design's outer assignment."""

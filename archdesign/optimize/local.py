@@ -5,9 +5,11 @@ Steepest ascent over single moves (grid steps of every parameter, or the longer 
 optimizer adds: any option of a block) and, asked for, paired grid steps, each candidate
 recounted exactly by :meth:`Problem.evaluate`; infeasible candidates are
 ranked by how far they exceed the budgets, so a search can start outside them. Every
-evaluation is cached: the same start always ends at the same point. A candidate
-:meth:`LocalSearch.rejects` (one that cannot beat the step's best so far) is passed over
-uncounted: the search takes the same steps, with fewer recounts.
+evaluation is cached: the same start always ends at the same point. Where an optimizer
+bounds the candidates' merits with an exact model cheaper than a recount
+(:meth:`LocalSearch.merit_bounds`), a step recounts them best bound first and passes over
+the rest once its best reaches their bounds: it takes the same steps, with a few recounts
+instead of one per candidate.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import logging
 import math
 from typing import Any
+
+import numpy as np
 
 from archdesign.optimize.posynomial import param_values
 from archdesign.optimize.problem import Evaluation, Problem
@@ -38,12 +42,13 @@ class LocalSearch:
         optimizer that knows the space's constraints repairs the step here."""
         return params if self.problem.space.feasible(params) else None
 
-    def rejects(self, params: dict[str, Value], merit: tuple[int, float]) -> bool:
-        """Whether the merit of ``params`` (:meth:`_merit`) is certainly at most ``merit``,
-        so a search for a better candidate may pass over it without recounting it (never
+    def merit_bounds(self, cands: list[dict[str, Value]]
+                     ) -> list[tuple[int, float]] | None:
+        """An upper bound on the merit (:meth:`_merit`) of each candidate, so a step may
+        pass over the candidates that cannot beat its best without recounting them (None
         here: an optimizer with an exact model of the score and costs that is cheaper than
-        a recount says so)."""
-        return False
+        a recount gives them, :func:`figure_merit_bounds`)."""
+        return None
 
     def moves(self, params: dict[str, Value], fixed_names: set[str]
               ) -> list[tuple[str, dict[str, Value]]]:
@@ -109,26 +114,53 @@ class LocalSearch:
             return current
         self.searched.add(start)
         for _ in range(max_steps):
-            best, best_merit = None, self._merit(current)
-            for _, cand in self.moves(current.params, fixed_names):
-                if self.rejects(cand, best_merit):
-                    continue
-                ev = self.evaluate(cand)
-                if self._merit(ev) > best_merit:
-                    best, best_merit = ev, self._merit(ev)
+            best, best_merit = self._best_of(
+                [cand for _, cand in self.moves(current.params, fixed_names)],
+                self._merit(current))
             if best is None and current.feasible and pairs:
                 # trade: one parameter up, another down (moves along the budget surface)
-                for moved, cand in self._neighbors(current.params, fixed_names, 1):
-                    for _, pair in self._neighbors(cand, fixed_names, -1, moved):
-                        if self.rejects(pair, best_merit):
-                            continue
-                        ev = self.evaluate(pair)
-                        if self._merit(ev) > best_merit:
-                            best, best_merit = ev, self._merit(ev)
+                best, best_merit = self._best_of(
+                    [pair for moved, cand in self._neighbors(current.params, fixed_names, 1)
+                     for _, pair in self._neighbors(cand, fixed_names, -1, moved)],
+                    best_merit)
             if best is None:
                 break
             current = best
         return current
+
+    def _best_of(self, cands: list[dict[str, Value]], best_merit: tuple[int, float]
+                 ) -> tuple[Evaluation | None, tuple[int, float]]:
+        """The first best of ``cands`` if its merit beats ``best_merit`` (else None), and
+        the best merit: recounted in the order of their merit bounds (stable: the first of
+        equals), stopping at the first bound the best so far reaches."""
+        best = None
+        bounds = self.merit_bounds(cands)
+        order = range(len(cands)) if bounds is None else \
+            sorted(range(len(cands)), key=lambda i: bounds[i], reverse=True)
+        for i in order:
+            if bounds is not None and bounds[i] <= best_merit:
+                break
+            ev = self.evaluate(cands[i])
+            if self._merit(ev) > best_merit:
+                best, best_merit = ev, self._merit(ev)
+        return best, best_merit
+
+
+def figure_merit_bounds(score: np.ndarray, over: np.ndarray, margin: float,
+                        ruled: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """Bounds on the merit (:meth:`LocalSearch._merit`) of candidates from exact model
+    figures: ``score`` per candidate and ``over[b, i]``, candidate i's cost over budget b
+    (figure / limit) for the budgets the model has, both exact to ``margin``
+    (relative); ``ruled``: candidates that break a design rule. A candidate over a
+    budget is infeasible, with at least its excess over those budgets and one
+    violation per budget broken; one that breaks a rule has a violation; any other may
+    be feasible, with at most its score."""
+    broken = (over > 1 + margin).sum(axis=0)
+    excess = np.maximum(0.0, (1 - margin) * over - 1).sum(axis=0)
+    return [(0, -float(excess[i]) - int(broken[i])) if broken[i]
+            else (0, -1.0) if ruled is not None and ruled[i]
+            else (1, float(score[i]) + margin * max(1.0, abs(float(score[i]))))
+            for i in range(len(score))]
 
 
 # A continuous parameter (RegNet's wa, wm) steps by this fraction: of its value when it is

@@ -50,7 +50,7 @@ from archdesign.objectives import DeepMAD, Objective, get_objective
 from archdesign.optimize.branching import Node, PseudoCosts, Split, split
 from archdesign.optimize.choices import ChoiceSolver
 from archdesign.optimize.choices import latency_certified as choices_latency_certified
-from archdesign.optimize.local import LocalSearch
+from archdesign.optimize.local import LocalSearch, figure_merit_bounds
 from archdesign.optimize.posynomial import (
     LatencyTerms,
     Model,
@@ -187,23 +187,26 @@ class _Solver(BranchAndBound[Node]):
         return next(i for i, combo in enumerate(self.combos)
                     if all(params[k] == v for k, v in combo.items()))
 
-    def rejects(self, params: dict[str, Value], merit: tuple[int, float]) -> bool:
-        """The relaxation's terms are exact at a point of the space (checked at run time)
-        and cost a fraction of a recount. Against a feasible best: a candidate they put at
-        most its score, or over a FLOPs, params or activations budget, by more than
-        ``SCREEN_MARGIN``, cannot beat it. Against an infeasible one: a candidate they put
-        over a budget has at least their excess over those budgets and one violation per
-        budget, which must beat it (one they put within the budgets may be feasible)."""
+    def merit_bounds(self, cands: list[dict[str, Value]]
+                     ) -> list[tuple[int, float]] | None:
+        """From the relaxation's terms, exact at every point of the space (checked at run
+        time) and, batched, a small fraction of a recount: each candidate's score and its
+        FLOPs, params and activations over their budgets (:func:`figure_merit_bounds`,
+        to ``SCREEN_MARGIN``)."""
         if not self.screen:
-            return False
-        value, costs = self.relaxations[self.combo_of(params)].point_figures(params)
-        over = [costs[name] / limit for name, limit in self.screened.items()]
-        broken = sum(1 for ratio in over if ratio > 1 + SCREEN_MARGIN)
-        feasible, best = merit
-        if feasible:
-            return broken > 0 or value + SCREEN_MARGIN * max(1.0, abs(best)) <= best
-        excess = sum(max(0.0, (1 - SCREEN_MARGIN) * ratio - 1) for ratio in over)
-        return broken > 0 and -excess - broken <= best
+            return None
+        out: list[tuple[int, float]] = [(0, 0.0)] * len(cands)
+        by_combo: dict[int, list[int]] = {}
+        for i, cand in enumerate(cands):
+            by_combo.setdefault(self.combo_of(cand), []).append(i)
+        for combo, idx in by_combo.items():
+            score, costs = self.relaxations[combo].point_figures([cands[i] for i in idx])
+            over = np.array([costs[name] / limit for name, limit in self.screened.items()]
+                            ).reshape(-1, len(idx))
+            for i, bound in zip(idx, figure_merit_bounds(score, over, SCREEN_MARGIN),
+                                strict=True):
+                out[i] = bound
+        return out
 
     # -- steps within the ratio constraints ---------------------------------------------
 

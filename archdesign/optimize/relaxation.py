@@ -609,24 +609,30 @@ class HullRelaxation:
     def point_score(self, params: dict[str, Any]) -> float:
         """The score the relaxation's own terms give at a point of the space (its groups,
         entropies, F and depth penalty): what it must equal there."""
-        return self.point_figures(params)[0]
+        return float(self.point_figures([params])[0][0])
 
-    def point_figures(self, params: dict[str, Any]) -> tuple[float, dict[str, float]]:
-        """The score and the modeled costs (FLOPs, params, activations: those budgeted)
-        at a point of the space, from the relaxation's own terms: exact at every point
-        (:meth:`verify_objective` checks them), and a few times cheaper than a recount, so
-        a local search can pass over candidates that cannot beat its best."""
-        z, weights = self.point(params)
-        active = np.flatnonzero(weights)
+    def point_figures(self, points: list[dict[str, Any]]
+                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The scores and the modeled costs (FLOPs, params, activations: those budgeted)
+        at points of the space, from the relaxation's own terms: exact at every point
+        (:meth:`verify_objective` checks them), and far cheaper than recounts (one matrix
+        product per term for all the points), so a local search can pass over candidates
+        that cannot beat its best."""
+        zs, ws = zip(*(self.point(params) for params in points), strict=True)
+        z, weights = np.array(zs), np.array(ws)  # (points, n), (points, options)
         _, ent_y, ent_z, ent_c = self.entropy_forms
-        s = ent_z @ z + ent_c + np.einsum("kgn,n->g", self.option_entropy_z[active], z) \
-            + ent_y[:, active].sum(axis=1)
-        f = np.array([grp["f"][0] @ z + grp["f"][1] for grp in self.groups])
-        depths = self.depth_rows @ weights + self.depth_const
-        score = float(self.alpha @ (f * s)) - self.objective.depth_penalty(
-            [round(float(d)) for d in depths])
-        counts = np.append(weights * self.multipliers, 1.0)
-        costs = {name: float(np.exp(exps @ z + log_c) @ counts[owner])
+        no, g, n = self.option_entropy_z.shape
+        # each point's active options' entropy rows on z, summed: (points, groups, n)
+        option_z = (weights @ self.option_entropy_z.reshape(no, g * n)).reshape(-1, g, n)
+        s = z @ ent_z.T + ent_c + np.einsum("pgn,pn->pg", option_z, z) + weights @ ent_y.T
+        f = z @ np.array([grp["f"][0] for grp in self.groups]).T \
+            + np.array([grp["f"][1] for grp in self.groups])
+        depths = weights @ self.depth_rows.T + self.depth_const
+        penalty = np.array([self.objective.depth_penalty([round(float(d)) for d in row])
+                            for row in depths])
+        score = (f * s) @ self.alpha - penalty
+        counts = np.hstack([weights * self.multipliers, np.ones((len(points), 1))])
+        costs = {name: (np.exp(z @ exps.T + log_c) * counts[:, owner]).sum(axis=1)
                  for name, (exps, log_c, owner) in self.point_costs.items()}
         return score, costs
 
@@ -712,7 +718,8 @@ class HullRelaxation:
             except InputError:
                 continue
             want = self.objective.score(spec)
-            got, costs = self.point_figures(params)
+            scores, costs = self.point_figures([params])
+            got = float(scores[0])
             if len(deepmad_groups(spec)) != len(self.groups) or \
                     abs(got - want) > 1e-6 * max(1.0, abs(want)):
                 raise ModelingError(
@@ -720,7 +727,8 @@ class HullRelaxation:
                     f"{got:.6g} ({len(self.groups)} groups) where the objective gives "
                     f"{want:.6g} ({len(deepmad_groups(spec))} groups) at {params}")
             counted = model_costs(self.model, params)  # itself checked against cost()
-            for name, value in costs.items():
+            for name, values in costs.items():
+                value = float(values[0])
                 if abs(value - counted[name]) > 1e-6 * max(1.0, counted[name]):
                     raise ModelingError(
                         f"space {space.name!r}: the MP's relaxation gives {name} "

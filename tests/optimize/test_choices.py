@@ -220,8 +220,12 @@ def test_a_step_moves_a_block_to_any_of_its_options() -> None:
     assert sorted((name, cand[name]) for name, cand in moves) == \
         sorted((f"op{i}", op) for i in range(22) for op in ops if op != "k3_e6")
     assert all(sum(cand[k] != v for k, v in params.items()) == 1 for _, cand in moves)
+    bounds = solver.merit_bounds([cand for _, cand in moves])
+    assert bounds is not None
     merits = [solver._merit(problem.evaluate(cand)) for _, cand in moves]
-    assert merits[0] == max(merits)
+    assert all(merit <= bound for merit, bound in zip(merits, bounds, strict=True))
+    best = max(range(len(moves)), key=lambda i: bounds[i])
+    assert merits[best] == max(merits)
 
     ofa = Problem(get_space("ofa-mbv3"), Budgets(flops=3e8, rho=0.5))
     solver = ChoiceSolver(ofa, {"resolution": 224}, 0.005, 10, None)
@@ -235,8 +239,8 @@ def test_a_step_moves_a_block_to_any_of_its_options() -> None:
 
 
 class _Unscreened(ChoiceSolver):
-    def rejects(self, params: dict, merit: tuple[int, float]) -> bool:
-        return False
+    def merit_bounds(self, cands: list[dict]) -> None:
+        return None
 
 
 def test_screening_passes_over_no_better_move_and_keeps_the_steps() -> None:
@@ -253,10 +257,12 @@ def test_screening_passes_over_no_better_move_and_keeps_the_steps() -> None:
     rejected = {0: 0, 1: 0}
     for best in bests:
         merit = screened._merit(best)
-        for _, cand in screened.moves(best.params, set(screened.fixed)):
-            if screened.rejects(cand, merit):
-                rejected[merit[0]] += 1
-                assert screened._merit(problem.evaluate(cand)) <= merit
+        cands = [cand for _, cand in screened.moves(best.params, set(screened.fixed))]
+        bounds = screened.merit_bounds(cands)
+        assert bounds is not None
+        for cand, bound in zip(cands, bounds, strict=True):
+            assert screened._merit(problem.evaluate(cand)) <= bound
+            rejected[merit[0]] += bound <= merit
     assert rejected[0] > 0 and rejected[1] > 0
     assert 3 * len(screened.cache) < len(plain.cache)
 

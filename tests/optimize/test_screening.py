@@ -34,11 +34,11 @@ def test_point_figures_match_the_recount(name: str, fixed: dict) -> None:
             continue
         checked += 1
         ev = problem.evaluate(params)
-        score, costs = solver.relaxations[solver.combo_of(params)].point_figures(params)
-        assert score == pytest.approx(ev.score, rel=1e-9)
+        scores, costs = solver.relaxations[solver.combo_of(params)].point_figures([params])
+        assert scores[0] == pytest.approx(ev.score, rel=1e-9)
         assert set(costs) == {"flops", "params", "activations"}
-        for key, value in costs.items():
-            assert value == pytest.approx(ev.figures[key], rel=1e-9)
+        for key, values in costs.items():
+            assert values[0] == pytest.approx(ev.figures[key], rel=1e-9)
 
 
 def _designs(space: SearchSpace) -> list[dict]:
@@ -88,8 +88,9 @@ def _in_box(solver: _Solver, node: Node, params: dict) -> bool:
 
 
 def test_screening_passes_over_no_better_candidate_and_keeps_the_steps() -> None:
-    """Against a feasible and an infeasible best alike, a candidate the screen passes over
-    recounts no better; a local search takes the same steps with fewer recounts."""
+    """Against a feasible and an infeasible best alike, a candidate whose merit bound is at
+    most the best's recounts no better; a local search takes the same steps with fewer
+    recounts."""
     space = get_space("resnet-bottleneck")
     problem = Problem(space, RESNET18)
     screened = _Solver(problem, 0.01, 10, None, {})
@@ -103,10 +104,12 @@ def test_screening_passes_over_no_better_candidate_and_keeps_the_steps() -> None
     rejected = {0: 0, 1: 0}
     for best in bests:
         merit = screened._merit(best)
-        for _, cand in screened._neighbors(best.params, set()):
-            if screened.rejects(cand, merit):
-                rejected[merit[0]] += 1
-                assert screened._merit(problem.evaluate(cand)) <= merit
+        cands = [cand for _, cand in screened._neighbors(best.params, set())]
+        bounds = screened.merit_bounds(cands)
+        assert bounds is not None and plain.merit_bounds(cands) is None
+        for cand, bound in zip(cands, bounds, strict=True):
+            assert screened._merit(problem.evaluate(cand)) <= bound
+            rejected[merit[0]] += bound <= merit
     assert rejected[0] > 0 and rejected[1] > 0
     fresh = _Solver(problem, 0.01, 10, None, {})
     fresh.local_search(start, max_steps=8)
