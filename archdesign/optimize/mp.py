@@ -166,7 +166,7 @@ class _Solver(BranchAndBound[Node]):
         # evaluated design is wanted, for the front)
         self.screen = screen
         self.screened = {name: limit for name, limit in problem.limits.items()
-                         if name in self.relaxations[0].point_costs}
+                         if name in self.relaxations[0].point_costs or name == "rho"}
         self.pseudo_costs = PseudoCosts()
 
     def _latency_terms(self, model: Model) -> tuple[RooflineModel,
@@ -191,7 +191,7 @@ class _Solver(BranchAndBound[Node]):
                      ) -> list[tuple[int, float]] | None:
         """From the relaxation's terms, exact at every point of the space (checked at run
         time) and, batched, a small fraction of a recount: each candidate's score and its
-        FLOPs, params and activations over their budgets (:func:`figure_merit_bounds`,
+        FLOPs, params, activations and ρ over their budgets (:func:`figure_merit_bounds`,
         to ``SCREEN_MARGIN``)."""
         if not self.screen:
             return None

@@ -57,6 +57,7 @@ from archdesign.cost import dtype_bytes
 from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD
+from archdesign.objectives.deepmad import effectiveness
 from archdesign.objectives.deepmad import groups as deepmad_groups
 from archdesign.optimize.posynomial import (
     COSTS,
@@ -486,10 +487,11 @@ class HullRelaxation:
         ns = self.model.num_stages
         low: dict[tuple[int, bool, int], float] = {}
         high: dict[tuple[int, bool, int], float] = {}
-        for o in self.options:
+        vecs, consts = self.option_entropy_rows
+        lows = consts + np.minimum(vecs * box.lo, vecs * box.hi).sum(axis=1)
+        highs = consts + np.maximum(vecs * box.lo, vecs * box.hi).sum(axis=1)
+        for o, lo, hi in zip(self.options, lows.tolist(), highs.tolist(), strict=True):
             if self.allows(o, box):
-                vec, const, _ = self.option_entropy(o)
-                lo, hi = interval(vec, const, box.lo, box.hi)
                 key = (o.stage, o.repeat, o.kernel)
                 low[key] = min(low.get(key, math.inf), lo)
                 high[key] = max(high.get(key, -math.inf), hi)
@@ -613,8 +615,8 @@ class HullRelaxation:
 
     def point_figures(self, points: list[dict[str, Any]]
                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The scores and the modeled costs (FLOPs, params, activations: those budgeted)
-        at points of the space, from the relaxation's own terms: exact at every point
+        """The scores, the modeled costs (FLOPs, params, activations: those budgeted) and
+        ρ at points of the space, from the relaxation's own terms: exact at every point
         (:meth:`verify_objective` checks them), and far cheaper than recounts (one matrix
         product per term for all the points), so a local search can pass over candidates
         that cannot beat its best."""
@@ -634,6 +636,9 @@ class HullRelaxation:
         counts = np.hstack([weights * self.multipliers, np.ones((len(points), 1))])
         costs = {name: (np.exp(z @ exps.T + log_c) * counts[:, owner]).sum(axis=1)
                  for name, (exps, log_c, owner) in self.point_costs.items()}
+        conv_y, conv_c = self.conv_forms  # ρ_g = L_g / exp(2·S_g / L_g), at most over g
+        convs = np.maximum(weights @ conv_y.T + conv_c, 1e-300)
+        costs["rho"] = np.where(convs >= 1, convs * np.exp(-2 * s / convs), 0.0).max(axis=1)
         return score, costs
 
     def budget_caps(self, box: NodeBox, candidates: list[np.ndarray]) -> list[int]:
@@ -646,21 +651,40 @@ class HullRelaxation:
         counts = [len(c) for c in candidates]
         blocked = ~np.array([self.allows(o, box) for o in self.options] + [True, False])
         for name in self.monotone_costs:
-            exps, log_c, _ = self.point_costs[name]
-            holders, by_var = self.cost_holders[name], self.var_rows[name]
-            base = np.exp(exps @ box.lo + log_c)
-            base_holder = base @ holders
-            limit = (1 + 1e-9) * self.limits[name]
-            for i, cand in enumerate(candidates):
-                rows = by_var[i]  # the monomials size i moves
-                moved = np.exp((exps[rows] @ box.lo + log_c[rows])[None, :]
-                               + np.outer(cand - box.lo[i], exps[rows, i]))
-                per_holder = base_holder + (moved - base[rows]) @ holders[rows]
-                per_holder[:, blocked] = np.inf  # and the padding column
-                lowest = per_holder[:, -2] + \
-                    per_holder[:, self.option_families].min(axis=2).sum(axis=1)
-                counts[i] = min(counts[i], int(np.sum(lowest <= limit)))
+            # the cheapest completion grows with each candidate, so the candidates that fit
+            # are a prefix of each variable's: found on a coarse stride of every variable
+            # at once, then within the step that crosses the budget
+            steps = [max(1, math.isqrt(n)) for n in counts]
+            coarse = [np.arange(0, n, step) for n, step in zip(counts, steps, strict=True)]
+            fit = self._fits(name, box, blocked, candidates, coarse)
+            fine = []
+            for i, (at, ok) in enumerate(zip(coarse, fit, strict=True)):
+                start = int(at[ok][-1]) if ok.any() else -1  # -1: none fits
+                fine.append(np.arange(start + 1, min(start + steps[i], counts[i]))
+                            if start >= 0 else at[:0])
+                counts[i] = start + 1
+            for i, ok in enumerate(self._fits(name, box, blocked, candidates, fine)):
+                counts[i] += int(ok.sum())
         return counts
+
+    def _fits(self, name: str, box: NodeBox, blocked: np.ndarray,
+              candidates: list[np.ndarray], at: list[np.ndarray]) -> list[np.ndarray]:
+        """Whether ``name``'s cheapest completion of the box fits its budget with size i
+        at ``candidates[i][at[i]]`` and every other size at its lower end, per size i."""
+        exps, log_c, _ = self.point_costs[name]
+        base = np.exp(exps @ box.lo + log_c)
+        # per point, each holder's cost: the box's lower end plus what size i's move adds
+        # to the monomials it moves
+        per_holder = np.vstack([
+            (base[rows] * np.expm1(np.outer(cand[idx] - box.lo[i], exps_i))) @ holders
+            for i, (cand, idx, (rows, exps_i, holders))
+            in enumerate(zip(candidates, at, self.var_rows[name], strict=True))])
+        per_holder += base @ self.cost_holders[name]
+        per_holder[:, blocked] = np.inf  # and the padding column
+        lowest = per_holder[:, -2] + \
+            per_holder[:, self.option_families].min(axis=2).sum(axis=1)
+        ok = lowest <= (1 + 1e-9) * self.limits[name]
+        return np.split(ok, np.cumsum([len(idx) for idx in at])[:-1])
 
     def _compile_points(self) -> None:
         """What :meth:`point_figures` reads: every option's entropy as a matrix on z (its
@@ -675,6 +699,10 @@ class HullRelaxation:
             for i, var in enumerate(o.support):
                 self.option_entropy_z[k, :, var] += ent_x[:, o.offset + i]
         self.multipliers = np.array([o.multiplier for o in self.options], float)
+        entropies = [self.option_entropy(o) for o in self.options]  # for entropy_bounds
+        self.option_entropy_rows = (
+            np.array([vec for vec, _, _ in entropies]).reshape(self.no, m.n),
+            np.array([const for _, const, _ in entropies]))
         holders = [(k, m.parts[o.key]) for k, o in enumerate(self.options)]
         holders += [(-1, m.parts[key]) for key in ((-1, 0, 0), (m.num_stages, 0, 0))]
         self.point_costs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -682,7 +710,8 @@ class HullRelaxation:
         # head (the next column; the last one pads the families); per stage and block
         # kind, the options of which a design takes exactly one; the monomials of each size
         self.cost_holders: dict[str, np.ndarray] = {}
-        self.var_rows: dict[str, list[np.ndarray]] = {}
+        # per size: the monomials it moves, their exponents of it and their holder rows
+        self.var_rows: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.monotone_costs: set[str] = set()
         counts = [*self.multipliers, 1.0]
         for name in COSTS:
@@ -695,7 +724,8 @@ class HullRelaxation:
             holder = np.zeros((len(rows), self.no + 2))  # options, stem and head, padding
             holder[np.arange(len(rows)), owner % (self.no + 1)] = [counts[k] for k in owner]
             self.cost_holders[name] = holder
-            self.var_rows[name] = [np.flatnonzero(exps[:, i]) for i in range(m.n)]
+            moved = [np.flatnonzero(exps[:, i]) for i in range(m.n)]
+            self.var_rows[name] = [(r, exps[r, i], holder[r]) for i, r in enumerate(moved)]
             if np.all(exps >= 0):
                 self.monotone_costs.add(name)
         families: dict[tuple[int, bool], list[int]] = {}
@@ -727,6 +757,7 @@ class HullRelaxation:
                     f"{got:.6g} ({len(self.groups)} groups) where the objective gives "
                     f"{want:.6g} ({len(deepmad_groups(spec))} groups) at {params}")
             counted = model_costs(self.model, params)  # itself checked against cost()
+            counted["rho"] = effectiveness(spec)
             for name, values in costs.items():
                 value = float(values[0])
                 if abs(value - counted[name]) > 1e-6 * max(1.0, counted[name]):

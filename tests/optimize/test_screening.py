@@ -36,7 +36,7 @@ def test_point_figures_match_the_recount(name: str, fixed: dict) -> None:
         ev = problem.evaluate(params)
         scores, costs = solver.relaxations[solver.combo_of(params)].point_figures([params])
         assert scores[0] == pytest.approx(ev.score, rel=1e-9)
-        assert set(costs) == {"flops", "params", "activations"}
+        assert set(costs) == {"flops", "params", "activations", "rho"}
         for key, values in costs.items():
             assert values[0] == pytest.approx(ev.figures[key], rel=1e-9)
 
