@@ -460,7 +460,17 @@ class ChoiceSolution:
     value: float
     x: np.ndarray
     # per x entry, the dual of x >= 0 in score units: a design of the node using entry i
-    # scores at most value - reduced[i] (Lagrangian duality)
+    # scores at most value - reduced[i]. Why: cvxpy gives the multipliers of the Maximize
+    # problem as posed (λ >= 0 for x >= 0: the Lagrangian is s·f(x) + λ·x + the other
+    # multipliers times their constraints' slacks, s the objective scale; the clip at 0
+    # only drops a bound), so by weak duality every x within the node's constraints has
+    # s·f(x) <= d - λ·x - (those nonnegative terms) <= d - λ_i·x_i, d the dual objective.
+    # A design using i has x_i = 1 and, the relaxation being exact at integral points,
+    # f(x) its score: score <= d/s - reduced[i]. d is not the primal value the solver
+    # reports: Clarabel stops with them within its gap tolerance (SOLVER_SETTINGS, 1e-6)
+    # and duals feasible to 1e-7, which BOUND_MARGIN (1e-5, in value) covers: without it
+    # the bound fails by up to 7e-7 of the score, measured on the tiny space, FBNet and
+    # OFA (tests/optimize/test_choices.py). Only an "optimal" solve gives reduced costs.
     reduced: np.ndarray | None = None
 
 
@@ -632,7 +642,9 @@ class ChoiceSolver(BranchAndBound[ChoiceNode]):
     def _fix(self, node: ChoiceNode) -> None:
         """Reduced-cost fixing: an entry whose designs score at most bound − reduced cost,
         within the tolerance of the incumbent, is removed from the node (and its
-        children); the largest such bound is recorded as closed."""
+        children); the largest such bound is recorded as closed. The bound is the node's
+        own relaxation's (``sol.value``, margin included; see :class:`ChoiceSolution`),
+        valid for any subset of the node: after an earlier fixing, and at its children."""
         sol = node.sol
         if sol is None or sol.reduced is None or self.incumbent is None:
             return

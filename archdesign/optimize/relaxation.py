@@ -834,7 +834,10 @@ class HullRelaxation:
 
 def solve_clarabel(problem: cp.Problem, retry: bool = True) -> str:
     """Solve with the loose settings, then (``retry``) Clarabel's defaults if that fails;
-    the status ("solver_error" when none gives one)."""
+    the status ("solver_error" when none gives one). A solve that raises leaves the
+    problem's status, value and duals those of its previous solve (another node's): they
+    are never read as this one's."""
+    status = "solver_error"
     for settings in (SOLVER_SETTINGS, {}) if retry else (SOLVER_SETTINGS,):
         try:
             with warnings.catch_warnings():  # inaccurate statuses are the caller's
@@ -842,9 +845,10 @@ def solve_clarabel(problem: cp.Problem, retry: bool = True) -> str:
                 problem.solve(solver=cp.CLARABEL, **settings)
         except cp.error.SolverError:
             continue
-        if problem.status in ("optimal", "infeasible"):
+        status = str(problem.status) if problem.status else "solver_error"
+        if status in ("optimal", "infeasible"):
             break
-    return str(problem.status) if problem.status else "solver_error"
+    return status
 
 
 class _ConeRows:
