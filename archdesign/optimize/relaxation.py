@@ -9,11 +9,13 @@ k, and each kind's copies sum to z. A block whose input width may equal another 
 reads is another block then (``Model.ties``: a stride-1 first block without the projection
 shortcut, an inverted residual without the expansion conv when its hidden width is its
 input width): its kind has an option per combination of its ties that can hold, whose
-copy has the tied widths equal (an equality row on x). The tied repeated blocks of a
-(stage, kernel) are a family of their own, with their own aggregated weight D below; with
-the untied ones they sum to the stage's first-block weight of the kernel, as before. A
-node decides a tie (only the options that agree with it stay), and a box that holds the
-two widths at one value allows only the tied options. Then:
+copy has the tied widths equal (an equality row on x, both slots in the range the box
+leaves to both). The tied repeated blocks of a (stage, kernel) are a family of their
+own, with their own aggregated weight D below; with the untied ones they sum to the
+stage's first-block weight of the kernel, as before (depth 1, no repeated block, is one
+option whatever the widths). A node decides a tie (only the options that agree with it
+stay), and a box that holds the two widths at one value allows only the tied options.
+Then:
 
 - a first-block cost monomial c·exp(a·z) enters as its perspective y_o·c·exp(a·x_o/y_o),
   an exponential cone; the repeated blocks of (stage, kernel, ties) enter as the perspective
@@ -557,6 +559,9 @@ class HullRelaxation:
             sup = list(o.support)
             slot_lo[o.offset:o.offset + len(sup)] = box.lo[sup]
             slot_hi[o.offset:o.offset + len(sup)] = box.hi[sup]
+            for group in components(self.held(o)):  # tied widths: their common range
+                slots = [o.offset + o.support.index(i) for i in group]
+                slot_lo[slots], slot_hi[slots] = slot_lo[slots].max(), slot_hi[slots].min()
         self.slot_lo.value, self.slot_hi.value = slot_lo, slot_hi
         f_lo, f_hi, s_lo, s_hi = self.plane_bounds(box)
         if lower is not None and math.isfinite(lower):

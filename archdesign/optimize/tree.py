@@ -83,10 +83,11 @@ class BranchAndBound(LocalSearch, Generic[N]):
 
     def improve(self, node: N) -> None:
         """Look for a better incumbent from the most promising node: a local search from
-        its rounding, and paired moves from any new incumbent it finds."""
-        before = self.incumbent
+        its rounding, and paired moves from the incumbent, wherever it was found (a node's
+        rounding too: those are not searched from; an incumbent already polished returns
+        at once)."""
         self.local_search(self.round_solution(node, node.sol), max_steps=LOCAL_STEPS)
-        if self.incumbent is not before and self.incumbent is not None:
+        if self.incumbent is not None:
             self.local_search(self.incumbent.params, max_steps=POLISH_STEPS, pairs=True)
 
     # -- the loop ---------------------------------------------------------------------------
