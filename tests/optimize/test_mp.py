@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import cvxpy as cp
 import numpy as np
 import pytest
 
@@ -29,7 +30,12 @@ from archdesign.optimize.posynomial import (
     roofline_terms,
     verify_latency,
 )
-from archdesign.optimize.relaxation import BOUND_MARGIN, HullRelaxation, NodeBox
+from archdesign.optimize.relaxation import (
+    BOUND_MARGIN,
+    HullRelaxation,
+    NodeBox,
+    solve_clarabel,
+)
 from archdesign.spaces import SearchSpace, get_space, list_spaces, load_space
 
 CASES = [
@@ -561,3 +567,21 @@ def test_a_node_that_holds_one_expansion_free_design_bounds_at_its_score() -> No
     # the same box with the ties left open is exact as well (the box pins the widths)
     open_node = replace(node, ties=())
     assert relax.solve(solver.box(open_node)).value == pytest.approx(exact, rel=1e-4)
+
+
+def test_a_solver_error_is_not_read_as_the_previous_solve(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve that raises leaves the problem holding the previous solve's status and
+    value: the node must not take them as its own bound (on deepmad89m such a stale
+    value cut a design scoring 39,900 with a 'bound' of 39,596)."""
+    x = cp.Variable()
+    problem = cp.Problem(cp.Minimize(x), [x >= 1])
+    assert solve_clarabel(problem) == "optimal" and problem.value == pytest.approx(1.0)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise cp.error.SolverError("failed")
+
+    monkeypatch.setattr(problem, "solve", fail)
+    assert problem.status == "optimal"  # what a caller reading the problem would see
+    assert solve_clarabel(problem) == "solver_error"
+    assert solve_clarabel(problem, retry=False) == "solver_error"
