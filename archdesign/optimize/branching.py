@@ -1,11 +1,11 @@
 """Branching for the MP's branch and bound: its nodes and where to split them.
 
 A node fixes a box of grid indices on every size variable, the depth and kernel candidates
-of every stage and which tied-width branches it has decided. It is split where its
-relaxation is loosest: the McCormick slack of a group's F·S (its last width), a stage's
-spread over depths or kernels, a stage mixing its tied and untied first blocks, or a size
-off its grid (each rated by its estimated effect on the bound, times what splitting it
-has gained per unit of that estimate so far: pseudo-costs).
+of every stage and which ties (structural branches on equal widths: ``Model.ties``) it has
+decided. It is split where its relaxation is loosest: the McCormick slack of a group's F·S
+(its last width), a stage's spread over depths or kernels, a block mixing its tied and
+untied variants, or a size off its grid (each rated by its estimated effect on the bound,
+times what splitting it has gained per unit of that estimate so far: pseudo-costs).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from archdesign.optimize.posynomial import Model
+from archdesign.optimize.posynomial import Model, Tie
 from archdesign.optimize.relaxation import HullRelaxation, NodeBox, Solution
 
 # Before any split is measured, branching weighs a group's McCormick slack (the bound's
@@ -63,11 +63,12 @@ class Split:
     def report(self, bound: float, costs: PseudoCosts, lower: float) -> None:
         """A child's bound (-inf: empty, or nothing in it beats the incumbent); with the
         last one, the split's gain goes to ``costs``. Splits that empty every child count
-        their parent's bound down to the incumbent's score ``lower`` (none without one)."""
+        their parent's bound down to the incumbent's score ``lower`` (none without one), and
+        a parent the solver failed on (no finite bound) measures nothing."""
         self.pending -= 1
         self.best = max(self.best, bound)
         top = self.best if self.best > -math.inf else lower
-        if self.pending == 0 and top > -math.inf:
+        if self.pending == 0 and top > -math.inf and math.isfinite(self.parent):
             costs.record(self.key, self.estimate, max(self.parent - top, 0.0))
 
 
@@ -78,7 +79,7 @@ class Node:
     hi: tuple[int, ...]
     depths: tuple[tuple[int, ...], ...]  # candidate values of every depth parameter
     kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
-    ties: tuple[tuple[int, bool], ...] = ()  # (stage, input width == own width) decided
+    ties: tuple[tuple[Tie, bool], ...] = ()  # (tie, its widths equal) decided
     bound: float = math.inf
     sol: Solution | None = None
     origin: Split | None = None  # the split that made the node, until it is bounded
@@ -129,10 +130,11 @@ def split(node: Node, m: Model, relax: HullRelaxation, box: NodeBox,
                 relax.kernel_entropy_gap(s, node.kernels[kp], float(sol.depth[s]))
             cands.append((impact + 1e-10, "kernel", kp, 0.0, "spread"))
     decided = dict(node.ties)
-    for s, share in tied.items():
-        if s not in decided:  # with and without projection mixed: decide which
+    for t, (tie, share) in enumerate(tied.items()):
+        if tie not in decided:  # tied and untied variants mixed: decide which
+            s = tie.stage
             impact = weight[s] * relax.repeat_entropy(s, sol.z) * min(share, 1 - share)
-            cands.append((impact, "tie", s, 0.0, "spread"))
+            cands.append((impact, "tie", t, 0.0, "spread"))
     for i in range(m.n):
         if node.hi[i] > node.lo[i]:
             g_i = log_grids[i]
@@ -142,12 +144,12 @@ def split(node: Node, m: Model, relax: HullRelaxation, box: NodeBox,
             cands.append((impact, "size", i, float(sol.z[i]), "spread"))
     impact, kind, j, at_value, measure = max(
         cands, key=lambda c: (c[0] * costs.ratio((c[1], c[2], c[4])), c[0]))
-    return _parts(node, log_grids, kind, j, at_value), (kind, j, measure), impact
+    return _parts(node, m, log_grids, kind, j, at_value), (kind, j, measure), impact
 
 
-def _parts(node: Node, log_grids: list[np.ndarray], kind: str, j: int,
+def _parts(node: Node, m: Model, log_grids: list[np.ndarray], kind: str, j: int,
            at_value: float) -> list[Node]:
-    """The node split on candidate (kind, j) at ``at_value``."""
+    """The node split on candidate (kind, j) at ``at_value`` (a tie: ``m.ties[j]``)."""
     if kind == "size":
         lo_i, hi_i = node.lo[j], node.hi[j]
         at = int(np.searchsorted(log_grids[j], at_value + 1e-9, side="right")) - 1
@@ -163,7 +165,7 @@ def _parts(node: Node, log_grids: list[np.ndarray], kind: str, j: int,
         return [node.child(depths=replace_at(node.depths, j, part))
                 for part in (cands[:half], cands[half:])]
     if kind == "tie":
-        return [node.child(ties=(*node.ties, (j, same))) for same in (True, False)]
+        return [node.child(ties=(*node.ties, (m.ties[j], same))) for same in (True, False)]
     cands = node.kernels[j]
     half = len(cands) // 2
     return [node.child(kernels=replace_at(node.kernels, j, part))

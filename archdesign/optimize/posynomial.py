@@ -11,11 +11,15 @@ checked against :mod:`archdesign.cost` on the probe before they are used.
 
 A stage contributes its first block once and its repeated block depth−1 times, so a probe
 at depth 2 describes every depth; kernels change coefficients only, so one probe per
-kernel choice describes every kernel assignment. One structural branch depends on the
-widths themselves: a stride-1 stage whose input width equals its own has no projection
-shortcut, so that first block is probed separately with the two widths tied
-(``Model.same_input``). Finally the whole model is checked against :func:`cost` at sampled
-points of the space, tied widths included: a branch the probes missed raises
+kernel choice describes every kernel assignment. Some structural branches depend on the
+widths themselves: a block whose input width equals another width it reads is a different
+block (a stride-1 first block whose input width equals its own has no projection shortcut;
+an inverted residual whose hidden width equals its input width has no expansion conv).
+Each such equality is a *tie* (:class:`Tie`: a stage, its first or repeated block, and the
+pair of size variables), found by probing the block with the two tied and comparing its
+layers; the block is probed again for every combination of its ties that can hold
+(``Model.ties``). Finally the whole model is checked against :func:`cost` at sampled
+points of the space, every tied variant included: a branch the probes missed raises
 :class:`ModelingError` instead of giving bounds that quietly cut off designs.
 """
 
@@ -34,6 +38,7 @@ from archdesign.cost import cost, dtype_bytes, live_sets
 from archdesign.errors import InputError
 from archdesign.hardware.kernels import OP_CLASS_INDEX, fused_indices
 from archdesign.hardware.models import RooflineModel, roofline_constants, shape_factors
+from archdesign.layers import Block as PlacedBlock
 from archdesign.layers import blocks
 from archdesign.objectives.deepmad import counts_for_entropy
 from archdesign.ops import (
@@ -131,6 +136,23 @@ class Part:
     block_in: Tag = (np.zeros(0), 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Tie:
+    """A structural branch: the ``block`` (0: first, 1: repeated) of ``stage`` is another
+    block when the size variables ``pair`` = (i, j) are equal (i: the block's input width).
+    """
+
+    stage: int
+    block: int
+    pair: tuple[int, int]
+
+
+def part_block(block: int, mask: int) -> int:
+    """The ``Model.parts`` block index of block kind ``block`` (0: first, 1: repeated)
+    with the ties of bit mask ``mask`` holding (bit b: the kind's b-th tie)."""
+    return block + 2 * mask
+
+
 @dataclass
 class Model:
     """The posynomial model of a staged space at one fixed assignment of the rest."""
@@ -144,13 +166,13 @@ class Model:
     stage_kernel: list[int | None]  # per stage: kernel param index or None
     stage_width: list[int | None]  # per stage: z index of its width, if a variable
     parts: dict[tuple[int, int, int], Part] = field(default_factory=dict)
-    # (stage, block, kernel choice index); block 0: first, 1: repeated, SAME: first block
-    # when its input width equals its output width (no projection shortcut: see
-    # ``same_input``); stem: (-1, 0, 0); head: (S, 0, 0)
+    # (stage, block, kernel choice index); block: part_block(kind, mask), kind 0: the
+    # first block, 1: a repeated block, mask: which of the kind's ties hold (a block whose
+    # input width equals another width it reads: see ``ties``); stem: (-1, 0, 0); head:
+    # (S, 0, 0)
     num_stages: int = 0
-    # stage -> (z index of its first block's input width, of its own width) for stride-1
-    # stages whose input and output widths can be equal (a structural branch)
-    same_input: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # the structural branches on equal widths, by stage and block kind
+    ties: list[Tie] = field(default_factory=list)
     # the space's ratio constraints, low <= value_i / value_j <= high, as
     # (i, j, log low, log high) on z: linear in log space
     ratios: list[tuple[int, int, float, float]] = field(default_factory=list)
@@ -158,6 +180,20 @@ class Model:
     @property
     def n(self) -> int:
         return len(self.variables)
+
+    def block_ties(self, stage: int, block: int) -> list[Tie]:
+        """The ties of a stage's first (0) or repeated (1) block; bit b of a mask: the b-th."""
+        return [t for t in self.ties if t.stage == stage and t.block == block]
+
+    def tie_mask(self, stage: int, block: int, z: np.ndarray) -> int:
+        """Which ties of the block hold at z (a bit mask)."""
+        return sum(1 << b for b, t in enumerate(self.block_ties(stage, block))
+                   if z[t.pair[0]] == z[t.pair[1]])
+
+    def common_values(self, pairs: Iterable[tuple[int, int]]) -> list[list[float]]:
+        """Per set of variables the pairs tie together: the grid values they share."""
+        return [sorted(set.intersection(*(set(self.grids[i]) for i in group)))
+                for group in components(pairs)]
 
 
 def classify(space: SearchSpace) -> dict[str, list[Parameter]]:
@@ -218,18 +254,20 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
     if len(widths) > len(_WIDTH_MARKERS[0]) or len(expansions) > len(_EXPANSION_MARKERS[0]):
         raise ModelingError("too many width/expansion parameters to probe")
 
-    def markers(m: int, tie: tuple[int, int] | None = None) -> dict[int, float]:
-        """Marker value of every size variable in probe m; ``tie=(i, j)``: i takes j's."""
+    def markers(m: int, ties: Iterable[tuple[int, int]] = ()) -> dict[int, float]:
+        """Marker value of every size variable in probe m; the variables the pairs ``ties``
+        tie together all take the marker of the last of them."""
         out = {index[p.name]: float(_WIDTH_MARKERS[m][k]) for k, p in enumerate(widths)}
         out |= {index[p.name]: _EXPANSION_MARKERS[m][k] for k, p in enumerate(expansions)}
-        if tie is not None:
-            out[tie[0]] = out[tie[1]]
+        for group in components(ties):
+            for i in group:
+                out[i] = out[max(group)]
         return out
 
     def probe(m: int, depth: dict[str, int], kernel: dict[str, Value],
-              tie: tuple[int, int] | None = None) -> list:
+              ties: Iterable[tuple[int, int]] = ()) -> list:
         params: dict[str, Value] = dict(fixed)
-        for i, value in markers(m, tie).items():
+        for i, value in markers(m, ties).items():
             params[sizes[i].name] = round(value) if sizes[i].kind == "int" else value
         params.update(depth)
         params.update(kernel)
@@ -283,28 +321,64 @@ def build_model(space: SearchSpace, fixed: dict[str, Value]) -> Model:
             model.parts[key] = _part(b1.layers, b2.layers, values, len(sizes))
     for s in range(num_stages):
         model.stage_width[s] = _single(model.parts[(s, 0, 0)].out_channels)
-    # A stride-1 stage whose input width can equal its own has no projection shortcut
-    # then: a different first block, probed with the two widths tied.
+    # A block whose input width can equal another width it reads may be another block then
+    # (no projection shortcut, no expansion conv): a tie, where the probe with the two
+    # tied has other layers. Each combination of a block's ties that can hold is probed.
+    def block_of(placed: list[PlacedBlock], s: int, block: int) -> PlacedBlock:
+        return next(b for b in placed if b.stage == s and min(b.index, 1) == block)
+
     for s in range(num_stages):
-        source = _single(model.parts[(s - 1 if s else -1, 0, 0)].out_channels)
-        own = model.stage_width[s]
-        if source is None or own is None or source == own or \
-                model.parts[(s, 0, 0)].downsamples or \
-                not set(model.grids[source]) & set(model.grids[own]):
-            continue
-        i, j = source, own
-        model.same_input[s] = (i, j)
-        for v in range(variants if stage_kernel[s] is not None else 1):
-            kv = {p.name: param_values(p)[min(v, len(param_values(p)) - 1)] for p in kernels}
-            pair = [next(b for b in probe(m, two, kv, (i, j)) if b.stage == s) for m in (0, 1)]
-            model.parts[(s, SAME, v)] = _part(pair[0].layers, pair[1].layers,
-                                              [markers(0, (i, j)), markers(1, (i, j))],
-                                              len(sizes))
+        for block in (0, 1):
+            if (s, block, 0) not in model.parts:
+                continue
+            part, i = model.parts[(s, block, 0)], _single(model.parts[(s, block, 0)].block_in)
+            if i is None:
+                continue
+            shape = _shape(block_of(base, s, block).layers)
+            for j in sorted(used_variables(part) - {i}):
+                if field_of(sizes[i]) in WIDTH_FIELDS and field_of(sizes[j]) in WIDTH_FIELDS \
+                        and set(model.grids[i]) & set(model.grids[j]) \
+                        and _shape(block_of(probe(0, two, k0, [(i, j)]), s, block).layers) \
+                        != shape:
+                    model.ties.append(Tie(s, block, (i, j)))
+            ties = model.block_ties(s, block)
+            for mask in range(1, 1 << len(ties)):
+                pairs = [t.pair for b, t in enumerate(ties) if mask >> b & 1]
+                if not all(model.common_values(pairs)):
+                    continue  # these ties cannot hold together
+                for v in range(variants if stage_kernel[s] is not None else 1):
+                    kv = {p.name: param_values(p)[min(v, len(param_values(p)) - 1)]
+                          for p in kernels}
+                    pair = [block_of(probe(m, two, kv, pairs), s, block) for m in (0, 1)]
+                    model.parts[(s, part_block(block, mask), v)] = _part(
+                        pair[0].layers, pair[1].layers, [markers(0, pairs), markers(1, pairs)],
+                        len(sizes))
     _verify(space, model)
     return model
 
 
-SAME = 2  # Model.parts block index of a first block whose input width equals its own
+def components(pairs: Iterable[tuple[int, int]]) -> list[set[int]]:
+    """The sets of variables that equal pairs tie together."""
+    out: list[set[int]] = []
+    for pair in pairs:
+        touching = [g for g in out if g & set(pair)]
+        merged = set(pair).union(*touching)
+        out = [g for g in out if not g & set(pair)] + [merged]
+    return out
+
+
+def used_variables(part: Part) -> set[int]:
+    """The z indices a part's costs or entropy read."""
+    used = {int(i) for i in np.flatnonzero(part.entropy[0])}
+    for monos in part.costs.values():
+        for mono in monos:
+            used.update(i for i, e in enumerate(mono.exps) if e)
+    return used
+
+
+def _shape(layers: tuple[Layer, ...]) -> tuple[tuple[str, str], ...]:
+    """A block's structure: its layers' names and ops."""
+    return tuple((la.name, str(la.op)) for la in layers)
 
 
 def _single(log_channels: tuple[np.ndarray, float]) -> int | None:
@@ -329,11 +403,10 @@ def _structure(model: Model, params: dict[str, Value],
             kp = model.stage_kernel[s]
             kernel = 0 if kp is None else \
                 param_values(model.kernel_params[kp]).index(params[model.kernel_params[kp].name])
-            same = s in model.same_input and \
-                z[model.same_input[s][0]] == z[model.same_input[s][1]]
-            if variant != kernel or (block == 0 and same) or (block == SAME and not same):
+            kind = block % 2
+            if variant != kernel or block != part_block(kind, model.tie_mask(s, kind, z)):
                 continue
-            mult = depth - 1 if block == 1 else 1
+            mult = depth - 1 if kind == 1 else 1
         if mult:
             out.append((key, mult))
     return out
@@ -386,20 +459,31 @@ def verify_latency(space: SearchSpace, model: Model, roofline: RooflineModel,
                                 f"model gives {want:.6g} ms at {params}")
 
 
-def _verify(space: SearchSpace, model: Model, samples: int = 12) -> None:
-    """The model must reproduce the cost model at sampled points of the space (tied
-    widths included): a structural branch the probes missed is an error, not a bound
-    that quietly cuts off designs."""
-    rng = np.random.default_rng(0)
-    for k in range(samples):
+def sample_points(space: SearchSpace, model: Model, rng: np.random.Generator,
+                  samples: int) -> Iterable[dict[str, Value]]:
+    """Points of the space for the model's checks: random ones, and as often (at least
+    twice each, when there are more) ones with a tied variant's widths tied to a shared
+    grid value."""
+    tied = [key for key in model.parts if 0 <= key[0] < model.num_stages and key[1] > 1]
+    for k in range(max(samples, 4 * len(tied))):
         params = {**space.sample(rng), **model.fixed}
-        if model.same_input and k % 2:
-            s = sorted(model.same_input)[k // 2 % len(model.same_input)]
-            i, j = model.same_input[s]
-            common = sorted(set(model.grids[i]) & set(model.grids[j]))
-            value = common[int(rng.integers(len(common)))]
-            for var in (i, j):
-                params[model.variables[var].name] = typed(model.variables[var], value)
+        if tied and k % 2:
+            s, block, _ = tied[k // 2 % len(tied)]
+            ties = model.block_ties(s, block % 2)
+            pairs = [t.pair for b, t in enumerate(ties) if block // 2 >> b & 1]
+            for group, common in zip(components(pairs), model.common_values(pairs),
+                                     strict=True):
+                value = common[int(rng.integers(len(common)))]
+                for var in group:
+                    params[model.variables[var].name] = typed(model.variables[var], value)
+        yield params
+
+
+def _verify(space: SearchSpace, model: Model, samples: int = 12) -> None:
+    """The model must reproduce the cost model at sampled points of the space (every tied
+    variant included): a structural branch the probes missed is an error, not a bound
+    that quietly cuts off designs."""
+    for params in sample_points(space, model, np.random.default_rng(0), samples):
         try:
             exact = cost(space.decode(params))
         except InputError:  # a sample the space's own rules reject

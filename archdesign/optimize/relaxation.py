@@ -5,12 +5,20 @@ Each choice is an *option* with a weight y_o ∈ [0, 1] and its own copy x_o of 
 variables its blocks read (the stage's width and expansion, and the previous stage's
 width for the first block), with y_o·lo ≤ x_o ≤ y_o·hi. Per stage, the first-block
 weights sum to 1, the repeated-block weights of kernel k sum to the first-block weight of
-k, and each kind's copies sum to z. A stride-1 stage whose input width may equal its own
-has a second first-block option per kernel, without the projection shortcut, whose copy
-ties the two widths (``Model.same_input``). Then:
+k, and each kind's copies sum to z. A block whose input width may equal another width it
+reads is another block then (``Model.ties``: a stride-1 first block without the projection
+shortcut, an inverted residual without the expansion conv when its hidden width is its
+input width): its kind has an option per combination of its ties that can hold, whose
+copy has the tied widths equal (an equality row on x, both slots in the range the box
+leaves to both). The tied repeated blocks of a (stage, kernel) are a family of their
+own, with their own aggregated weight D below; with the untied ones they sum to the
+stage's first-block weight of the kernel, as before (depth 1, no repeated block, is one
+option whatever the widths). A node decides a tie (only the options that agree with it
+stay), and a box that holds the two widths at one value allows only the tied options.
+Then:
 
 - a first-block cost monomial c·exp(a·z) enters as its perspective y_o·c·exp(a·x_o/y_o),
-  an exponential cone; the repeated blocks of (stage, kernel) enter as the perspective
+  an exponential cone; the repeated blocks of (stage, kernel, ties) enter as the perspective
   D·c·exp(a·u/D) with D = Σ_d (d−1)·y_d and u = Σ_d (d−1)·x_d (by Jensen this is at most
   the sum of the options' own perspectives, so it relaxes their hull, and it is exact at
   every integral point). A cost budget is the sum of those and the stem's and head's
@@ -27,12 +35,11 @@ ties the two widths (``Model.same_input``). Then:
   the two McCormick planes of each F·S over the node's box.
 
 At an integral point (every y ∈ {0, 1}) the program is exact: the bound of a node that
-holds one design is that design's score. Exact for every point the model has, whatever the
-order of the stage widths (the groups, F and the planes need no monotone widths), with one
-structural branch it lacks: an inverted-residual block whose hidden width equals its input
-width has no expansion conv (expansion 1), while the model always counts one; there it
-over-states the block's costs and entropy, so the bound does not cover such designs (its
-local search evaluates them exactly when it meets them).
+holds one design is that design's score. Exact for every point the model has (tied
+variants included), whatever the order of the stage widths (the groups, F and the planes
+need no monotone widths). A hidden width set by an expansion factor of 1 (hidden = input ×
+1, a tie of a size to a constant, not to another size) is not a tie: the model refuses
+such spaces (:class:`~archdesign.optimize.posynomial.ModelingError`).
 
 Pairing the largest depth's entropy with the smallest depth's cost, as a plain interval
 relaxation does, left 25-58% gaps on the ResNet problems; the hull closes most of that at
@@ -61,14 +68,18 @@ from archdesign.objectives.deepmad import effectiveness
 from archdesign.objectives.deepmad import groups as deepmad_groups
 from archdesign.optimize.posynomial import (
     COSTS,
-    SAME,
     LatencyTerms,
     Model,
     ModelingError,
     Monomial,
+    Tie,
+    components,
     model_costs,
     param_values,
+    part_block,
     peak_terms,
+    sample_points,
+    used_variables,
 )
 from archdesign.optimize.problem import Budgets, DesignRules
 from archdesign.spaces import SearchSpace
@@ -98,7 +109,7 @@ class Option:
     kernel: int  # index into the stage's kernel parameter's choices (0 without one)
     offset: int  # where its copy of the stage's variables starts in x
     support: tuple[int, ...]  # the z indices it copies
-    same: bool = False  # a first block whose input width equals its own (no projection)
+    mask: int = 0  # which ties of its block kind hold (``Model.block_ties``): its copy ties
 
     @property
     def multiplier(self) -> int:
@@ -106,7 +117,7 @@ class Option:
 
     @property
     def key(self) -> tuple[int, int, int]:
-        return (self.stage, SAME if self.same else int(self.repeat), self.kernel)
+        return (self.stage, part_block(int(self.repeat), self.mask), self.kernel)
 
 
 @dataclass
@@ -117,7 +128,7 @@ class NodeBox:
     hi: np.ndarray
     depths: tuple[tuple[int, ...], ...]  # candidate values of every depth parameter
     kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
-    ties: dict[int, bool] = field(default_factory=dict)  # stage -> input width == own
+    ties: dict[Tie, bool] = field(default_factory=dict)  # the ties decided: equal or not
 
 
 @dataclass
@@ -150,23 +161,26 @@ class HullRelaxation:
         offset = 0
         for s in range(ns):
             for repeat in (False, True):
-                keys = [k for k in m.parts if k[0] == s and (k[1] == 1) == repeat]
+                keys = [k for k in m.parts if k[0] == s and k[1] % 2 == repeat]
                 if not keys:  # a stage of fixed depth 1 has no repeated block
                     continue
-                flat = tuple(sorted(set().union(*(_used(m.parts[k]) for k in keys))))
-                variants = [False, True] if not repeat and s in m.same_input else [False]
+                used = set().union(*(used_variables(m.parts[k]) for k in keys))
+                flat = tuple(sorted(used.union(*(t.pair for t in m.block_ties(s, repeat)))))
+                masks = sorted({k[1] // 2 for k in keys})
                 for d in (self.stage_depths(s) if repeat else [1]):
                     for v in self.stage_kernels(s):
-                        for same in variants:
-                            self.options.append(Option(s, repeat, d, v, offset, flat, same))
-                            offset += len(flat)
+                        # no blocks repeated (depth 1): no ties either
+                        for mask in masks if d > 1 or not repeat else [0]:
+                            if (s, part_block(repeat, mask), v) in m.parts:
+                                self.options.append(Option(s, repeat, d, v, offset, flat,
+                                                           mask))
+                                offset += len(flat)
         self.nx, self.no = max(offset, 1), len(self.options)
         # the options that share cone rows: each first block alone, and the repeated blocks
-        # of a (stage, kernel) together (weighted by their block counts)
+        # of a (stage, kernel, ties) together (weighted by their block counts)
         grouped: dict[tuple[int, int, int], list[int]] = {}
         for k, o in enumerate(self.options):
-            grouped.setdefault((o.stage, 1, o.kernel) if o.repeat else (-1, k, 0),
-                               []).append(k)
+            grouped.setdefault(o.key if o.repeat else (-1, k, 0), []).append(k)
         self.option_groups = list(grouped.values())
         self.groups = self._groups()
         g = len(self.groups)
@@ -219,15 +233,15 @@ class HullRelaxation:
                     row += 1
         if row:
             cons.append(_matrix(agg, (row, self.nx)) @ x == _matrix(sel, (row, n)) @ z)
-        # a first block without projection: its input and output widths are equal
-        tied = [o for o in self.options if o.same]
-        if tied:
-            ties = []
-            for r, o in enumerate(tied):
-                i, j = m.same_input[o.stage]
+        # a tied option's copy has the tied widths equal
+        ties: list[tuple[int, int, float]] = []
+        for o in self.options:
+            for i, j in self.held(o):
+                r = len(ties) // 2
                 ties += [(r, o.offset + o.support.index(i), 1.0),
                          (r, o.offset + o.support.index(j), -1.0)]
-            cons.append(_matrix(ties, (len(tied), self.nx)) @ x == 0)
+        if ties:
+            cons.append(_matrix(ties, (len(ties) // 2, self.nx)) @ x == 0)
         self.budget_cons: dict[str, Any] = {}
         for name in self.limits:
             cons.extend(self._peak_budget() if name == "peak_activation_bytes"
@@ -468,16 +482,29 @@ class HullRelaxation:
         k = o.multiplier
         return k * part.entropy[0], k * part.entropy[1], k * part.convs
 
+    def option_ties(self, o: Option) -> list[Tie]:
+        """The ties an option decides: those of its block kind (none for no repeated block:
+        depth 1 is one option, whatever the widths)."""
+        return [] if o.multiplier == 0 else self.model.block_ties(o.stage, int(o.repeat))
+
+    def held(self, o: Option) -> list[tuple[int, int]]:
+        """The pairs of widths an option's ties make equal."""
+        return [t.pair for b, t in enumerate(self.option_ties(o)) if o.mask >> b & 1]
+
     # -- nodes ---------------------------------------------------------------------------
 
     def allows(self, o: Option, box: NodeBox) -> bool:
         m = self.model
         dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
-        if not o.repeat and o.stage in box.ties and box.ties[o.stage] != o.same:
-            return False  # the tie decides the first block only
-        if o.same:  # tied widths need overlapping ranges
-            i, j = m.same_input[o.stage]
-            if box.lo[i] > box.hi[j] or box.lo[j] > box.hi[i]:
+        for b, tie in enumerate(self.option_ties(o)):
+            held = bool(o.mask >> b & 1)
+            if box.ties.get(tie, held) != held:
+                return False  # the node decided the tie the other way
+            i, j = tie.pair
+            if not held and box.lo[i] == box.hi[i] == box.lo[j] == box.hi[j]:
+                return False  # the box holds the two widths equal
+        for group in components(self.held(o)):  # tied widths need a common range
+            if max(box.lo[i] for i in group) > min(box.hi[i] for i in group):
                 return False
         return ((not o.repeat or dp is None or o.depth in box.depths[dp])
                 and (kp is None or o.kernel in box.kernels[kp]))
@@ -522,9 +549,11 @@ class HullRelaxation:
         envelope (a local model of the score, for shadow prices)."""
         allowed = np.array([1.0 if self.allows(o, box) else 0.0 for o in self.options])
         for s in range(self.model.num_stages):
-            if not any(allowed[k] for k, o in enumerate(self.options)
-                       if o.stage == s and not o.repeat):
-                return None
+            for repeat in (False, True):
+                family = [allowed[k] for k, o in enumerate(self.options)
+                          if o.stage == s and o.repeat == repeat]
+                if family and not any(family):  # (a decided tie no design can hold)
+                    return None
         self.lo.value, self.hi.value = box.lo, box.hi
         self.allowed.value = allowed
         slot_lo, slot_hi = np.zeros(self.nx), np.zeros(self.nx)
@@ -532,6 +561,9 @@ class HullRelaxation:
             sup = list(o.support)
             slot_lo[o.offset:o.offset + len(sup)] = box.lo[sup]
             slot_hi[o.offset:o.offset + len(sup)] = box.hi[sup]
+            for group in components(self.held(o)):  # tied widths: their common range
+                slots = [o.offset + o.support.index(i) for i in group]
+                slot_lo[slots], slot_hi[slots] = slot_lo[slots].max(), slot_hi[slots].min()
         self.slot_lo.value, self.slot_hi.value = slot_lo, slot_hi
         f_lo, f_hi, s_lo, s_hi = self.plane_bounds(box)
         if lower is not None and math.isfinite(lower):
@@ -601,8 +633,8 @@ class HullRelaxation:
             kp = m.stage_kernel[s]
             kernel = 0 if kp is None else param_values(m.kernel_params[kp]).index(
                 params[m.kernel_params[kp].name])
-            same = s in m.same_input and z[m.same_input[s][0]] == z[m.same_input[s][1]]
-            for key in ((s, False, 1, kernel, same), (s, True, depth, kernel, False)):
+            for key in ((s, False, 1, kernel, m.tie_mask(s, 0, z)),
+                        (s, True, depth, kernel, m.tie_mask(s, 1, z) if depth > 1 else 0)):
                 k = self.option_at.get(key)
                 if k is not None:
                     weights[k] = 1.0
@@ -691,7 +723,7 @@ class HullRelaxation:
         copy of the stage's variables is z at a point), and every monomial of every budgeted
         cost with the option that holds it (-1: the stem and head, always there)."""
         m = self.model
-        self.option_at = {(o.stage, o.repeat, o.depth if o.repeat else 1, o.kernel, o.same): k
+        self.option_at = {(o.stage, o.repeat, o.depth if o.repeat else 1, o.kernel, o.mask): k
                           for k, o in enumerate(self.options)}
         ent_x = self.entropy_forms[0]
         self.option_entropy_z = np.zeros((self.no, len(self.groups), m.n))
@@ -737,12 +769,10 @@ class HullRelaxation:
 
     def verify_objective(self, space: SearchSpace, samples: int = 6) -> None:
         """The DeepMAD grouping and entropies of the relaxation must reproduce the
-        objective at sampled points of the space (as :func:`_verify` does for the costs),
-        and :meth:`point_figures` the model's costs: a network the relaxation groups
-        differently is an error, not a wrong bound."""
-        rng = np.random.default_rng(2)
-        for _ in range(samples):
-            params = {**space.sample(rng), **self.model.fixed}
+        objective at sampled points of the space, tied variants included (as :func:`_verify`
+        does for the costs), and :meth:`point_figures` the model's costs: a network the
+        relaxation groups differently is an error, not a wrong bound."""
+        for params in sample_points(space, self.model, np.random.default_rng(2), samples):
             try:
                 spec = space.decode(params)
             except InputError:
@@ -789,12 +819,14 @@ class HullRelaxation:
                 first[o.stage][o.kernel] = first[o.stage].get(o.kernel, 0.0) + float(weights[k])
         return first, rep
 
-    def tied_weight(self, weights: np.ndarray) -> dict[int, float]:
-        """Per stage with a tie: the weight of its first block without projection."""
-        out: dict[int, float] = dict.fromkeys(self.model.same_input, 0.0)
+    def tied_weight(self, weights: np.ndarray) -> dict[Tie, float]:
+        """Per tie: the weight of the options of its stage's block kind that hold it (the
+        repeated blocks' weights of a stage sum to one, as the first blocks' do)."""
+        out: dict[Tie, float] = dict.fromkeys(self.model.ties, 0.0)
         for k, o in enumerate(self.options):
-            if o.same:
-                out[o.stage] += float(weights[k])
+            for b, tie in enumerate(self.option_ties(o)):
+                if o.mask >> b & 1:
+                    out[tie] += float(weights[k])
         return out
 
     def stage_weights(self, f: np.ndarray) -> np.ndarray:
@@ -818,7 +850,7 @@ class HullRelaxation:
 
     def repeat_entropy(self, s: int, z: np.ndarray) -> float:
         """The entropy one repeated block of stage s adds at z (largest kernel)."""
-        keys = [k for k in self.model.parts if k[0] == s and k[1] == 1]
+        keys = [k for k in self.model.parts if k[0] == s and k[1] == 1]  # untied
         return max((float(self.model.parts[k].entropy[0] @ z + self.model.parts[k].entropy[1])
                     for k in keys), default=0.0)
 
@@ -834,9 +866,9 @@ class HullRelaxation:
 
 def solve_clarabel(problem: cp.Problem, retry: bool = True) -> str:
     """Solve with the loose settings, then (``retry``) Clarabel's defaults if that fails;
-    the status ("solver_error" when none gives one). A solve that raises leaves the
-    problem's status, value and duals those of its previous solve (another node's): they
-    are never read as this one's."""
+    the status of the last try ("solver_error" when it raised: the problem then still holds
+    the status and values of an earlier solve, another node's, which must not be read as
+    this one's)."""
     status = "solver_error"
     for settings in (SOLVER_SETTINGS, {}) if retry else (SOLVER_SETTINGS,):
         try:
@@ -844,6 +876,7 @@ def solve_clarabel(problem: cp.Problem, retry: bool = True) -> str:
                 warnings.simplefilter("ignore", UserWarning)
                 problem.solve(solver=cp.CLARABEL, **settings)
         except cp.error.SolverError:
+            status = "solver_error"
             continue
         status = str(problem.status) if problem.status else "solver_error"
         if status in ("optimal", "infeasible"):
@@ -904,14 +937,6 @@ def _kernel_sums(kernels: list[list[list[int]]], epi: Any, cons: list[Any]) -> l
             cons.append(top >= _matrix(entries, (len(multi), epi.shape[0])) @ epi)
         out.append(cp.sum(top))
     return out
-
-
-def _used(part: Any) -> set[int]:
-    used = {int(i) for i in np.flatnonzero(part.entropy[0])}
-    for monos in part.costs.values():
-        for mono in monos:
-            used.update(i for i, e in enumerate(mono.exps) if e)
-    return used
 
 
 def _matrix(entries: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp.csr_matrix:

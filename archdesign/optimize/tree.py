@@ -94,7 +94,7 @@ class BranchAndBound(LocalSearch, Generic[N]):
         self.local_search(self.round_solution(node, node.sol), max_steps=LOCAL_STEPS,
                           pairs=True)
         if self.incumbent is not None and self.incumbent is not self.polished:
-            self.polished = self.incumbent  # see improve()
+            self.polished = self.incumbent
             self.local_search(self.incumbent.params, max_steps=POLISH_STEPS, pairs=True)
 
     # -- the loop ---------------------------------------------------------------------------

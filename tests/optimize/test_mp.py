@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import cvxpy as cp
 import numpy as np
 import pytest
 
@@ -19,6 +21,7 @@ from archdesign.optimize.branching import Node
 from archdesign.optimize.mp import _Solver
 from archdesign.optimize.posynomial import (
     ModelingError,
+    Tie,
     build_model,
     grid,
     model_costs,
@@ -27,7 +30,12 @@ from archdesign.optimize.posynomial import (
     roofline_terms,
     verify_latency,
 )
-from archdesign.optimize.relaxation import BOUND_MARGIN, HullRelaxation, NodeBox
+from archdesign.optimize.relaxation import (
+    BOUND_MARGIN,
+    HullRelaxation,
+    NodeBox,
+    solve_clarabel,
+)
 from archdesign.spaces import SearchSpace, get_space, list_spaces, load_space
 
 CASES = [
@@ -159,10 +167,11 @@ def test_relaxed_posynomials_match_the_cost_model(tiny_space: SearchSpace) -> No
 
 
 @pytest.mark.parametrize("name", ["resnet-bottleneck-ratio", "resnet-basic", "mobilenet",
-                                  "convnext"])
+                                  "convnext", "deepmad-mbconv"])
 def test_model_reproduces_the_cost_model_with_tied_widths(name: str) -> None:
-    """At random points, and at points where a stride-1 stage's input width equals its
-    own (no projection shortcut), the model's costs are the exact counts."""
+    """At random points, and at points where a tie holds (a stride-1 stage's input width
+    equals its own: no projection shortcut; an inverted residual's hidden width equals its
+    input width: no expansion conv), the model's costs are the exact counts."""
     space = get_space(name)
     fixed = {p.name: p.choices[-1] for p in space.parameters
              if p.name in ("resolution", "se_ratio")}
@@ -171,8 +180,8 @@ def test_model_reproduces_the_cost_model_with_tied_widths(name: str) -> None:
     tied = 0
     for k in range(40):
         params = {**space.sample(rng), **fixed}
-        if model.same_input and k % 2:
-            i, j = model.same_input[sorted(model.same_input)[k % len(model.same_input)]]
+        if model.ties and k % 2:
+            i, j = model.ties[k // 2 % len(model.ties)].pair
             value = min(model.grids[j][-1], max(model.grids[j][0], model.grids[i][-1]))
             if value in model.grids[i]:
                 params[model.variables[i].name] = params[model.variables[j].name] = \
@@ -184,9 +193,17 @@ def test_model_reproduces_the_cost_model_with_tied_widths(name: str) -> None:
             assert got[cost_name] == pytest.approx(getattr(exact, cost_name), rel=1e-12)
         assert got["peak_elements"] * 4 == pytest.approx(exact.peak_activation_bytes,
                                                          rel=1e-12)
-    assert tied or not model.same_input
+    assert tied or not model.ties
     if name == "resnet-bottleneck-ratio":  # its stride-1 4th stage can repeat the 3rd width
-        assert model.same_input == {3: (4, 6)}
+        assert model.ties == [Tie(3, 0, (4, 6))]
+    if name == "deepmad-mbconv":  # every block's hidden width can be its input width
+        names = [(t.stage, t.block, *(model.variables[i].name for i in t.pair))
+                 for t in model.ties]
+        assert (3, 0, "s3.width", "s4.width") in names  # and stride-1 stage 4 its input
+        assert (3, 0, "s3.width", "s4.hidden_width") in names
+        assert (3, 1, "s4.width", "s4.hidden_width") in names
+        assert (0, 0, "stem.width", "s1.hidden_width") in names
+        assert len(names) == 11
 
 
 def test_a_structural_branch_the_model_misses_is_refused() -> None:
@@ -449,12 +466,12 @@ def test_node_problem_is_dpp_and_its_deepmad_terms_match_the_objective(name: str
             DeepMAD().score(space.decode(params)), rel=1e-9)
 
 
-def test_the_relaxation_is_exact_at_decreasing_widths_but_lacks_the_expansion_free_block(
-        ) -> None:
+def test_the_relaxation_is_exact_at_decreasing_widths_and_at_expansion_free_blocks() -> None:
     """Without the monotone-width rule (the search's MP seeding) the relaxation's score at
     a point with decreasing stage widths is the objective's; where a block's hidden width
-    equals its input width the block has no expansion conv, a branch the model lacks: it
-    counts the conv (the docstring of optimize.relaxation says so)."""
+    equals its input width the block has no expansion conv, a tie of the model: its
+    score and costs are the exact ones there too (they used to count the conv: 10734.007
+    and 1,138,105,344 FLOPs)."""
     space = get_space("deepmad-mbconv")
     model = build_model(space, {"resolution": 224})
     relax = HullRelaxation(model, Budgets(flops=4.5e9, params=29e6, rho=0.5), DeepMAD(),
@@ -465,9 +482,17 @@ def test_the_relaxation_is_exact_at_decreasing_widths_but_lacks_the_expansion_fr
     assert relax.point_score(decreasing) == pytest.approx(10855.495, abs=1e-3)
     tied = {**base, "s4.hidden_width": 256}  # = s4.width, the repeated blocks' input
     assert DeepMAD().score(space.decode(tied)) == pytest.approx(10183.954, abs=1e-3)
-    assert relax.point_score(tied) == pytest.approx(10734.007, abs=1e-3)
+    assert relax.point_score(tied) == pytest.approx(10183.954, abs=1e-3)
     assert cost(space.decode(tied)).flops == 1_112_415_232
-    assert relax.point_figures([tied])[1]["flops"][0] == pytest.approx(1_138_105_344, rel=1e-9)
+    assert relax.point_figures([tied])[1]["flops"][0] == pytest.approx(1_112_415_232, rel=1e-9)
+    # the first block too: s4's hidden width = s3's width (its input), and with s4.width
+    # = s3.width as well (no expansion conv and no projection: both ties of the block)
+    for first in ({**base, "s4.hidden_width": 192}, {**base, "s4.hidden_width": 192,
+                                                      "s4.width": 192, "s5.width": 512}):
+        spec = space.decode(first)
+        assert relax.point_score(first) == pytest.approx(DeepMAD().score(spec), rel=1e-9)
+        assert relax.point_figures([first])[1]["flops"][0] == \
+            pytest.approx(cost(spec).flops, rel=1e-9)
 
 
 def test_a_relaxation_whose_deepmad_terms_differ_from_the_objective_is_refused() -> None:
@@ -504,3 +529,59 @@ def test_a_node_that_ties_a_stage_to_its_input_width_keeps_its_repeated_blocks()
     exact = DeepMAD().score(space.decode(params))
     assert exact == pytest.approx(47226.4705, abs=1e-3)
     assert sol.value == pytest.approx(exact, rel=1e-4)
+
+
+def test_a_node_that_holds_one_expansion_free_design_bounds_at_its_score() -> None:
+    """Deciding the ties of inverted residuals whose hidden width equals their input width
+    (no expansion conv) picks the tied variants of those blocks: the bound of the node
+    that holds one such design is that design's score (the relaxation used to count the
+    expansion conv there, and bounded such designs above their score)."""
+    space = get_space("deepmad-mbconv")
+    budgets = Budgets(flops=4.5e9, params=29e6, rho=0.5)
+    params = {**space.defaults(), "resolution": 224, "s1.width": 64, "s1.depth": 2,
+              "s2.width": 128, "s2.hidden_width": 64,  # = s1.width, its first block's input
+              "s2.depth": 2, "s3.width": 256, "s3.hidden_width": 1024, "s3.depth": 2,
+              "s4.width": 384, "s4.hidden_width": 384,  # = s4.width, its repeats' input
+              "s5.width": 768, "s5.hidden_width": 3072, "s5.depth": 2}
+    solver = _Solver(Problem(space, budgets), 0.005, 10, None, {"resolution": 224})
+    model = solver.models[0]
+    held = [Tie(1, 0, (0, 3)), Tie(3, 1, (6, 7))]
+    assert all(tie in model.ties for tie in held)
+    index = tuple(solver.grid_index[i][float(params[p.name])]
+                  for i, p in enumerate(solver.sizes))
+    node = Node(0, index, index, tuple((int(params[p.name]),) for p in solver.depth_params),
+                tuple((param_values(p).index(params[p.name]),) for p in solver.kernel_params),
+                tuple((tie, tie in held) for tie in model.ties))
+    assert solver.tighten(node) == node
+    relax = solver.relaxations[0]
+    sol = relax.solve(solver.box(node))
+    assert sol is not None
+    exact = DeepMAD().score(space.decode(params))
+    assert exact == pytest.approx(7249.242, abs=1e-3)
+    assert relax.point_score(params) == pytest.approx(exact, rel=1e-9)
+    assert sol.value == pytest.approx(exact, rel=1e-4)
+    assert sol.value >= exact
+    # the tied variants carry the weight: one first block of stage 2, stage 4's repeats
+    assert relax.tied_weight(sol.weights) == pytest.approx(
+        {tie: float(tie in held) for tie in model.ties}, abs=1e-6)
+    # the same box with the ties left open is exact as well (the box pins the widths)
+    open_node = replace(node, ties=())
+    assert relax.solve(solver.box(open_node)).value == pytest.approx(exact, rel=1e-4)
+
+
+def test_a_solver_error_is_not_read_as_the_previous_solve(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve that raises leaves the problem holding the previous solve's status and
+    value: the node must not take them as its own bound (on deepmad89m such a stale
+    value cut a design scoring 39,900 with a 'bound' of 39,596)."""
+    x = cp.Variable()
+    problem = cp.Problem(cp.Minimize(x), [x >= 1])
+    assert solve_clarabel(problem) == "optimal" and problem.value == pytest.approx(1.0)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise cp.error.SolverError("failed")
+
+    monkeypatch.setattr(problem, "solve", fail)
+    assert problem.status == "optimal"  # what a caller reading the problem would see
+    assert solve_clarabel(problem) == "solver_error"
+    assert solve_clarabel(problem, retry=False) == "solver_error"
