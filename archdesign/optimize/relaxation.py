@@ -129,6 +129,8 @@ class NodeBox:
     depths: tuple[tuple[int, ...], ...]  # candidate values of every depth parameter
     kernels: tuple[tuple[int, ...], ...]  # candidate choice indices of every kernel param
     ties: dict[Tie, bool] = field(default_factory=dict)  # the ties decided: equal or not
+    # the options it allows (HullRelaxation.allowed, computed once per box)
+    allowed: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -493,6 +495,12 @@ class HullRelaxation:
 
     # -- nodes ---------------------------------------------------------------------------
 
+    def allowed_options(self, box: NodeBox) -> np.ndarray:
+        """Which options the box allows (a bool per option; kept on the box)."""
+        if box.allowed is None:
+            box.allowed = np.array([self.allows(o, box) for o in self.options], bool)
+        return box.allowed
+
     def allows(self, o: Option, box: NodeBox) -> bool:
         m = self.model
         dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
@@ -517,8 +525,9 @@ class HullRelaxation:
         vecs, consts = self.option_entropy_rows
         lows = consts + np.minimum(vecs * box.lo, vecs * box.hi).sum(axis=1)
         highs = consts + np.maximum(vecs * box.lo, vecs * box.hi).sum(axis=1)
-        for o, lo, hi in zip(self.options, lows.tolist(), highs.tolist(), strict=True):
-            if self.allows(o, box):
+        for o, lo, hi, allowed in zip(self.options, lows.tolist(), highs.tolist(),
+                                      self.allowed_options(box), strict=True):
+            if allowed:
                 key = (o.stage, o.repeat, o.kernel)
                 low[key] = min(low.get(key, math.inf), lo)
                 high[key] = max(high.get(key, -math.inf), hi)
@@ -547,7 +556,7 @@ class HullRelaxation:
         design in the node that beats ``lower``, which is all branch and bound needs.
         ``tangent_at=(F0, S0)``: both planes through that point instead of the McCormick
         envelope (a local model of the score, for shadow prices)."""
-        allowed = np.array([1.0 if self.allows(o, box) else 0.0 for o in self.options])
+        allowed = self.allowed_options(box).astype(float)
         for s in range(self.model.num_stages):
             for repeat in (False, True):
                 family = [allowed[k] for k, o in enumerate(self.options)
@@ -621,23 +630,33 @@ class HullRelaxation:
         return f, s
 
 
-    def point(self, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """z and the option weights (each 0 or 1) of a point of the space."""
+    def points(self, points: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """z and the option weights (each 0 or 1) of points of the space, one row each."""
         m = self.model
-        z = np.array([math.log(float(params[p.name])) for p in m.variables])
-        weights = np.zeros(self.no)
+        z = np.log(np.array([[float(params[p.name]) for p in m.variables] for params in points]
+                            ).reshape(len(points), m.n))
+        weights = np.zeros((len(points), self.no))
+        rows = np.arange(len(points))
         for s in range(m.num_stages):
-            dp, depth = m.stage_depth[s]
-            if dp is not None:
-                depth = int(params[m.depth_params[dp].name])
+            dp, fixed_depth = m.stage_depth[s]
+            depth = np.full(len(points), fixed_depth) if dp is None else \
+                np.array([int(params[m.depth_params[dp].name]) for params in points])
             kp = m.stage_kernel[s]
-            kernel = 0 if kp is None else param_values(m.kernel_params[kp]).index(
-                params[m.kernel_params[kp].name])
-            for key in ((s, False, 1, kernel, m.tie_mask(s, 0, z)),
-                        (s, True, depth, kernel, m.tie_mask(s, 1, z) if depth > 1 else 0)):
-                k = self.option_at.get(key)
-                if k is not None:
-                    weights[k] = 1.0
+            if kp is None:
+                kernel = np.zeros(len(points), int)
+            else:
+                index = {v: i for i, v in enumerate(param_values(m.kernel_params[kp]))}
+                kernel = np.array([index[params[m.kernel_params[kp].name]]
+                                   for params in points])
+            for repeat in (False, True):
+                mask = np.zeros(len(points), int)
+                for bit, t in enumerate(m.block_ties(s, int(repeat))):
+                    mask |= (z[:, t.pair[0]] == z[:, t.pair[1]]).astype(int) << bit
+                if repeat:
+                    mask[depth <= 1] = 0  # a single repeated option at depth 1
+                option = self.option_table[(s, repeat)][depth if repeat else 1, kernel, mask]
+                found = option >= 0
+                weights[rows[found], option[found]] = 1.0
         return z, weights
 
     def point_score(self, params: dict[str, Any]) -> float:
@@ -652,8 +671,7 @@ class HullRelaxation:
         (:meth:`verify_objective` checks them), and far cheaper than recounts (one matrix
         product per term for all the points), so a local search can pass over candidates
         that cannot beat its best."""
-        zs, ws = zip(*(self.point(params) for params in points), strict=True)
-        z, weights = np.array(zs), np.array(ws)  # (points, n), (points, options)
+        z, weights = self.points(points)  # (points, n), (points, options)
         _, ent_y, ent_z, ent_c = self.entropy_forms
         no, g, n = self.option_entropy_z.shape
         # each point's active options' entropy rows on z, summed: (points, groups, n)
@@ -681,7 +699,7 @@ class HullRelaxation:
         negative exponent it grows with every size, so no design of the box takes a size
         past its count (0: none fits at all). Tighter boxes give tighter planes."""
         counts = [len(c) for c in candidates]
-        blocked = ~np.array([self.allows(o, box) for o in self.options] + [True, False])
+        blocked = ~np.append(self.allowed_options(box), [True, False])
         for name in self.monotone_costs:
             # the cheapest completion grows with each candidate, so the candidates that fit
             # are a prefix of each variable's: found on a coarse stride of every variable
@@ -723,8 +741,16 @@ class HullRelaxation:
         copy of the stage's variables is z at a point), and every monomial of every budgeted
         cost with the option that holds it (-1: the stem and head, always there)."""
         m = self.model
-        self.option_at = {(o.stage, o.repeat, o.depth if o.repeat else 1, o.kernel, o.mask): k
-                          for k, o in enumerate(self.options)}
+        # per (stage, block kind): [depth, kernel, tie mask] -> option (-1: none), for
+        # :meth:`points`
+        masks = 1 << max(len(m.block_ties(s, b)) for s in range(m.num_stages) for b in (0, 1))
+        shape = (1 + max(o.depth for o in self.options),
+                 1 + max(o.kernel for o in self.options), masks)
+        self.option_table = {(s, repeat): np.full(shape, -1)
+                             for s in range(m.num_stages) for repeat in (False, True)}
+        for k, o in enumerate(self.options):
+            self.option_table[(o.stage, o.repeat)][o.depth if o.repeat else 1, o.kernel,
+                                                   o.mask] = k
         ent_x = self.entropy_forms[0]
         self.option_entropy_z = np.zeros((self.no, len(self.groups), m.n))
         for k, o in enumerate(self.options):

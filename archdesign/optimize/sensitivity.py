@@ -19,7 +19,7 @@ def shadow_prices(relax: HullRelaxation, box: NodeBox,
                   z0: np.ndarray) -> dict[str, dict[str, float]]:
     """d(score)/d(budget) per budget (``per_unit``, ``per_10_percent``) at the design with
     log sizes ``z0``, whose depths and kernels ``box`` fixes."""
-    weights = np.array([1.0 if relax.allows(o, box) else 0.0 for o in relax.options])
+    weights = relax.allowed_options(box).astype(float)
     sol = relax.solve(box, tangent_at=relax.group_values(z0, weights))
     out: dict[str, dict[str, float]] = {}
     if sol is None or not math.isfinite(sol.value):
