@@ -48,7 +48,7 @@ from archdesign.errors import InputError
 from archdesign.layers import block_key, blocks
 from archdesign.objectives import DeepMAD
 from archdesign.objectives.deepmad import block_entropy, groups
-from archdesign.optimize.local import figure_merit_bounds
+from archdesign.optimize.local import by_group, figure_merit_bounds
 from archdesign.optimize.posynomial import ModelingError, other_assignments, param_values
 from archdesign.optimize.problem import Evaluation, Problem
 from archdesign.optimize.relaxation import BOUND_MARGIN, INACCURATE_MARGIN, solve_clarabel
@@ -772,23 +772,19 @@ class ChoiceSolver(BranchAndBound[ChoiceNode]):
         breaks a design rule (:func:`figure_merit_bounds`, to ``SCREEN_MARGIN``)."""
         if not self.screen:
             return None
-        out: list[tuple[int, float]] = [(0, 0.0)] * len(cands)
-        by_combo: dict[int, list[int]] = {}
-        for i, cand in enumerate(cands):
-            by_combo.setdefault(self.combo_of(cand), []).append(i)
         b = self.problem.budgets
-        for combo, idx in by_combo.items():
+
+        def bounds(combo: int, group: list[dict[str, Value]]) -> list[tuple[int, float]]:
             model = self.models[combo]
-            x = np.array([model.indicator(cands[i]) for i in idx])
+            x = np.array([model.indicator(cand) for cand in group])
             fig = model_figures(model, self.objective, x, b.batch, b.dtype)
             over = np.array([fig[name] / limit for name, limit in self.problem.limits.items()]
-                            ).reshape(-1, len(idx))
+                            ).reshape(-1, len(group))
             ruled = np.logical_or((x[:, model.rule_excluded] > 0.5).any(axis=1),
                                   bool(model.rules_violated))
-            for i, bound in zip(idx, figure_merit_bounds(fig["score"], over, SCREEN_MARGIN,
-                                                         ruled), strict=True):
-                out[i] = bound
-        return out
+            return figure_merit_bounds(fig["score"], over, SCREEN_MARGIN, ruled)
+
+        return by_group(cands, self.combo_of, bounds)
 
     def moves(self, params: dict[str, Value], fixed_names: set[str]
               ) -> list[tuple[str, dict[str, Value]]]:

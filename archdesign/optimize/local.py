@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -144,6 +145,21 @@ class LocalSearch:
             if self._merit(ev) > best_merit:
                 best, best_merit = ev, self._merit(ev)
         return best, best_merit
+
+
+def by_group(cands: list[dict[str, Value]], group_of: Callable[[dict[str, Value]], int],
+             bounds_of: Callable[[int, list[dict[str, Value]]], list[tuple[int, float]]]
+             ) -> list[tuple[int, float]]:
+    """Merit bounds of candidates from a model per group (an optimizer's models are one per
+    assignment of the parameters it enumerates): ``bounds_of(group, its candidates)``."""
+    out: list[tuple[int, float]] = [(0, 0.0)] * len(cands)
+    groups: dict[int, list[int]] = {}
+    for i, cand in enumerate(cands):
+        groups.setdefault(group_of(cand), []).append(i)
+    for group, idx in groups.items():
+        for i, bound in zip(idx, bounds_of(group, [cands[i] for i in idx]), strict=True):
+            out[i] = bound
+    return out
 
 
 def figure_merit_bounds(score: np.ndarray, over: np.ndarray, margin: float,

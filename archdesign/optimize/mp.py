@@ -50,7 +50,7 @@ from archdesign.objectives import DeepMAD, Objective, get_objective
 from archdesign.optimize.branching import Node, PseudoCosts, Split, split
 from archdesign.optimize.choices import ChoiceSolver
 from archdesign.optimize.choices import latency_certified as choices_latency_certified
-from archdesign.optimize.local import LocalSearch, figure_merit_bounds
+from archdesign.optimize.local import LocalSearch, by_group, figure_merit_bounds
 from archdesign.optimize.posynomial import (
     LatencyTerms,
     Model,
@@ -195,18 +195,14 @@ class _Solver(BranchAndBound[Node]):
         to ``SCREEN_MARGIN``)."""
         if not self.screen:
             return None
-        out: list[tuple[int, float]] = [(0, 0.0)] * len(cands)
-        by_combo: dict[int, list[int]] = {}
-        for i, cand in enumerate(cands):
-            by_combo.setdefault(self.combo_of(cand), []).append(i)
-        for combo, idx in by_combo.items():
-            score, costs = self.relaxations[combo].point_figures([cands[i] for i in idx])
+
+        def bounds(combo: int, group: list[dict[str, Value]]) -> list[tuple[int, float]]:
+            score, costs = self.relaxations[combo].point_figures(group)
             over = np.array([costs[name] / limit for name, limit in self.screened.items()]
-                            ).reshape(-1, len(idx))
-            for i, bound in zip(idx, figure_merit_bounds(score, over, SCREEN_MARGIN),
-                                strict=True):
-                out[i] = bound
-        return out
+                            ).reshape(-1, len(group))
+            return figure_merit_bounds(score, over, SCREEN_MARGIN)
+
+        return by_group(cands, self.combo_of, bounds)
 
     # -- steps within the ratio constraints ---------------------------------------------
 
