@@ -37,6 +37,9 @@ class LocalSearch:
         self.cache: dict[tuple[Any, ...], Evaluation] = {}
         self.searched: set[tuple[Any, ...]] = set()  # local-search starts already run
         self.incumbent: Evaluation | None = None
+        # whether merit_bounds may pass over candidates (off where every evaluated design
+        # is wanted, for a front: then each candidate is recounted)
+        self.screen = True
 
     def step(self, params: dict[str, Value], moved: str) -> dict[str, Value] | None:
         """The candidate a grid step of ``moved`` gives (None: the space rejects it); an

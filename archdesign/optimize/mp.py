@@ -162,9 +162,7 @@ class _Solver(BranchAndBound[Node]):
         self.grid_index = [{v: k for k, v in enumerate(g)} for g in self.grids]
         self.size_index = {p.name: i for i, p in enumerate(self.sizes)}
         self.ratios = self.models[0].ratios
-        # pass over candidates the relaxation's exact terms rule out (off when every
-        # evaluated design is wanted, for the front)
-        self.screen = screen
+        self.screen = screen  # see LocalSearch.screen
         self.screened = {name: limit for name, limit in problem.limits.items()
                          if name in self.relaxations[0].point_costs or name == "rho"}
         self.pseudo_costs = PseudoCosts()
