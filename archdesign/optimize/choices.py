@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import cvxpy as cp
 import numpy as np
@@ -412,14 +412,27 @@ def verify(space: SearchSpace, problem: Problem, objective: DeepMAD, model: Choi
 
 Models = tuple[Structure, list[dict[str, Value]], list[ChoiceModel]]
 # the models built within a :func:`shared_models` block, by what they depend on
-_SHARED: ContextVar[dict[tuple[Any, ...], Models] | None] = ContextVar("choice_models",
-                                                                       default=None)
+_SHARED: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("shared_models",
+                                                                    default=None)
+T = TypeVar("T")
+
+
+def shared(key: tuple[Any, ...], build: Callable[[], T]) -> T:
+    """``build()``, or within a :func:`shared_models` block what it gave for ``key`` (all
+    that the value depends on) the first time."""
+    memo = _SHARED.get()
+    if memo is None:
+        return build()
+    if key not in memo:
+        memo[key] = build()
+    return cast(T, memo[key])
 
 
 @contextmanager
 def shared_models() -> Iterator[None]:
     """Within the block, problems that differ only in their budgets (the levels of one
-    MP seeding sweep) probe the space and build and verify its models once: none of it
+    MP seeding sweep) probe the space and build and verify its models once (the per-block
+    models here, the posynomial models of :mod:`~archdesign.optimize.mp`): none of it
     reads a budget."""
     token = _SHARED.set({})
     try:
@@ -439,20 +452,19 @@ def choice_models(problem: Problem, held: dict[str, Value]) -> Models:
     key = (space.source, space.name, tuple(sorted(held.items())), type(objective).__name__,
            repr(sorted(vars(objective).items())), problem.rules, problem.hardware,
            None if latency is None else latency.kind, b.batch, b.dtype)
-    shared = _SHARED.get()
-    if shared is not None and key in shared:
-        return shared[key]
-    st = probe_structure(space, held)
-    combos = [{**c, **held} for c in other_assignments([space.parameter(name)
-                                                        for name in st.outer])]
-    models = []
-    for combo in combos:
-        model = build_choice_model(space, problem, objective, st, combo)
-        verify(space, problem, objective, model)
-        models.append(model)
-    if shared is not None:
-        shared[key] = (st, combos, models)
-    return st, combos, models
+
+    def build() -> Models:
+        st = probe_structure(space, held)
+        combos = [{**c, **held} for c in other_assignments([space.parameter(name)
+                                                            for name in st.outer])]
+        models = []
+        for combo in combos:
+            model = build_choice_model(space, problem, objective, st, combo)
+            verify(space, problem, objective, model)
+            models.append(model)
+        return st, combos, models
+
+    return shared(key, build)
 
 
 @dataclass

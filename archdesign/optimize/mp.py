@@ -35,6 +35,7 @@ space's ratio constraints and the design rules. Variables: every width and expan
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -48,7 +49,7 @@ from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel, roofline_constants
 from archdesign.objectives import DeepMAD, Objective, get_objective
 from archdesign.optimize.branching import Node, PseudoCosts, Split, split
-from archdesign.optimize.choices import ChoiceSolver
+from archdesign.optimize.choices import ChoiceSolver, shared
 from archdesign.optimize.choices import latency_certified as choices_latency_certified
 from archdesign.optimize.local import LocalSearch, by_group, figure_merit_bounds
 from archdesign.optimize.posynomial import (
@@ -149,7 +150,8 @@ class _Solver(BranchAndBound[Node]):
                                    for k, v in fixed.items()}, tolerance, max_nodes, time_limit)
         others = [p for p in kinds["other"] if p.name not in self.fixed]
         self.combos = [{**c, **self.fixed} for c in other_assignments(others)]
-        self.models = [build_model(space, c) for c in self.combos]
+        self.models = [shared((space.source, space.name, "posynomial", tuple(sorted(c.items()))),
+                              functools.partial(build_model, space, c)) for c in self.combos]
         self.latency_modeled = (problem.budgets.latency_ms is not None
                                 and isinstance(problem.latency, RooflineModel))
         self.relaxations = [HullRelaxation(m, problem.budgets, self.objective, problem.rules,

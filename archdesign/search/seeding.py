@@ -89,7 +89,7 @@ def mp_seeds(config: SearchConfig, extent: SpaceExtent, count: int = MP_SWEEP_PO
     explored: list[dict[str, Value]] = []  # designs on each MP's way, non-dominated
     failures: list[str] = []
     started = time.perf_counter()
-    with shared_models():  # a per-block space's models do not depend on the budgets
+    with shared_models():  # the space's models do not depend on the budgets
         for level in levels.tolist():
             field = _MP_BUDGETS[swept]
             budgets = Budgets(**{**native, field: min(level, native.get(field, math.inf))},
