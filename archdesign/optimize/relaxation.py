@@ -522,9 +522,7 @@ class HullRelaxation:
         ns = self.model.num_stages
         low: dict[tuple[int, bool, int], float] = {}
         high: dict[tuple[int, bool, int], float] = {}
-        vecs, consts = self.option_entropy_rows
-        lows = consts + np.minimum(vecs * box.lo, vecs * box.hi).sum(axis=1)
-        highs = consts + np.maximum(vecs * box.lo, vecs * box.hi).sum(axis=1)
+        lows, highs = interval(*self.option_entropy_rows, box.lo, box.hi)
         for o, lo, hi, allowed in zip(self.options, lows.tolist(), highs.tolist(),
                                       self.allowed_options(box), strict=True):
             if allowed:
@@ -559,10 +557,9 @@ class HullRelaxation:
         allowed = self.allowed_options(box).astype(float)
         for s in range(self.model.num_stages):
             for repeat in (False, True):
-                family = [allowed[k] for k, o in enumerate(self.options)
-                          if o.stage == s and o.repeat == repeat]
-                if family and not any(family):  # (a decided tie no design can hold)
-                    return None
+                family = self.families.get((s, repeat))
+                if family is not None and not allowed[family].any():
+                    return None  # (a decided tie no design can hold)
         self.lo.value, self.hi.value = box.lo, box.hi
         self.allowed.value = allowed
         slot_lo, slot_hi = np.zeros(self.nx), np.zeros(self.nx)
@@ -789,6 +786,7 @@ class HullRelaxation:
         families: dict[tuple[int, bool], list[int]] = {}
         for k, o in enumerate(self.options):
             families.setdefault((o.stage, o.repeat), []).append(k)
+        self.families = {key: np.array(ks) for key, ks in families.items()}
         width = max((len(ks) for ks in families.values()), default=0)
         self.option_families = np.array([ks + [self.no + 1] * (width - len(ks))
                                          for ks in families.values()], int)
@@ -972,8 +970,8 @@ def _matrix(entries: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp
     return sp.csr_matrix((vals, (rows, cols)), shape=shape)
 
 
-def interval(vec: np.ndarray, const: float, lo: np.ndarray,
-             hi: np.ndarray) -> tuple[float, float]:
-    low = const + float(np.sum(np.minimum(vec * lo, vec * hi)))
-    high = const + float(np.sum(np.maximum(vec * lo, vec * hi)))
+def interval(vec: np.ndarray, const: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[Any, Any]:
+    """The range of vec·z + const over the box [lo, hi]: of each row, for a matrix."""
+    low = const + np.minimum(vec * lo, vec * hi).sum(axis=-1)
+    high = const + np.maximum(vec * lo, vec * hi).sum(axis=-1)
     return low, high
