@@ -178,6 +178,7 @@ class HullRelaxation:
                                                            mask))
                                 offset += len(flat)
         self.nx, self.no = max(offset, 1), len(self.options)
+        self._index_options()
         # the options that share cone rows: each first block alone, and the repeated blocks
         # of a (stage, kernel, ties) together (weighted by their block counts)
         grouped: dict[tuple[int, int, int], list[int]] = {}
@@ -497,26 +498,64 @@ class HullRelaxation:
     # -- nodes ---------------------------------------------------------------------------
 
     def allowed_options(self, box: NodeBox) -> np.ndarray:
-        """Which options the box allows (a bool per option; kept on the box)."""
+        """Which options the box allows (a bool per option; kept on the box): those at a
+        depth and kernel the box holds, agreeing with every tie it decides, not untied where
+        the box holds both widths at one value, and with a common range for the widths
+        they tie."""
         if box.allowed is None:
-            box.allowed = np.array([self.allows(o, box) for o in self.options], bool)
+            ok = np.ones(self.no, bool)
+            for options, chosen in ((self.depth_options, box.depths),
+                                    (self.kernel_options, box.kernels)):
+                for p, (ks, values) in options.items():  # values: small ints
+                    member = np.zeros(int(values.max()) + 1, bool)
+                    member[[v for v in chosen[p] if v < len(member)]] = True
+                    ok[ks] &= member[values]
+            for tie, (ks, held) in self.tie_options.items():
+                decided = box.ties.get(tie)
+                if decided is not None:
+                    ok[ks[held != decided]] = False
+                i, j = tie.pair
+                if box.lo[i] == box.hi[i] == box.lo[j] == box.hi[j]:
+                    ok[ks[~held]] = False  # the box holds the two widths equal
+            for group, ks in self.tied_groups:  # tied widths need a common range
+                if box.lo[group].max() > box.hi[group].min():
+                    ok[ks] = False
+            box.allowed = ok
         return box.allowed
 
-    def allows(self, o: Option, box: NodeBox) -> bool:
+    def _index_options(self) -> None:
+        """What :meth:`allowed_options` and :meth:`solve` read, per option: its depth and
+        kernel under their parameters, the ties it decides, the widths its ties join, and
+        the variable of every slot of its copy."""
         m = self.model
-        dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
-        for b, tie in enumerate(self.option_ties(o)):
-            held = bool(o.mask >> b & 1)
-            if box.ties.get(tie, held) != held:
-                return False  # the node decided the tie the other way
-            i, j = tie.pair
-            if not held and box.lo[i] == box.hi[i] == box.lo[j] == box.hi[j]:
-                return False  # the box holds the two widths equal
-        for group in components(self.held(o)):  # tied widths need a common range
-            if max(box.lo[i] for i in group) > min(box.hi[i] for i in group):
-                return False
-        return ((not o.repeat or dp is None or o.depth in box.depths[dp])
-                and (kp is None or o.kernel in box.kernels[kp]))
+        depth: dict[int, list[tuple[int, int]]] = {}
+        kernel: dict[int, list[tuple[int, int]]] = {}
+        ties: dict[Tie, list[tuple[int, bool]]] = {}
+        groups: dict[tuple[int, ...], list[int]] = {}
+        self.slot_var = np.zeros(self.nx, int)
+        slot_groups: list[list[int]] = []
+        for k, o in enumerate(self.options):
+            dp, kp = m.stage_depth[o.stage][0], m.stage_kernel[o.stage]
+            if o.repeat and dp is not None:
+                depth.setdefault(dp, []).append((k, o.depth))
+            if kp is not None:
+                kernel.setdefault(kp, []).append((k, o.kernel))
+            for b, tie in enumerate(self.option_ties(o)):
+                ties.setdefault(tie, []).append((k, bool(o.mask >> b & 1)))
+            self.slot_var[o.offset:o.offset + len(o.support)] = o.support
+            for group in components(self.held(o)):
+                groups.setdefault(tuple(sorted(group)), []).append(k)
+                slot_groups.append([o.offset + o.support.index(i) for i in group])
+
+        def arrays(pairs: list[tuple[int, Any]]) -> tuple[np.ndarray, np.ndarray]:
+            return np.array([k for k, _ in pairs], int), np.array([v for _, v in pairs])
+
+        self.depth_options = {p: arrays(v) for p, v in depth.items()}
+        self.kernel_options = {p: arrays(v) for p, v in kernel.items()}
+        self.tie_options = {tie: arrays(v) for tie, v in ties.items()}
+        self.tied_groups = [(np.array(g), np.array(ks)) for g, ks in groups.items()]
+        # the slots of each tied group of each option: they share their common range
+        self.tied_slots = [np.array(slots) for slots in slot_groups]
 
     def entropy_bounds(self, box: NodeBox) -> tuple[np.ndarray, np.ndarray]:
         """Interval bounds of every S_g over the node."""
@@ -563,14 +602,9 @@ class HullRelaxation:
                     return None  # (a decided tie no design can hold)
         self.lo.value, self.hi.value = box.lo, box.hi
         self.allowed.value = allowed
-        slot_lo, slot_hi = np.zeros(self.nx), np.zeros(self.nx)
-        for o in self.options:
-            sup = list(o.support)
-            slot_lo[o.offset:o.offset + len(sup)] = box.lo[sup]
-            slot_hi[o.offset:o.offset + len(sup)] = box.hi[sup]
-            for group in components(self.held(o)):  # tied widths: their common range
-                slots = [o.offset + o.support.index(i) for i in group]
-                slot_lo[slots], slot_hi[slots] = slot_lo[slots].max(), slot_hi[slots].min()
+        slot_lo, slot_hi = box.lo[self.slot_var], box.hi[self.slot_var]
+        for slots in self.tied_slots:  # tied widths: their common range
+            slot_lo[slots], slot_hi[slots] = slot_lo[slots].max(), slot_hi[slots].min()
         self.slot_lo.value, self.slot_hi.value = slot_lo, slot_hi
         f_lo, f_hi, s_lo, s_hi = self.plane_bounds(box)
         if lower is not None and math.isfinite(lower):
@@ -681,9 +715,10 @@ class HullRelaxation:
         penalty = np.array([self.objective.depth_penalty([round(float(d)) for d in row])
                             for row in depths])
         score = (f * s) @ self.alpha - penalty
-        counts = np.hstack([weights * self.multipliers, np.ones((len(points), 1))])
-        costs = {name: (np.exp(z @ exps.T + log_c) * counts[:, owner]).sum(axis=1)
-                 for name, (exps, log_c, owner) in self.point_costs.items()}
+        held = np.hstack([weights, np.ones((len(points), 1)), np.zeros((len(points), 1))])
+        costs = {name: (np.exp(z @ exps.T + log_c) * (held @ self.cost_holders[name].T)
+                        ).sum(axis=1)
+                 for name, (exps, log_c) in self.point_costs.items()}
         conv_y, conv_c = self.conv_forms  # ρ_g = L_g / exp(2·S_g / L_g), at most over g
         convs = np.maximum(weights @ conv_y.T + conv_c, 1e-300)
         costs["rho"] = np.where(convs >= 1, convs * np.exp(-2 * s / convs), 0.0).max(axis=1)
@@ -719,7 +754,7 @@ class HullRelaxation:
               candidates: list[np.ndarray], at: list[np.ndarray]) -> list[np.ndarray]:
         """Whether ``name``'s cheapest completion of the box fits its budget with size i
         at ``candidates[i][at[i]]`` and every other size at its lower end, per size i."""
-        exps, log_c, _ = self.point_costs[name]
+        exps, log_c = self.point_costs[name]
         base = np.exp(exps @ box.lo + log_c)
         # per point, each holder's cost: the box's lower end plus what size i's move adds
         # to the monomials it moves
@@ -759,12 +794,17 @@ class HullRelaxation:
         self.option_entropy_rows = (
             np.array([vec for vec, _, _ in entropies]).reshape(self.no, m.n),
             np.array([const for _, const, _ in entropies]))
-        holders = [(k, m.parts[o.key]) for k, o in enumerate(self.options)]
-        holders += [(-1, m.parts[key]) for key in ((-1, 0, 0), (m.num_stages, 0, 0))]
-        self.point_costs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        # for budget_caps: each monomial's cost by option (its block count) or the stem and
-        # head (the next column; the last one pads the families); per stage and block
-        # kind, the options of which a design takes exactly one; the monomials of each size
+        # the blocks' parts, each with the options that hold it (options at other depths
+        # hold the same repeated block); -1: the stem and head, always there
+        holders: dict[tuple[int, int, int], list[int]] = {}
+        for k, o in enumerate(self.options):
+            holders.setdefault(o.key, []).append(k)
+        for key in ((-1, 0, 0), (m.num_stages, 0, 0)):
+            holders[key] = [-1]
+        # each monomial of each budgeted cost (exponents, log coefficient), and its count
+        # in each option (the block count), in the stem and head (the next column) and
+        # in the padding of the families (the last)
+        self.point_costs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.cost_holders: dict[str, np.ndarray] = {}
         # per size: the monomials it moves, their exponents of it and their holder rows
         self.var_rows: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
@@ -773,12 +813,13 @@ class HullRelaxation:
         for name in COSTS:
             if name not in self.limits:
                 continue
-            rows = [(k, mono) for k, part in holders for mono in part.costs[name]]
+            rows = [(ks, mono) for key, ks in holders.items()
+                    for mono in m.parts[key].costs[name]]
             exps = np.array([mono.exps for _, mono in rows], float).reshape(len(rows), m.n)
-            owner = np.array([k for k, _ in rows], int)
-            self.point_costs[name] = (exps, np.log([mono.coef for _, mono in rows]), owner)
+            self.point_costs[name] = (exps, np.log([mono.coef for _, mono in rows]))
             holder = np.zeros((len(rows), self.no + 2))  # options, stem and head, padding
-            holder[np.arange(len(rows)), owner % (self.no + 1)] = [counts[k] for k in owner]
+            for r, (ks, _) in enumerate(rows):
+                holder[r, [k % (self.no + 1) for k in ks]] = [counts[k] for k in ks]
             self.cost_holders[name] = holder
             moved = [np.flatnonzero(exps[:, i]) for i in range(m.n)]
             self.var_rows[name] = [(r, exps[r, i], holder[r]) for i, r in enumerate(moved)]
