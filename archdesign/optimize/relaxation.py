@@ -712,8 +712,8 @@ class HullRelaxation:
         f = z @ np.array([grp["f"][0] for grp in self.groups]).T \
             + np.array([grp["f"][1] for grp in self.groups])
         depths = weights @ self.depth_rows.T + self.depth_const
-        penalty = np.array([self.objective.depth_penalty([round(float(d)) for d in row])
-                            for row in depths])
+        penalty = np.array([self._depth_penalty(tuple(row))
+                            for row in np.rint(depths).astype(int).tolist()])
         score = (f * s) @ self.alpha - penalty
         held = np.hstack([weights, np.ones((len(points), 1)), np.zeros((len(points), 1))])
         costs = {name: (np.exp(z @ exps.T + log_c) * (held @ self.cost_holders[name].T)
@@ -723,6 +723,14 @@ class HullRelaxation:
         convs = np.maximum(weights @ conv_y.T + conv_c, 1e-300)
         costs["rho"] = np.where(convs >= 1, convs * np.exp(-2 * s / convs), 0.0).max(axis=1)
         return score, costs
+
+    def _depth_penalty(self, depths: tuple[int, ...]) -> float:
+        """The objective's depth penalty, once per depths (a search's candidates share a
+        few)."""
+        out = self.penalties.get(depths)
+        if out is None:
+            out = self.penalties[depths] = self.objective.depth_penalty(depths)
+        return out
 
     def budget_caps(self, box: NodeBox, candidates: list[np.ndarray]) -> list[int]:
         """How many of each size variable's ``candidates`` (its grid's log values in the
@@ -790,6 +798,7 @@ class HullRelaxation:
             for i, var in enumerate(o.support):
                 self.option_entropy_z[k, :, var] += ent_x[:, o.offset + i]
         self.multipliers = np.array([o.multiplier for o in self.options], float)
+        self.penalties: dict[tuple[int, ...], float] = {}
         entropies = [self.option_entropy(o) for o in self.options]  # for entropy_bounds
         self.option_entropy_rows = (
             np.array([vec for vec, _, _ in entropies]).reshape(self.no, m.n),
