@@ -667,19 +667,19 @@ class HullRelaxation:
         m = self.model
         z = np.log(np.array([[float(params[p.name]) for p in m.variables] for params in points]
                             ).reshape(len(points), m.n))
+        depths = np.array([[int(params[p.name]) for p in m.depth_params] for params in points],
+                          int).reshape(len(points), len(m.depth_params))
+        kernels = np.array([[index[params[p.name]] for p, index
+                             in zip(m.kernel_params, self.kernel_index, strict=True)]
+                            for params in points], int).reshape(len(points),
+                                                                len(m.kernel_params))
         weights = np.zeros((len(points), self.no))
         rows = np.arange(len(points))
         for s in range(m.num_stages):
             dp, fixed_depth = m.stage_depth[s]
-            depth = np.full(len(points), fixed_depth) if dp is None else \
-                np.array([int(params[m.depth_params[dp].name]) for params in points])
+            depth = np.full(len(points), fixed_depth) if dp is None else depths[:, dp]
             kp = m.stage_kernel[s]
-            if kp is None:
-                kernel = np.zeros(len(points), int)
-            else:
-                index = {v: i for i, v in enumerate(param_values(m.kernel_params[kp]))}
-                kernel = np.array([index[params[m.kernel_params[kp].name]]
-                                   for params in points])
+            kernel = np.zeros(len(points), int) if kp is None else kernels[:, kp]
             for repeat in (False, True):
                 mask = np.zeros(len(points), int)
                 for bit, t in enumerate(m.block_ties(s, int(repeat))):
@@ -798,6 +798,8 @@ class HullRelaxation:
             for i, var in enumerate(o.support):
                 self.option_entropy_z[k, :, var] += ent_x[:, o.offset + i]
         self.multipliers = np.array([o.multiplier for o in self.options], float)
+        self.kernel_index = [{v: i for i, v in enumerate(param_values(p))}
+                             for p in m.kernel_params]
         self.penalties: dict[tuple[int, ...], float] = {}
         entropies = [self.option_entropy(o) for o in self.options]  # for entropy_bounds
         self.option_entropy_rows = (
