@@ -352,7 +352,7 @@ class HullRelaxation:
             limit = 1e-12
         rows = self.cone_rows
         linear = np.zeros(self.no)
-        kernels: list[list[list[int]]] = []  # per kernel: per alternative, its cone rows
+        kernels: list[list[list[int]]] = []  # per kernel: per alternative, its terms
         for ks in self.option_groups:
             block_kernels, constant = block_of(self.options[ks[0]].key)
             for k in ks:
@@ -398,7 +398,7 @@ class HullRelaxation:
         m = self.model
         factor = self.bytes_per_element / self.limits["peak_activation_bytes"]
         rows = self.cone_rows
-        sums: list[tuple[int, int, float]] = []  # (constraint, cone row)
+        sums: list[tuple[int, int, float]] = []  # (constraint, term)
         weights: list[tuple[int, int, float]] = []  # (constraint, option, weight)
         n_cons = 0
         for ks in self.option_groups:
