@@ -466,6 +466,25 @@ def test_node_problem_is_dpp_and_its_deepmad_terms_match_the_objective(name: str
             DeepMAD().score(space.decode(params)), rel=1e-9)
 
 
+def test_budgets_share_the_cone_rows_of_monomials_that_differ_by_a_constant() -> None:
+    """At a fixed resolution a conv's FLOPs are its parameters times its output's size,
+    and a live set's bytes are an output's: FLOPs and peak memory add no exponential-cone
+    row to those of the params budget (each row a monomial over a group of options)."""
+    model = build_model(get_space("deepmad-mbconv"), {"resolution": 224})
+
+    def cone_rows(**limits: float) -> int:
+        relax = HullRelaxation(model, Budgets(rho=0.5, **limits), DeepMAD(), DesignRules())
+        rows = sum(c.args[0].shape[0] for c in relax.problem.constraints
+                   if isinstance(c, cp.constraints.ExpCone))
+        assert rows == len(relax.cone_rows.log_c)
+        return rows
+
+    assert cone_rows(flops=4.5e9) == 162
+    assert cone_rows(peak_activation_bytes=3e7) == 129
+    assert cone_rows(params=29e6) == 225
+    assert cone_rows(flops=4.5e9, params=29e6, peak_activation_bytes=3e7) == 225
+
+
 def test_the_relaxation_is_exact_at_decreasing_widths_and_at_expansion_free_blocks() -> None:
     """Without the monotone-width rule (the search's MP seeding) the relaxation's score at
     a point with decreasing stage widths is the objective's; where a block's hidden width
