@@ -27,12 +27,13 @@ from archdesign.spaces import Value
 
 # Steps of the local search run from the rounding of every node taken off the heap: single
 # grid steps, and paired ones where those stall (cheap since candidates are screened by
-# the relaxation's exact figures; without them DeepMAD-29M at 288 px took 1,001 nodes).
+# the relaxation's exact figures; without them the free-bottleneck ResNet-50 problem took
+# 315 nodes instead of 213, DeepMAD-29M 125 instead of 9: bench_mp).
 LOCAL_STEPS = 8
 # Paired-move steps that polish every new incumbent found in the loop: trades between two
 # parameters (a width up, a depth down) that single steps cannot make within the budgets.
-# On the free-bottleneck ResNet-50 problem this closes the 1% gap in 207 nodes instead of
-# 681; DeepMAD-89M's incumbent found by a rounding, left unpolished, kept 1,000 nodes open.
+# DeepMAD-89M's incumbent found by a rounding, left unpolished, kept 1,000 nodes open
+# (7 with it).
 POLISH_STEPS = 30
 
 
@@ -90,8 +91,8 @@ class BranchAndBound(LocalSearch, Generic[N]):
         screening each is a recount), and a longer one from any incumbent found
         in the loop and not yet polished (by this search, or by the rounding of a node
         bounded since). The roots' incumbent is left as its own search ends: polishing it
-        too took the search down a worse path on DeepMAD-29M at 288 px (1,001 nodes at a
-        1.26% gap instead of 151 at 0.23%; bench_mp)."""
+        too took the search down a worse path on the free-bottleneck ResNet-18 problem
+        (763 nodes instead of 457 to the same 0.98% gap; bench_mp)."""
         self.local_search(self.round_solution(node, node.sol), max_steps=LOCAL_STEPS,
                           pairs=self.screen)
         if self.incumbent is not None and self.incumbent is not self.polished:
