@@ -432,8 +432,8 @@ def shared(key: tuple[Any, ...], build: Callable[[], T]) -> T:
 def shared_models() -> Iterator[None]:
     """Within the block, problems that differ only in their budgets (the levels of one
     MP seeding sweep) probe the space and build and verify its models once (the per-block
-    models here, the posynomial models of :mod:`~archdesign.optimize.mp`): none of it
-    reads a budget."""
+    models here; the posynomial models of :mod:`~archdesign.optimize.mp`, their roofline
+    latency terms and the checks of their relaxations' terms): none of it reads a budget."""
     token = _SHARED.set({})
     try:
         yield

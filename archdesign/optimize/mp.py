@@ -150,15 +150,22 @@ class _Solver(BranchAndBound[Node]):
                                    for k, v in fixed.items()}, tolerance, max_nodes, time_limit)
         others = [p for p in kinds["other"] if p.name not in self.fixed]
         self.combos = [{**c, **self.fixed} for c in other_assignments(others)]
-        self.models = [shared((space.source, space.name, "posynomial", tuple(sorted(c.items()))),
-                              functools.partial(build_model, space, c)) for c in self.combos]
+        # what each assignment's models and checks are shared under within a sweep
+        # (:func:`~archdesign.optimize.choices.shared_models`): none of them reads a budget
+        keys = [(space.source, space.name, tuple(sorted(c.items()))) for c in self.combos]
+        self.models = [shared((key[0], key[1], "posynomial", key[2]),
+                              functools.partial(build_model, space, c))
+                       for key, c in zip(keys, self.combos, strict=True)]
         self.latency_modeled = (problem.budgets.latency_ms is not None
                                 and isinstance(problem.latency, RooflineModel))
         self.relaxations = [HullRelaxation(m, problem.budgets, self.objective, problem.rules,
-                                           self._latency_terms(m))
-                            for m in self.models]
-        for relax in self.relaxations:  # its DeepMAD terms, checked against the objective
-            relax.verify_objective(space)
+                                           self._latency_terms(key, m))
+                            for key, m in zip(keys, self.models, strict=True)]
+        objective = repr(sorted(vars(self.objective).items()))
+        for key, relax in zip(keys, self.relaxations, strict=True):
+            # its DeepMAD terms and budgeted costs, checked against the objective and model
+            shared((*key, "verified", objective, tuple(sorted(relax.point_costs))),
+                   functools.partial(relax.verify_objective, space))
         self.grids = [grid(p) for p in self.sizes]
         self.log_grids = [np.log(np.array(g)) for g in self.grids]
         self.grid_index = [{v: k for k, v in enumerate(g)} for g in self.grids]
@@ -169,18 +176,26 @@ class _Solver(BranchAndBound[Node]):
                          if name in self.relaxations[0].point_costs or name == "rho"}
         self.pseudo_costs = PseudoCosts()
 
-    def _latency_terms(self, model: Model) -> tuple[RooflineModel,
-                                                    dict[tuple[int, int, int], LatencyTerms]
-                                                    ] | None:
-        """The roofline latency of every block as posynomials, checked against the model."""
+    def _latency_terms(self, key: tuple[Any, ...], model: Model
+                       ) -> tuple[RooflineModel, dict[tuple[int, int, int], LatencyTerms]
+                                  ] | None:
+        """The roofline latency of every block as posynomials, checked against the model
+        (once per sweep: ``key`` names the model)."""
         roofline = self.problem.latency
         if not self.latency_modeled or not isinstance(roofline, RooflineModel):
             return None
         batch, dtype = self.problem.budgets.batch, self.problem.budgets.dtype
-        terms = {key: roofline_terms(part, roofline, batch, dtype)
-                 for key, part in model.parts.items()}
-        verify_latency(self.problem.space, model, roofline, terms, batch, dtype)
-        return roofline, terms
+
+        def build() -> dict[tuple[int, int, int], LatencyTerms]:
+            assert isinstance(roofline, RooflineModel)
+            terms = {k: roofline_terms(part, roofline, batch, dtype)
+                     for k, part in model.parts.items()}
+            verify_latency(self.problem.space, model, roofline, terms, batch, dtype)
+            return terms
+
+        return roofline, shared((*key, "latency", self.problem.hardware, roofline.kind,
+                                 repr(sorted(roofline.calibration.items())), batch, dtype),
+                                build)
 
     def combo_of(self, params: dict[str, Value]) -> int:
         """The index of the assignment of the unmodeled parameters ``params`` has."""

@@ -18,6 +18,7 @@ from archdesign.hardware.models import RooflineModel
 from archdesign.objectives import DeepMAD, effectiveness, get_objective
 from archdesign.optimize import Budgets, DesignRules, Problem, design
 from archdesign.optimize.branching import Node
+from archdesign.optimize.choices import shared_models
 from archdesign.optimize.mp import _Solver
 from archdesign.optimize.posynomial import (
     ModelingError,
@@ -444,6 +445,41 @@ def test_exact_optimum_under_a_calibrated_latency_budget(tiny_space: SearchSpace
     assert no_latency.latency_certified is None
     assert no_latency.figures["latency_ms"] > 2.8  # the budget binds
     assert no_latency.score > result.score
+
+
+def test_a_sweep_models_checks_and_prices_latency_once_per_assignment(
+        tiny_space: SearchSpace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a shared_models block (one MP seeding sweep) problems that differ in their
+    budgets reuse each assignment's model, its roofline latency terms and the check of
+    its relaxation's terms; another batch prices latency anew, and so does a problem
+    outside the block."""
+    checks: list[int] = []
+    verify = HullRelaxation.verify_objective
+
+    def counted(relax: HullRelaxation, space: SearchSpace, samples: int = 6) -> None:
+        checks.append(id(relax))
+        verify(relax, space, samples)
+
+    monkeypatch.setattr(HullRelaxation, "verify_objective", counted)
+
+    def solver(budgets: Budgets) -> _Solver:
+        return _Solver(Problem(tiny_space, budgets, hardware="rtx2080ti"), 0.005, 10, None, {})
+
+    with shared_models():
+        first = solver(Budgets(latency_ms=2.8, rho=0.3, batch=32))
+        again = solver(Budgets(latency_ms=3.5, flops=3e6, rho=0.3, batch=32))
+        other = solver(Budgets(latency_ms=2.8, rho=0.3, batch=1))
+    outside = solver(Budgets(latency_ms=2.8, rho=0.3, batch=32))
+    combos = len(first.models)
+    assert all(a is b for a, b in zip(again.models, first.models, strict=True))
+    assert outside.models[0] is not first.models[0]
+    for a, b in zip(first.relaxations, again.relaxations, strict=True):
+        assert a.latency is not None and b.latency is not None
+        assert b.latency[1] is a.latency[1]
+        assert other.relaxations[0].latency[1] is not a.latency[1]  # type: ignore[index]
+    # checked: first, again (it budgets FLOPs too), other (another batch: the same
+    # costs budgeted, so not again), outside
+    assert len(checks) == 3 * combos
 
 
 @pytest.mark.parametrize("name", ["resnet-bottleneck", "deepmad-mbconv", "mobilenet"])
