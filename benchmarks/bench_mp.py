@@ -13,8 +13,9 @@ enumerated exactly, at the FLOPs and params of RegNetX-200MF, -600MF and -3.2GF 
 RegNetX-600MF's latency on the calibrated rtx2080ti (ρ <= 0.5). For each, run the MP
 designer, then the reference-style evolutionary search and Optuna (TPE) each with 10x the
 MP's wall time, and print score, certified gap, nodes, wall and CPU time. The MP is bounded
-by nodes (its default limit), so its rows are the same on any machine; only the times (and
-so the baselines' budgets) vary. ``--quick``: ResNet-18 in both spaces and DeepMAD-29M, 100
+by nodes (its default limit), so its rows are the same whatever the load (a solver built
+for another CPU may round differently and take other paths); only the times (and so the
+baselines' budgets) vary. ``--quick``: ResNet-18 in both spaces and DeepMAD-29M, 100
 nodes, baselines at 2x (a smoke run). ``--problems``: a comma-separated subset of the row
 names; ``--no-baselines``: the MP rows alone.
 

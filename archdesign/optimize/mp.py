@@ -433,9 +433,9 @@ def design(space: str | SearchSpace, budgets: Budgets, objective: str | Objectiv
 
     ``tolerance``: stop once the bound is within this fraction of the incumbent (0: prove
     optimality). ``max_nodes``: return the best design, with its certified gap, once this
-    many relaxations are solved; a pure bound on work, so the answer is the same on any
-    machine. ``time_limit``: seconds, an optional cut on top of it; a design it cuts
-    depends on the machine's speed and load, and says so in its notes.
+    many relaxations are solved; a pure bound on work, so the answer is the same whatever
+    the machine's speed and load. ``time_limit``: seconds, an optional cut on top of it; a
+    design it cuts depends on the machine's speed and load, and says so in its notes.
     ``fixed``: space parameters held at given values (e.g. resolution).
     ``hardware``: a profile name; with ``budgets.latency_ms`` the latency (``latency_model``,
     by default the profile's own) is enforced exactly on every design. The roofline model
