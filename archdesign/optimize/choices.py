@@ -428,6 +428,11 @@ def shared(key: tuple[Any, ...], build: Callable[[], T]) -> T:
     return cast(T, memo[key])
 
 
+def objective_key(objective: DeepMAD) -> tuple[str, str]:
+    """What a shared model or check depends on of the objective: its kind and settings."""
+    return type(objective).__name__, repr(sorted(vars(objective).items()))
+
+
 @contextmanager
 def shared_models() -> Iterator[None]:
     """Within the block, problems that differ only in their budgets (the levels of one
@@ -449,8 +454,8 @@ def choice_models(problem: Problem, held: dict[str, Value]) -> Models:
     assert isinstance(objective, DeepMAD)
     space, b = problem.space, problem.budgets
     latency = problem.latency
-    key = (space.source, space.name, tuple(sorted(held.items())), type(objective).__name__,
-           repr(sorted(vars(objective).items())), problem.rules, problem.hardware,
+    key = (space.source, space.name, tuple(sorted(held.items())), objective_key(objective),
+           problem.rules, problem.hardware,
            None if latency is None else latency.kind, b.batch, b.dtype)
 
     def build() -> Models:

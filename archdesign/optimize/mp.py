@@ -49,7 +49,7 @@ from archdesign.errors import InputError
 from archdesign.hardware.models import RooflineModel, roofline_constants
 from archdesign.objectives import DeepMAD, Objective, get_objective
 from archdesign.optimize.branching import Node, PseudoCosts, Split, split
-from archdesign.optimize.choices import ChoiceSolver, shared
+from archdesign.optimize.choices import ChoiceSolver, objective_key, shared
 from archdesign.optimize.choices import latency_certified as choices_latency_certified
 from archdesign.optimize.local import LocalSearch, by_group, figure_merit_bounds
 from archdesign.optimize.posynomial import (
@@ -153,18 +153,17 @@ class _Solver(BranchAndBound[Node]):
         # what each assignment's models and checks are shared under within a sweep
         # (:func:`~archdesign.optimize.choices.shared_models`): none of them reads a budget
         keys = [(space.source, space.name, tuple(sorted(c.items()))) for c in self.combos]
-        self.models = [shared((key[0], key[1], "posynomial", key[2]),
-                              functools.partial(build_model, space, c))
+        self.models = [shared((*key, "posynomial"), functools.partial(build_model, space, c))
                        for key, c in zip(keys, self.combos, strict=True)]
         self.latency_modeled = (problem.budgets.latency_ms is not None
                                 and isinstance(problem.latency, RooflineModel))
         self.relaxations = [HullRelaxation(m, problem.budgets, self.objective, problem.rules,
                                            self._latency_terms(key, m))
                             for key, m in zip(keys, self.models, strict=True)]
-        objective = repr(sorted(vars(self.objective).items()))
         for key, relax in zip(keys, self.relaxations, strict=True):
             # its DeepMAD terms and budgeted costs, checked against the objective and model
-            shared((*key, "verified", objective, tuple(sorted(relax.point_costs))),
+            shared((*key, "verified", objective_key(self.objective),
+                    tuple(sorted(relax.point_costs))),
                    functools.partial(relax.verify_objective, space))
         self.grids = [grid(p) for p in self.sizes]
         self.log_grids = [np.log(np.array(g)) for g in self.grids]
